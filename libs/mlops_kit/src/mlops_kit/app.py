@@ -1,0 +1,146 @@
+"""The app factory every service uses: lifespan-owned backends, auth, errors, metrics, health."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import Table, func, select
+
+from mlops_kit.auth import KeyRing, Role
+from mlops_kit.db import Database, run_migrations
+from mlops_kit.deps import SessionDep, authorize, require
+from mlops_kit.errors import AppError, JsonResponse, install_error_handlers
+from mlops_kit.observability import Metrics, ObservabilityMiddleware, configure_logging
+from mlops_kit.settings import ServiceSettings
+from mlops_kit.storage import build_store
+
+log = logging.getLogger("mlops.app")
+
+
+@dataclass
+class ServiceSpec:
+    """What a service hands the factory."""
+
+    title: str
+    version: str
+    routers: Sequence[APIRouter]
+    audit_table: Table
+    migrations: Path
+    description: str = ""
+    uses_artifacts: bool = True
+    on_startup: list[Callable[[FastAPI], Any]] = field(default_factory=list)
+    on_shutdown: list[Callable[[FastAPI], Any]] = field(default_factory=list)
+    openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+
+
+def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
+    metrics = Metrics(settings.service_name)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        if not settings.auth_enabled:
+            log.warning("no API keys configured: auth is OFF; bind to 127.0.0.1 only")
+        settings.service_dir.mkdir(parents=True, exist_ok=True)
+        url = settings.resolved_database_url
+        if settings.migrate_on_start:
+            await anyio.to_thread.run_sync(run_migrations, url, spec.migrations)
+        app.state.db = Database.connect(url, pool_size=settings.db_pool_size)
+        app.state.store = build_store(settings) if spec.uses_artifacts else None
+        for hook in spec.on_startup:
+            await _maybe_await(hook(app))
+        try:
+            yield
+        finally:
+            for hook in spec.on_shutdown:
+                await _maybe_await(hook(app))
+            app.state.db.dispose()
+
+    app = FastAPI(
+        title=spec.title, version=spec.version, description=spec.description,
+        lifespan=lifespan, openapi_tags=spec.openapi_tags,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.keyring = KeyRing(settings.parsed_api_keys)
+    app.state.audit_table = spec.audit_table
+    install_error_handlers(app)
+    app.include_router(_system_router(spec))
+    for router in spec.routers:
+        app.include_router(router, dependencies=[Depends(authorize)])
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    return app
+
+
+async def _maybe_await(value: Any) -> None:
+    if hasattr(value, "__await__"):
+        await value
+
+
+def _system_router(spec: ServiceSpec) -> APIRouter:
+    router = APIRouter(tags=["system"])
+
+    @router.get("/health")
+    @router.get("/health/", include_in_schema=False)
+    def health(request: Request) -> dict[str, str]:
+        return {"status": "ok", "service": request.app.state.settings.service_name,
+                "version": spec.version}
+
+    @router.get("/ready")
+    def ready(request: Request) -> JsonResponse:
+        checks: dict[str, str] = {}
+        ok = True
+        try:
+            request.app.state.db.ping()
+            checks["database"] = "ok"
+        except Exception as exc:
+            ok, checks["database"] = False, f"error: {type(exc).__name__}: {exc}"[:300]
+        store = request.app.state.store
+        if store is not None:
+            try:
+                store.check()
+                checks["artifact_store"] = "ok"
+            except AppError as exc:
+                ok, checks["artifact_store"] = False, exc.message[:300]
+        body = {"status": "ready" if ok else "unavailable", "checks": checks}
+        return JsonResponse(body, status_code=200 if ok else 503)
+
+    @router.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        return Response(generate_latest(request.app.state.metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/api/audit-log", dependencies=[require(Role.admin)])
+    def audit_log(
+        request: Request, session: SessionDep,
+        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        table: Table = request.app.state.audit_table
+        query = select(table)
+        if actor:
+            query = query.where(table.c.actor == actor)
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.execute(query.order_by(table.c.id.desc()).limit(limit).offset(offset))
+        return {"items": [dict(r._mapping) for r in rows], "total": total,
+                "limit": limit, "offset": offset}
+
+    return router
+
+
+def serve(app_factory: Callable[[], FastAPI], settings: ServiceSettings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        app_factory(), host=settings.bind_host, port=settings.bind_port,
+        log_config=None, access_log=False, timeout_keep_alive=30,
+    )

@@ -1,0 +1,111 @@
+"""SQLAlchemy 2 engines and sessions: one request = one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session
+
+log = logging.getLogger("mlops.db")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def normalize_url(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 10, immediate: bool = False) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "isolation_level": None},
+            pool_size=pool_size, max_overflow=pool_size,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # pysqlite's own transaction handling is off; we issue BEGIN ourselves, and writers take
+        # the write lock up front so a read→write upgrade can never fail with SQLITE_BUSY.
+        begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+@dataclass
+class Database:
+    """A reader and a writer engine (the same engine except on SQLite)."""
+
+    url: str
+    reader: Engine
+    writer: Engine
+
+    @classmethod
+    def connect(cls, url: str, pool_size: int = 10) -> Database:
+        url = normalize_url(url)
+        writer = make_engine(url, pool_size=pool_size, immediate=True)
+        reader = make_engine(url, pool_size=pool_size) if url.startswith("sqlite") else writer
+        return cls(url, reader, writer)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    def session(self, *, write: bool) -> Session:
+        return Session(self.writer if write else self.reader, expire_on_commit=False)
+
+    def ping(self) -> None:
+        with self.reader.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()
+
+
+def run_migrations(url: str, script_location: Path) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, "head")
+
+
+def on_rollback(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` if this request's transaction does not commit (e.g. remove an artifact)."""
+    session.info.setdefault("on_rollback", []).append(callback)
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once this request's transaction has committed."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+def run_callbacks(session: Session, key: str) -> None:
+    for callback in session.info.pop(key, []):
+        try:
+            callback()
+        except Exception:
+            log.exception("%s callback failed", key)
+
+

@@ -1,0 +1,89 @@
+"""Request dependencies: the principal, the request's transaction, the artifact store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from mlops_kit.audit import write_audit
+from mlops_kit.auth import Principal, Role
+from mlops_kit.db import Database, run_callbacks
+from mlops_kit.errors import Forbidden, Unauthorized
+from mlops_kit.storage import ArtifactStore
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _presented_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization")
+    if auth and auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def authenticate(request: Request) -> Principal:
+    principal = request.app.state.keyring.authenticate(_presented_key(request))
+    if principal is None:
+        raise Unauthorized("missing or unknown API key: send 'Authorization: Bearer <key>'")
+    request.state.principal = principal
+    return principal
+
+
+def authorize(request: Request, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    """Method-based default: reads need viewer, writes need editor."""
+    needed = Role.viewer if request.method in READ_METHODS else Role.editor
+    if principal.role < needed:
+        raise Forbidden(f"role {principal.role.name!r} may not {request.method}; needs {needed.name}")
+    return principal
+
+
+def require(role: Role):
+    def _check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if principal.role < role:
+            raise Forbidden(f"this action needs role {role.name!r}; you have {principal.role.name!r}")
+        return principal
+
+    return Depends(_check)
+
+
+def _session(request: Request) -> Iterator[Session]:
+    db: Database = request.app.state.db
+    write = request.method not in READ_METHODS
+    session = db.session(write=write)
+    try:
+        yield session
+        if write:
+            principal: Principal | None = getattr(request.state, "principal", None)
+            route = request.scope.get("route")
+            write_audit(
+                session, request.app.state.audit_table,
+                actor=principal.name if principal else "anonymous",
+                role=principal.role.name if principal else "none",
+                method=request.method, path=request.url.path[:1024],
+                route=getattr(route, "path", None), status=getattr(route, "status_code", None) or 200,
+                request_id=getattr(request.state, "request_id", None),
+                details=getattr(request.state, "audit_details", None),
+            )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        run_callbacks(session, "on_rollback")
+        session.info.pop("after_commit", None)
+        raise
+    else:
+        session.info.pop("on_rollback", None)
+        run_callbacks(session, "after_commit")
+    finally:
+        session.close()
+
+
+def _store(request: Request) -> ArtifactStore:
+    return request.app.state.store
+
+
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
+StoreDep = Annotated[ArtifactStore, Depends(_store)]
+PrincipalDep = Annotated[Principal, Depends(authorize)]

@@ -1,0 +1,13 @@
+from mlops_kit.app import serve
+
+from model_registry.app import create_app
+from model_registry.settings import RegistrySettings
+
+
+def main() -> None:
+    settings = RegistrySettings()
+    serve(lambda: create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

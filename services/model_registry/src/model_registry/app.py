@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from mlops_kit.app import ServiceSpec, create_service_app
+
+from model_registry import __version__
+from model_registry.aliases.router import router as aliases_router
+from model_registry.artifacts.router import router as artifacts_router
+from model_registry.models.router import router as models_router
+from model_registry.settings import RegistrySettings
+from model_registry.tables import audit_log
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def create_app(settings: RegistrySettings | None = None) -> FastAPI:
+    settings = settings or RegistrySettings()
+    return create_service_app(settings, ServiceSpec(
+        title="Model Registry",
+        version=__version__,
+        description="Versions, artifacts, aliases and stages, lineage.",
+        routers=[models_router, artifacts_router, aliases_router],
+        audit_table=audit_log,
+        migrations=MIGRATIONS,
+    ))

@@ -1,0 +1,69 @@
+"""Reading uploads off the wire: raw streamed bodies and multipart forms, spooled and hashed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+from mlops_kit.errors import BadRequest, PayloadTooLarge
+from mlops_kit.storage import ArtifactStore, SpooledFile
+from starlette.datastructures import UploadFile
+
+from model_registry.artifacts.service import check_path
+
+MAX_FILES = 10_000
+
+
+def upload_limit(request: Request) -> int:
+    limit: int = request.app.state.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"upload of {declared} bytes exceeds the limit of {limit} bytes",
+                              {"max_bytes": limit})
+    return limit
+
+
+async def read_body(request: Request, store: ArtifactStore, expected_sha256: str | None) -> SpooledFile:
+    return await store.spool(request.stream(), max_bytes=upload_limit(request),
+                             expected_sha256=expected_sha256)
+
+
+async def _chunks(upload: UploadFile):
+    while chunk := await upload.read(1024 * 1024):
+        yield chunk
+
+
+async def read_multipart(
+    request: Request, store: ArtifactStore,
+) -> tuple[dict[str, Any], list[tuple[str, SpooledFile]]]:
+    """`metadata` (JSON) plus any number of files; each file's name is its artifact path."""
+    limit = upload_limit(request)
+    form = await request.form(max_files=MAX_FILES, max_fields=100)
+    spooled: list[tuple[str, SpooledFile]] = []
+    try:
+        raw = form.get("metadata")
+        if isinstance(raw, UploadFile):
+            raw = (await raw.read()).decode()
+        try:
+            metadata = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"form field 'metadata' is not valid JSON: {exc}",
+                             code="INVALID_JSON") from None
+        if not isinstance(metadata, dict):
+            raise BadRequest("form field 'metadata' must be a JSON object", code="INVALID_JSON")
+        total = 0
+        for _, value in form.multi_items():
+            if not isinstance(value, UploadFile) or value is form.get("metadata"):
+                continue
+            path = check_path(value.filename or "model.bin")
+            item = await store.spool(_chunks(value), max_bytes=limit - total)
+            total += item.size
+            spooled.append((path, item))
+        return metadata, spooled
+    except BaseException:
+        for _, item in spooled:
+            item.discard()
+        raise
+    finally:
+        await form.close()

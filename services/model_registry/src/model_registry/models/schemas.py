@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from model_registry.types import (
+    AliasName,
+    ArtifactFormat,
+    Framework,
+    ModelName,
+    Stage,
+    Tag,
+    UtcDatetime,
+    VersionStr,
+)
+
+Strict = ConfigDict(extra="forbid")
+
+
+class ColumnSpec(BaseModel):
+    model_config = Strict
+    name: str | None = Field(None, max_length=256)
+    type: str = Field(..., min_length=1, max_length=64, description="e.g. double, long, string, tensor")
+    shape: list[int] | None = None
+    optional: bool = False
+
+
+class Signature(BaseModel):
+    """Input/output schema of the model, as MLflow records it."""
+
+    model_config = Strict
+    inputs: list[ColumnSpec] = Field(default_factory=list, max_length=10_000)
+    outputs: list[ColumnSpec] = Field(default_factory=list, max_length=10_000)
+
+
+class DatasetRef(BaseModel):
+    model_config = Strict
+    name: str = Field(..., min_length=1, max_length=256)
+    version: str | None = Field(None, max_length=128)
+    uri: str | None = Field(None, max_length=2048)
+
+
+class Lineage(BaseModel):
+    """Upstream references: where this version came from."""
+
+    model_config = Strict
+    run_id: str | None = Field(None, max_length=128)
+    experiment_id: str | None = Field(None, max_length=128)
+    pipeline_run_id: str | None = Field(None, max_length=128)
+    datasets: list[DatasetRef] = Field(default_factory=list, max_length=1000)
+    feature_sets: list[DatasetRef] = Field(default_factory=list, max_length=1000)
+    parent_version: VersionStr | None = None
+
+
+def _tags_to_list(value: Any) -> Any:
+    if isinstance(value, dict):
+        return [f"{k}={v}" if v not in (None, "") else str(k) for k, v in value.items()]
+    return value
+
+
+class VersionFields(BaseModel):
+    model_config = Strict
+    version: VersionStr | None = Field(None, description="semver; omitted = next integer")
+    framework: Framework = "other"
+    format: ArtifactFormat | None = Field(None, description="pkl, joblib, onnx, tensorflow-savedmodel, pytorch, other")
+    description: str | None = Field(None, max_length=10_000)
+    metrics: dict[str, float] = Field(default_factory=dict, max_length=1000)
+    params: dict[str, Any] = Field(default_factory=dict, max_length=1000)
+    tags: list[Tag] = Field(default_factory=list, max_length=100)
+    signature: Signature | None = None
+    lineage: Lineage = Field(default_factory=Lineage)
+    run_id: str | None = Field(None, max_length=128, description="shorthand for lineage.run_id")
+    experiment_id: str | None = Field(None, max_length=128)
+    parent_version: VersionStr | None = None
+
+    _tags = field_validator("tags", mode="before")(_tags_to_list)
+
+    @field_validator("metrics")
+    @classmethod
+    def _metric_keys(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, number in value.items():
+            if not key or len(key) > 128:
+                raise ValueError(f"metric name {key[:40]!r} must be 1-128 characters")
+            if number != number or number in (float("inf"), float("-inf")):
+                raise ValueError(f"metric {key!r} must be a finite number")
+        return value
+
+
+class ModelVersionCreate(VersionFields):
+    """Register a model version (the model is created on its first version)."""
+
+    name: ModelName
+    model_description: str | None = Field(None, max_length=10_000)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$",
+                               description="checksum the uploaded artifact must match")
+
+
+class VersionCreate(VersionFields):
+    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
+
+
+class ArtifactRead(BaseModel):
+    path: str
+    size_bytes: int
+    sha256: str
+    created_at: UtcDatetime
+
+
+class ModelVersionRead(BaseModel):
+    name: str
+    version: str
+    framework: str
+    format: str
+    stage: str
+    status: str
+    description: str | None
+    metrics: dict[str, float]
+    params: dict[str, Any]
+    tags: list[str]
+    signature: dict[str, Any] | None
+    lineage: dict[str, Any]
+    aliases: list[str]
+    size_bytes: int
+    sha256: str | None
+    artifacts: list[ArtifactRead]
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    created_by: str | None
+    download_url: str
+
+
+class ModelVersionPage(BaseModel):
+    items: list[ModelVersionRead]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class ModelRead(BaseModel):
+    name: str
+    description: str | None
+    tags: list[str]
+    aliases: dict[str, str]
+    latest_version: str | None
+    version_count: int
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    created_by: str | None
+    versions: list[ModelVersionRead] | None = None
+
+
+class ModelPage(BaseModel):
+    items: list[ModelRead]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class ModelUpdate(BaseModel):
+    model_config = Strict
+    description: str | None = Field(None, max_length=10_000)
+    tags: list[Tag] | None = Field(None, max_length=100)
+
+    _tags = field_validator("tags", mode="before")(_tags_to_list)
+
+
+class ModelVersionUpdate(ModelUpdate):
+    pass
+
+
+class StageTransition(BaseModel):
+    model_config = Strict
+    stage: Stage
+    archive_existing: bool = Field(False, description="move other versions in this stage to Archived")
+    comment: str | None = Field(None, max_length=2000)
+
+
+class AliasSet(BaseModel):
+    model_config = Strict
+    version: VersionStr
+    comment: str | None = Field(None, max_length=2000)
+
+
+class AliasRead(BaseModel):
+    name: str
+    alias: AliasName
+    version: str
+    updated_at: UtcDatetime
+    updated_by: str | None
+
+
+class TransitionRead(BaseModel):
+    id: int
+    event_id: str
+    kind: str
+    name: str
+    version: str | None
+    from_value: str | None
+    to_value: str | None
+    action: str
+    actor: str
+    comment: str | None
+    at: UtcDatetime
+
+
+class TransitionPage(BaseModel):
+    items: list[TransitionRead]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class LineageRead(BaseModel):
+    name: str
+    version: str
+    lineage: dict[str, Any]
+    parent: dict[str, Any] | None
+    children: list[str]

@@ -1,0 +1,87 @@
+"""Constrained types shared by the registry's schemas, defined once."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+NAME_RULE = "1-128 characters: letters, digits, '.', '_', '-', starting with a letter or digit"
+VERSION_RE = re.compile(
+    r"^v?(0|[1-9]\d*)(\.(0|[1-9]\d*)){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"
+)
+VERSION_RULE = "a semantic version like 1.2.3 (or 1, 1.2, v1.2.3-rc.1), at most 64 characters"
+ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+ALIAS_RULE = "1-64 characters: letters, digits, '_', '-', starting with a letter"
+TAG_RULE = "1-256 characters, no commas"
+
+FRAMEWORKS = {
+    "scikit-learn": "scikit-learn", "sklearn": "scikit-learn", "xgboost": "xgboost",
+    "lightgbm": "lightgbm", "catboost": "catboost", "tensorflow": "tensorflow", "keras": "keras",
+    "pytorch": "pytorch", "torch": "pytorch", "onnx": "onnx", "jax": "jax",
+    "huggingface": "huggingface", "transformers": "huggingface", "statsmodels": "statsmodels",
+    "prophet": "prophet", "spark": "spark", "custom": "custom", "other": "other",
+}
+FORMATS = {
+    "pkl": "pkl", "pickle": "pkl", "joblib": "joblib", "onnx": "onnx",
+    "tensorflow-savedmodel": "tensorflow-savedmodel", "tensorflow savedmodel": "tensorflow-savedmodel",
+    "savedmodel": "tensorflow-savedmodel", "saved_model": "tensorflow-savedmodel",
+    "pytorch": "pytorch", "pt": "pytorch", "pth": "pytorch", "torchscript": "pytorch",
+    "other": "other",
+}
+DEFAULT_FORMAT = {
+    "onnx": "onnx", "tensorflow": "tensorflow-savedmodel", "keras": "tensorflow-savedmodel",
+    "pytorch": "pytorch",
+}
+STAGES = {"none": "None", "staging": "Staging", "production": "Production", "archived": "Archived"}
+RESERVED_VERSIONS = {"latest"}
+
+
+def _check(regex: re.Pattern[str], rule: str, what: str):
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"invalid {what} {value[:80]!r}: {rule}")
+        return value
+
+    return check
+
+
+def _choice(table: dict[str, str], what: str):
+    def pick(value: object) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in table:
+            allowed = sorted(set(table.values()))
+            raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
+        return table[value.strip().lower()]
+
+    return pick
+
+
+def _tag(value: str) -> str:
+    if not value or len(value) > 256 or "," in value:
+        raise ValueError(f"invalid tag {value[:80]!r}: {TAG_RULE}")
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+ModelName = Annotated[str, AfterValidator(_check(NAME_RE, NAME_RULE, "model name"))]
+VersionStr = Annotated[str, AfterValidator(_check(VERSION_RE, VERSION_RULE, "version"))]
+AliasName = Annotated[str, AfterValidator(_check(ALIAS_RE, ALIAS_RULE, "alias"))]
+Framework = Annotated[str, BeforeValidator(_choice(FRAMEWORKS, "framework"))]
+ArtifactFormat = Annotated[str, BeforeValidator(_choice(FORMATS, "format"))]
+Stage = Annotated[str, BeforeValidator(_choice(STAGES, "stage"))]
+Tag = Annotated[str, AfterValidator(_tag)]
+UtcDatetime = Annotated[datetime, PlainSerializer(lambda v: _utc(v).isoformat(), return_type=str)]
+
+
+def check_name(value: str) -> str:
+    return _check(NAME_RE, NAME_RULE, "model name")(value)
+
+
+def check_alias(value: str) -> str:
+    return _check(ALIAS_RE, ALIAS_RULE, "alias")(value)
