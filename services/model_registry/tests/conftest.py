@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
-
 from mlops_kit.storage import ArtifactStore, LocalArtifactStore, S3ArtifactStore
 from model_registry.app import create_app
 from model_registry.settings import RegistrySettings
 from model_registry.tables import Base
+from sqlalchemy import text
 
 BACKENDS = ["sqlite-local", "postgres-s3"]
 
@@ -22,15 +21,20 @@ def _settings(tmp: Path, backend: str, db_url: str | None, s3: object | None) ->
     values: dict[str, object] = {"data_dir": tmp, "log_level": "WARNING"}
     if backend == "postgres-s3":
         values |= {
-            "database_url": db_url, "artifact_store": "s3", "s3_endpoint": s3.endpoint,  # type: ignore[union-attr]
-            "s3_access_key": s3.access_key, "s3_secret_key": s3.secret_key,  # type: ignore[union-attr]
+            "database_url": db_url,
+            "artifact_store": "s3",
+            "s3_endpoint": s3.endpoint,  # type: ignore[union-attr]
+            "s3_access_key": s3.access_key,
+            "s3_secret_key": s3.secret_key,  # type: ignore[union-attr]
             "s3_bucket": f"registry-{os.getpid()}",
         }
     return RegistrySettings(**values)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, RegistrySettings]]:
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, RegistrySettings]]:
     tmp = tmp_path_factory.mktemp(request.param)
     if request.param == "sqlite-local":
         yield request.param, _settings(tmp, request.param, None, None)
@@ -79,12 +83,14 @@ def settings(client: TestClient) -> RegistrySettings:
 def stored_keys(store: ArtifactStore) -> set[str]:
     """Every object in the artifact store (what 'no orphan artifact' is checked against)."""
     if isinstance(store, LocalArtifactStore):
-        return {str(p.relative_to(store.root)) for p in store.root.rglob("*")
-                if p.is_file() and not p.name.startswith(".") and ".spool" not in p.parts}
+        return {
+            str(p.relative_to(store.root))
+            for p in store.root.rglob("*")
+            if p.is_file() and not p.name.startswith(".") and ".spool" not in p.parts
+        }
     assert isinstance(store, S3ArtifactStore)
     store.ensure_bucket()
-    return {o.object_name for o in store.client.list_objects(store.bucket, recursive=True)
-            if o.object_name}
+    return {o.object_name for o in store.client.list_objects(store.bucket, recursive=True) if o.object_name}
 
 
 def register(client: TestClient, name: str = "churn", **fields: object) -> dict:

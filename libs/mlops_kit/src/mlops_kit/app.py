@@ -66,8 +66,11 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
             app.state.db.dispose()
 
     app = FastAPI(
-        title=spec.title, version=spec.version, description=spec.description,
-        lifespan=lifespan, openapi_tags=spec.openapi_tags,
+        title=spec.title,
+        version=spec.version,
+        description=spec.description,
+        lifespan=lifespan,
+        openapi_tags=spec.openapi_tags,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -92,8 +95,7 @@ def _system_router(spec: ServiceSpec) -> APIRouter:
     @router.get("/health")
     @router.get("/health/", include_in_schema=False)
     def health(request: Request) -> dict[str, str]:
-        return {"status": "ok", "service": request.app.state.settings.service_name,
-                "version": spec.version}
+        return {"status": "ok", "service": request.app.state.settings.service_name, "version": spec.version}
 
     @router.get("/ready")
     def ready(request: Request) -> JsonResponse:
@@ -116,13 +118,14 @@ def _system_router(spec: ServiceSpec) -> APIRouter:
 
     @router.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
-        return Response(generate_latest(request.app.state.metrics.registry),
-                        media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/api/audit-log", dependencies=[require(Role.admin)])
     def audit_log(
-        request: Request, session: SessionDep,
-        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+        request: Request,
+        session: SessionDep,
+        limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
         actor: str | None = None,
     ) -> dict[str, Any]:
         table: Table = request.app.state.audit_table
@@ -131,8 +134,7 @@ def _system_router(spec: ServiceSpec) -> APIRouter:
             query = query.where(table.c.actor == actor)
         total = session.scalar(select(func.count()).select_from(query.subquery()))
         rows = session.execute(query.order_by(table.c.id.desc()).limit(limit).offset(offset))
-        return {"items": [dict(r._mapping) for r in rows], "total": total,
-                "limit": limit, "offset": offset}
+        return {"items": [dict(r._mapping) for r in rows], "total": total, "limit": limit, "offset": offset}
 
     return router
 
@@ -141,6 +143,10 @@ def serve(app_factory: Callable[[], FastAPI], settings: ServiceSettings) -> None
     import uvicorn
 
     uvicorn.run(
-        app_factory(), host=settings.bind_host, port=settings.bind_port,
-        log_config=None, access_log=False, timeout_keep_alive=30,
+        app_factory(),
+        host=settings.bind_host,
+        port=settings.bind_port,
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=30,
     )

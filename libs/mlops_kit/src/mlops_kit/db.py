@@ -39,8 +39,10 @@ def make_engine(url: str, *, pool_size: int = 10, immediate: bool = False) -> En
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "isolation_level": None},
-            pool_size=pool_size, max_overflow=pool_size,
+            url,
+            connect_args={"check_same_thread": False, "isolation_level": None},
+            pool_size=pool_size,
+            max_overflow=pool_size,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling is off; we issue BEGIN ourselves, and writers take
@@ -107,5 +109,3 @@ def run_callbacks(session: Session, key: str) -> None:
             callback()
         except Exception:
             log.exception("%s callback failed", key)
-
-

@@ -59,11 +59,14 @@ def _session(request: Request) -> Iterator[Session]:
             principal: Principal | None = getattr(request.state, "principal", None)
             route = request.scope.get("route")
             write_audit(
-                session, request.app.state.audit_table,
+                session,
+                request.app.state.audit_table,
                 actor=principal.name if principal else "anonymous",
                 role=principal.role.name if principal else "none",
-                method=request.method, path=request.url.path[:1024],
-                route=getattr(route, "path", None), status=getattr(route, "status_code", None) or 200,
+                method=request.method,
+                path=request.url.path[:1024],
+                route=getattr(route, "path", None),
+                status=getattr(route, "status_code", None) or 200,
                 request_id=getattr(request.state, "request_id", None),
                 details=getattr(request.state, "audit_details", None),
             )

@@ -129,8 +129,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JsonResponse:
         log.error("database error on %s %s: %s", request.method, request.url.path, exc.orig)
-        return error_response(503, "DATABASE_UNAVAILABLE", "the database rejected or failed the "
-                              "request; nothing was written", {"retryable": True})
+        return error_response(
+            503,
+            "DATABASE_UNAVAILABLE",
+            "the database rejected or failed the request; nothing was written",
+            {"retryable": True},
+        )
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JsonResponse:

@@ -26,25 +26,33 @@ class Metrics:
         self.service = service
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "mlops_http_requests_total", "HTTP requests by route template and status",
-            ["service", "method", "route", "status"], registry=self.registry,
-        )
-        self.duration = Histogram(
-            "mlops_http_request_duration_seconds", "HTTP request latency by route template",
-            ["service", "method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry,
-        )
-        self.in_flight = Gauge(
-            "mlops_http_requests_in_flight", "Requests being served", ["service"],
+            "mlops_http_requests_total",
+            "HTTP requests by route template and status",
+            ["service", "method", "route", "status"],
             registry=self.registry,
         )
-        self.up = Gauge("mlops_service_up", "1 while the service runs", ["service"],
-                        registry=self.registry)
+        self.duration = Histogram(
+            "mlops_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            ["service", "method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "mlops_http_requests_in_flight",
+            "Requests being served",
+            ["service"],
+            registry=self.registry,
+        )
+        self.up = Gauge("mlops_service_up", "1 while the service runs", ["service"], registry=self.registry)
         self.up.labels(service).set(1)
 
     def counter(self, name: str, doc: str, labels: list[str]) -> Counter:
         return Counter(name, doc, ["service", *labels], registry=self.registry)
 
-    def histogram(self, name: str, doc: str, labels: list[str], buckets: tuple = LATENCY_BUCKETS) -> Histogram:
+    def histogram(
+        self, name: str, doc: str, labels: list[str], buckets: tuple = LATENCY_BUCKETS
+    ) -> Histogram:
         return Histogram(name, doc, ["service", *labels], buckets=buckets, registry=self.registry)
 
     def gauge(self, name: str, doc: str, labels: list[str]) -> Gauge:
@@ -91,7 +99,10 @@ class ObservabilityMiddleware:
             self.metrics.duration.labels(svc, method, template).observe(elapsed)
             if template not in ("/metrics", "/health", "/health/", "/ready"):
                 self.log.info(
-                    "%s %s %s", method, scope["path"], status,
+                    "%s %s %s",
+                    method,
+                    scope["path"],
+                    status,
                     extra={"route": template, "status": status, "duration_ms": round(elapsed * 1000, 3)},
                 )
             request_id_var.reset(token)
@@ -133,8 +144,11 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(service: str, level: str = "INFO", json_logs: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service) if json_logs else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        JsonFormatter(service)
+        if json_logs
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

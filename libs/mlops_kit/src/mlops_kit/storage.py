@@ -171,15 +171,23 @@ class LocalArtifactStore(ArtifactStore):
 
 class S3ArtifactStore(ArtifactStore):
     def __init__(
-        self, *, endpoint: str, access_key: str, secret_key: str, bucket: str,
-        secure: bool = False, region: str | None = None, spool_dir: Path,
+        self,
+        *,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        secure: bool = False,
+        region: str | None = None,
+        spool_dir: Path,
     ):
         from minio import Minio
 
         super().__init__(spool_dir)
         endpoint = endpoint.removeprefix("http://").removeprefix("https://").rstrip("/")
-        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key,
-                            secure=secure, region=region)
+        self.client = Minio(
+            endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region
+        )
         self.bucket = bucket
         self._bucket_ready = False
 
@@ -246,9 +254,12 @@ def build_store(settings: object) -> ArtifactStore:
     assert isinstance(settings, ServiceSettings)
     if settings.artifact_store == "s3":
         return S3ArtifactStore(
-            endpoint=settings.s3_endpoint, access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key, bucket=settings.s3_bucket,
-            secure=settings.s3_secure, region=settings.s3_region,
+            endpoint=settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            bucket=settings.s3_bucket,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
             spool_dir=settings.service_dir.resolve() / "spool",
         )
     return LocalArtifactStore(settings.resolved_artifact_dir)

@@ -17,11 +17,14 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     settings = settings or RegistrySettings()
-    return create_service_app(settings, ServiceSpec(
-        title="Model Registry",
-        version=__version__,
-        description="Versions, artifacts, aliases and stages, lineage.",
-        routers=[models_router, artifacts_router, aliases_router],
-        audit_table=audit_log,
-        migrations=MIGRATIONS,
-    ))
+    return create_service_app(
+        settings,
+        ServiceSpec(
+            title="Model Registry",
+            version=__version__,
+            description="Versions, artifacts, aliases and stages, lineage.",
+            routers=[models_router, artifacts_router, aliases_router],
+            audit_table=audit_log,
+            migrations=MIGRATIONS,
+        ),
+    )

@@ -51,7 +51,8 @@ class ModelTag(Base):
     __tablename__ = "model_tags"
 
     model_id: Mapped[int] = mapped_column(
-        ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    )
     tag: Mapped[str] = mapped_column(String(256), primary_key=True, index=True)
 
 
@@ -64,8 +65,7 @@ class ModelVersion(Base):
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    model_id: Mapped[int] = mapped_column(
-        ForeignKey("registered_models.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"), index=True)
     version: Mapped[str] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(Integer)
     framework: Mapped[str] = mapped_column(String(32), index=True)
@@ -89,7 +89,8 @@ class VersionTag(Base):
     __tablename__ = "version_tags"
 
     version_id: Mapped[int] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
     tag: Mapped[str] = mapped_column(String(256), primary_key=True, index=True)
 
 
@@ -98,7 +99,8 @@ class VersionMetric(Base):
     __table_args__ = (Index("ix_version_metrics_key_value", "key", "value"),)
 
     version_id: Mapped[int] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[float] = mapped_column(Float)
 
@@ -108,8 +110,7 @@ class Artifact(Base):
     __table_args__ = (UniqueConstraint("version_id", "path", name="uq_artifacts_path"), NO_REUSE)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    version_id: Mapped[int] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), index=True)
     path: Mapped[str] = mapped_column(String(512))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
@@ -121,10 +122,10 @@ class Alias(Base):
     __tablename__ = "aliases"
 
     model_id: Mapped[int] = mapped_column(
-        ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    )
     alias: Mapped[str] = mapped_column(String(64), primary_key=True)
-    version_id: Mapped[int] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(128))
 
@@ -137,8 +138,7 @@ class Transition(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(32), index=True)
-    model_id: Mapped[int] = mapped_column(
-        ForeignKey("registered_models.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(8))
     name: Mapped[str] = mapped_column(String(64))
     version: Mapped[str | None] = mapped_column(String(64))

@@ -10,30 +10,51 @@ from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 NAME_RULE = "1-128 characters: letters, digits, '.', '_', '-', starting with a letter or digit"
-VERSION_RE = re.compile(
-    r"^v?(0|[1-9]\d*)(\.(0|[1-9]\d*)){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"
-)
+VERSION_RE = re.compile(r"^v?(0|[1-9]\d*)(\.(0|[1-9]\d*)){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 VERSION_RULE = "a semantic version like 1.2.3 (or 1, 1.2, v1.2.3-rc.1), at most 64 characters"
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 ALIAS_RULE = "1-64 characters: letters, digits, '_', '-', starting with a letter"
 TAG_RULE = "1-256 characters, no commas"
 
 FRAMEWORKS = {
-    "scikit-learn": "scikit-learn", "sklearn": "scikit-learn", "xgboost": "xgboost",
-    "lightgbm": "lightgbm", "catboost": "catboost", "tensorflow": "tensorflow", "keras": "keras",
-    "pytorch": "pytorch", "torch": "pytorch", "onnx": "onnx", "jax": "jax",
-    "huggingface": "huggingface", "transformers": "huggingface", "statsmodels": "statsmodels",
-    "prophet": "prophet", "spark": "spark", "custom": "custom", "other": "other",
+    "scikit-learn": "scikit-learn",
+    "sklearn": "scikit-learn",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "catboost": "catboost",
+    "tensorflow": "tensorflow",
+    "keras": "keras",
+    "pytorch": "pytorch",
+    "torch": "pytorch",
+    "onnx": "onnx",
+    "jax": "jax",
+    "huggingface": "huggingface",
+    "transformers": "huggingface",
+    "statsmodels": "statsmodels",
+    "prophet": "prophet",
+    "spark": "spark",
+    "custom": "custom",
+    "other": "other",
 }
 FORMATS = {
-    "pkl": "pkl", "pickle": "pkl", "joblib": "joblib", "onnx": "onnx",
-    "tensorflow-savedmodel": "tensorflow-savedmodel", "tensorflow savedmodel": "tensorflow-savedmodel",
-    "savedmodel": "tensorflow-savedmodel", "saved_model": "tensorflow-savedmodel",
-    "pytorch": "pytorch", "pt": "pytorch", "pth": "pytorch", "torchscript": "pytorch",
+    "pkl": "pkl",
+    "pickle": "pkl",
+    "joblib": "joblib",
+    "onnx": "onnx",
+    "tensorflow-savedmodel": "tensorflow-savedmodel",
+    "tensorflow savedmodel": "tensorflow-savedmodel",
+    "savedmodel": "tensorflow-savedmodel",
+    "saved_model": "tensorflow-savedmodel",
+    "pytorch": "pytorch",
+    "pt": "pytorch",
+    "pth": "pytorch",
+    "torchscript": "pytorch",
     "other": "other",
 }
 DEFAULT_FORMAT = {
-    "onnx": "onnx", "tensorflow": "tensorflow-savedmodel", "keras": "tensorflow-savedmodel",
+    "onnx": "onnx",
+    "tensorflow": "tensorflow-savedmodel",
+    "keras": "tensorflow-savedmodel",
     "pytorch": "pytorch",
 }
 STAGES = {"none": "None", "staging": "Staging", "production": "Production", "archived": "Archived"}

@@ -30,7 +30,10 @@ def test_alias_history_records_who_and_rollback_restores(client: TestClient) -> 
     assert rolled.status_code == 200 and rolled.json()["version"] == "1"
     history = client.get("/api/models/m/history?kind=alias&of=champion").json()
     assert [(h["action"], h["from_value"], h["to_value"]) for h in history["items"]] == [
-        ("rollback", "3", "1"), ("move", "1", "3"), ("set", None, "1")]
+        ("rollback", "3", "1"),
+        ("move", "1", "3"),
+        ("set", None, "1"),
+    ]
     assert {h["actor"] for h in history["items"]} == {"anonymous"}
 
 
@@ -62,8 +65,9 @@ def test_delete_alias_and_bad_alias_input(client: TestClient) -> None:
 def test_stage_transition_archives_existing_and_rolls_back(client: TestClient) -> None:
     _three(client)
     client.post("/api/models/m/versions/1/stage", json={"stage": "Production"})
-    moved = client.post("/api/models/m/versions/2/stage",
-                        json={"stage": "production", "archive_existing": True})
+    moved = client.post(
+        "/api/models/m/versions/2/stage", json={"stage": "production", "archive_existing": True}
+    )
     assert moved.status_code == 200 and moved.json()["stage"] == "Production"
     assert client.get("/api/models/m/versions/1").json()["stage"] == "Archived"
     undone = client.post("/api/models/m/stages/Production/rollback")

@@ -8,10 +8,9 @@ import zipfile
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
-
 from mlops_kit.storage import ArtifactStore
 from model_registry.settings import RegistrySettings
+from sqlalchemy import text
 
 from ..conftest import register, stored_keys
 
@@ -19,10 +18,17 @@ PAYLOAD = os.urandom(300_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
-def _upload(client: TestClient, name: str = "art", version: str = "1", path: str = "model.pkl",
-            data: bytes = PAYLOAD, **headers: str):
-    return client.put(f"/api/models/{name}/versions/{version}/artifacts/{path}", content=data,
-                      headers=headers)
+def _upload(
+    client: TestClient,
+    name: str = "art",
+    version: str = "1",
+    path: str = "model.pkl",
+    data: bytes = PAYLOAD,
+    **headers: str,
+):
+    return client.put(
+        f"/api/models/{name}/versions/{version}/artifacts/{path}", content=data, headers=headers
+    )
 
 
 def test_upload_records_size_and_checksum_and_download_streams_it(client: TestClient) -> None:
@@ -65,7 +71,9 @@ def test_declared_checksum_mismatch_stores_nothing(client: TestClient, store: Ar
 
 
 def test_oversized_upload_is_413_and_stores_nothing(
-    client: TestClient, store: ArtifactStore, settings: RegistrySettings,
+    client: TestClient,
+    store: ArtifactStore,
+    settings: RegistrySettings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     register(client, "art")
@@ -105,23 +113,27 @@ def test_bad_paths_and_missing_targets(client: TestClient) -> None:
 
 def test_multipart_registration_with_artifact_in_one_call(client: TestClient) -> None:
     metadata = {"name": "bundle", "version": "2.0.0", "framework": "sklearn", "sha256": SHA}
-    response = client.post("/api/models", data={"metadata": json.dumps(metadata)},
-                           files={"file": ("model.joblib", PAYLOAD)})
+    response = client.post(
+        "/api/models", data={"metadata": json.dumps(metadata)}, files={"file": ("model.joblib", PAYLOAD)}
+    )
     assert response.status_code == 201, response.text
     assert response.json()["sha256"] == SHA
     assert client.get("/api/models/bundle/versions/2.0.0/download").content == PAYLOAD
 
 
 def test_failed_multipart_registration_leaves_no_metadata_and_no_object(
-    client: TestClient, store: ArtifactStore,
+    client: TestClient,
+    store: ArtifactStore,
 ) -> None:
     before = stored_keys(store)
     bad_checksum = {"name": "bundle", "framework": "sklearn", "sha256": "f" * 64}
-    response = client.post("/api/models", data={"metadata": json.dumps(bad_checksum)},
-                           files={"file": ("model.pkl", PAYLOAD)})
+    response = client.post(
+        "/api/models", data={"metadata": json.dumps(bad_checksum)}, files={"file": ("model.pkl", PAYLOAD)}
+    )
     assert response.status_code == 422
-    bad_meta = client.post("/api/models", data={"metadata": json.dumps({"name": "x y"})},
-                           files={"file": ("model.pkl", PAYLOAD)})
+    bad_meta = client.post(
+        "/api/models", data={"metadata": json.dumps({"name": "x y"})}, files={"file": ("model.pkl", PAYLOAD)}
+    )
     assert bad_meta.status_code == 422
     assert client.get("/api/models").json()["total"] == 0
     assert stored_keys(store) == before
@@ -129,12 +141,16 @@ def test_failed_multipart_registration_leaves_no_metadata_and_no_object(
 
 def test_directory_upload_and_zip_download(client: TestClient) -> None:
     register(client, "tf", framework="tensorflow")
-    files = [("file", ("saved_model/saved_model.pb", b"graph")),
-             ("file", ("saved_model/variables/variables.index", PAYLOAD[:1000]))]
+    files = [
+        ("file", ("saved_model/saved_model.pb", b"graph")),
+        ("file", ("saved_model/variables/variables.index", PAYLOAD[:1000])),
+    ]
     uploaded = client.post("/api/models/tf/versions/1/artifacts", files=files)
     assert uploaded.status_code == 200, uploaded.text
     assert [a["path"] for a in uploaded.json()["artifacts"]] == [
-        "saved_model/saved_model.pb", "saved_model/variables/variables.index"]
+        "saved_model/saved_model.pb",
+        "saved_model/variables/variables.index",
+    ]
     archive = client.get("/api/models/tf/versions/1/download")
     assert archive.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(archive.content)) as z:
@@ -147,20 +163,32 @@ def test_directory_upload_and_zip_download(client: TestClient) -> None:
 
 
 def test_failed_metadata_write_removes_the_stored_artifact(
-    client: TestClient, store: ArtifactStore,
+    client: TestClient,
+    store: ArtifactStore,
 ) -> None:
     """The database refuses the artifact row (a real trigger): the object must not stay behind."""
     register(client, "art")
     db = client.app.state.db
     with db.writer.begin() as conn:
         if db.is_sqlite:
-            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON artifacts "
-                              "BEGIN SELECT RAISE(ABORT, 'refused'); END"))
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON artifacts "
+                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
         else:
-            conn.execute(text("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-                              "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql"))
-            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON artifacts "
-                              "FOR EACH ROW EXECUTE FUNCTION refuse()"))
+            conn.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                    "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON artifacts FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            )
     before = stored_keys(store)
     try:
         response = _upload(client)

@@ -7,13 +7,21 @@ from ..conftest import register
 
 def test_register_creates_model_and_version_with_all_fields(client: TestClient) -> None:
     body = {
-        "name": "my-classifier-v1", "version": "1.0.0", "framework": "scikit-learn",
-        "metrics": {"accuracy": 0.95, "f1_score": 0.92}, "params": {"C": 1.0, "kernel": "rbf"},
-        "tags": ["production", "healthcare"], "description": "first",
+        "name": "my-classifier-v1",
+        "version": "1.0.0",
+        "framework": "scikit-learn",
+        "metrics": {"accuracy": 0.95, "f1_score": 0.92},
+        "params": {"C": 1.0, "kernel": "rbf"},
+        "tags": ["production", "healthcare"],
+        "description": "first",
         "signature": {"inputs": [{"name": "age", "type": "long"}], "outputs": [{"type": "double"}]},
-        "lineage": {"run_id": "r1", "experiment_id": "e1", "pipeline_run_id": "p1",
-                    "datasets": [{"name": "train", "version": "3"}],
-                    "feature_sets": [{"name": "user_features", "version": "2"}]},
+        "lineage": {
+            "run_id": "r1",
+            "experiment_id": "e1",
+            "pipeline_run_id": "p1",
+            "datasets": [{"name": "train", "version": "3"}],
+            "feature_sets": [{"name": "user_features", "version": "2"}],
+        },
     }
     created = client.post("/api/models", json=body)
     assert created.status_code == 201, created.text
@@ -44,8 +52,10 @@ def test_auto_increment_skips_explicit_integer_versions(client: TestClient) -> N
 
 def test_existing_version_is_a_conflict_and_changes_nothing(client: TestClient) -> None:
     register(client, "dup", version="1.0.0", metrics={"accuracy": 0.5})
-    again = client.post("/api/models", json={"name": "dup", "version": "1.0.0",
-                                             "framework": "onnx", "metrics": {"accuracy": 0.9}})
+    again = client.post(
+        "/api/models",
+        json={"name": "dup", "version": "1.0.0", "framework": "onnx", "metrics": {"accuracy": 0.9}},
+    )
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "MODEL_VERSION_EXISTS"
     kept = client.get("/api/models/dup/versions/1.0.0").json()
@@ -86,8 +96,7 @@ def test_wrong_types_unknown_fields_and_bad_versions_are_rejected(client: TestCl
 
 
 def test_malformed_json_is_a_400(client: TestClient) -> None:
-    response = client.post("/api/models", content=b"{not json",
-                           headers={"content-type": "application/json"})
+    response = client.post("/api/models", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "INVALID_JSON"
 
@@ -194,8 +203,14 @@ def test_delete_model_removes_everything(client: TestClient) -> None:
 
 def test_lineage_records_upstream_and_parent(client: TestClient) -> None:
     register(client, "lin", version="1.0.0")
-    child = register(client, "lin", version="1.1.0", run_id="run-7", parent_version="1.0.0",
-                     lineage={"datasets": [{"name": "clicks", "version": "2026-11-01"}]})
+    child = register(
+        client,
+        "lin",
+        version="1.1.0",
+        run_id="run-7",
+        parent_version="1.0.0",
+        lineage={"datasets": [{"name": "clicks", "version": "2026-11-01"}]},
+    )
     assert child["lineage"]["run_id"] == "run-7"
     lineage = client.get("/api/models/lin/versions/1.1.0/lineage").json()
     assert lineage["lineage"]["datasets"] == [{"name": "clicks", "version": "2026-11-01"}]

@@ -32,5 +32,7 @@ def test_every_mutation_is_audited(client: TestClient) -> None:
     client.post("/api/models", json={"name": "bad name"})
     log = client.get("/api/audit-log").json()
     assert [(e["method"], e["path"]) for e in log["items"]] == [
-        ("PUT", "/api/models/audited/aliases/prod"), ("POST", "/api/models")]
+        ("PUT", "/api/models/audited/aliases/prod"),
+        ("POST", "/api/models"),
+    ]
     assert log["items"][0]["actor"] == "anonymous"

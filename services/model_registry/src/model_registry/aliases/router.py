@@ -33,8 +33,10 @@ def _alias(alias: str) -> str:
 
 @router.get("/aliases", response_model=list[AliasRead], summary="List a model's aliases")
 def list_aliases(model: ModelDep, session: SessionDep) -> list[AliasRead]:
-    return [AliasRead(name=model.name, alias=a.alias, version=v, updated_at=a.updated_at,
-                      updated_by=a.updated_by) for a, v in repo.list_aliases(session, model.id)]
+    return [
+        AliasRead(name=model.name, alias=a.alias, version=v, updated_at=a.updated_at, updated_by=a.updated_by)
+        for a, v in repo.list_aliases(session, model.id)
+    ]
 
 
 @router.get("/aliases/{alias}", response_model=ModelVersionRead, summary="Resolve name@alias")
@@ -43,12 +45,16 @@ def resolve_alias(model: ModelDep, alias: str, session: SessionDep) -> ModelVers
 
 
 @router.put("/aliases/{alias}", response_model=AliasRead, summary="Set or move an alias")
-def set_alias(model: ModelDep, alias: str, body: AliasSet, session: SessionDep,
-              who: ActorDep) -> AliasRead:
+def set_alias(model: ModelDep, alias: str, body: AliasSet, session: SessionDep, who: ActorDep) -> AliasRead:
     target = models.load_version(session, model, body.version)
     row = service.set_alias(session, model, _alias(alias), target, who, body.comment)
-    return AliasRead(name=model.name, alias=row.alias, version=target.version,
-                     updated_at=row.updated_at, updated_by=row.updated_by)
+    return AliasRead(
+        name=model.name,
+        alias=row.alias,
+        version=target.version,
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )
 
 
 @router.delete("/aliases/{alias}", status_code=204, summary="Remove an alias")
@@ -56,42 +62,60 @@ def delete_alias(model: ModelDep, alias: str, session: SessionDep, who: ActorDep
     service.delete_alias(session, model, alias, who)
 
 
-@router.post("/aliases/{alias}/rollback", response_model=AliasRead | None,
-             summary="Point the alias back at its previous target")
-def rollback_alias(model: ModelDep, alias: str, session: SessionDep,
-                   who: ActorDep) -> AliasRead | None:
+@router.post(
+    "/aliases/{alias}/rollback",
+    response_model=AliasRead | None,
+    summary="Point the alias back at its previous target",
+)
+def rollback_alias(model: ModelDep, alias: str, session: SessionDep, who: ActorDep) -> AliasRead | None:
     row = service.rollback_alias(session, model, alias, who)
     if row is None:
         return None
     target = service.resolve(session, model, alias)
-    return AliasRead(name=model.name, alias=row.alias, version=target.version,
-                     updated_at=row.updated_at, updated_by=row.updated_by)
+    return AliasRead(
+        name=model.name,
+        alias=row.alias,
+        version=target.version,
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )
 
 
-@router.post("/versions/{version}/stage", response_model=ModelVersionRead,
-             summary="Move a version to a stage (None, Staging, Production, Archived)")
-def transition(model: ModelDep, version: VersionDep, body: StageTransition, session: SessionDep,
-               who: ActorDep) -> ModelVersionRead:
-    service.transition_stage(session, model, version, body.stage, body.archive_existing, who,
-                             body.comment)
+@router.post(
+    "/versions/{version}/stage",
+    response_model=ModelVersionRead,
+    summary="Move a version to a stage (None, Staging, Production, Archived)",
+)
+def transition(
+    model: ModelDep, version: VersionDep, body: StageTransition, session: SessionDep, who: ActorDep
+) -> ModelVersionRead:
+    service.transition_stage(session, model, version, body.stage, body.archive_existing, who, body.comment)
     return models.version_read(session, model, version)
 
 
-@router.post("/stages/{stage}/rollback", response_model=list[str],
-             summary="Undo the last transition into a stage; returns the versions moved back")
+@router.post(
+    "/stages/{stage}/rollback",
+    response_model=list[str],
+    summary="Undo the last transition into a stage; returns the versions moved back",
+)
 def rollback_stage(model: ModelDep, stage: Stage, session: SessionDep, who: ActorDep) -> list[str]:
     return service.rollback_stage(session, model, stage, who)
 
 
-@router.get("/history", response_model=TransitionPage,
-            summary="Who moved which alias or stage, when")
+@router.get("/history", response_model=TransitionPage, summary="Who moved which alias or stage, when")
 def history(
-    model: ModelDep, session: SessionDep, kind: Literal["alias", "stage"] | None = None,
+    model: ModelDep,
+    session: SessionDep,
+    kind: Literal["alias", "stage"] | None = None,
     of: str | None = Query(None, description="only this alias or stage"),
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> TransitionPage:
     rows, total = repo.history(session, model.id, kind, of, limit, offset)
     return TransitionPage(
-        items=[TransitionRead.model_validate(r, from_attributes=True) for r in rows], total=total,
-        limit=limit, offset=offset, next_offset=offset + limit if offset + limit < total else None)
+        items=[TransitionRead.model_validate(r, from_attributes=True) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_offset=offset + limit if offset + limit < total else None,
+    )

@@ -20,44 +20,80 @@ def _event() -> str:
 def resolve(session: Session, model: RegisteredModel, alias: str) -> ModelVersion:
     version = repo.resolve(session, model.id, alias)
     if version is None:
-        raise AliasNotFound(f"model {model.name!r} has no alias {alias!r}",
-                            {"name": model.name, "alias": alias})
+        raise AliasNotFound(
+            f"model {model.name!r} has no alias {alias!r}", {"name": model.name, "alias": alias}
+        )
     return version
 
 
 def set_alias(
-    session: Session, model: RegisteredModel, alias: str, version: ModelVersion, actor: str,
-    comment: str | None = None, action: str | None = None,
+    session: Session,
+    model: RegisteredModel,
+    alias: str,
+    version: ModelVersion,
+    actor: str,
+    comment: str | None = None,
+    action: str | None = None,
 ) -> Alias:
     current = repo.get_alias(session, model.id, alias)
     previous = None
     now = utcnow()
     if current is None:
-        current = Alias(model_id=model.id, alias=alias, version_id=version.id,
-                        updated_at=now, updated_by=actor)
+        current = Alias(
+            model_id=model.id, alias=alias, version_id=version.id, updated_at=now, updated_by=actor
+        )
         session.add(current)
     else:
         previous = model_repo.get_versions_by_id(session, [current.version_id])[current.version_id]
         current.version_id, current.updated_at, current.updated_by = version.id, now, actor
-    repo.add_transitions(session, [Transition(
-        event_id=_event(), model_id=model.id, kind="alias", name=alias, version=version.version,
-        from_value=previous.version if previous else None, to_value=version.version,
-        action=action or ("set" if previous is None else "move"), actor=actor, comment=comment,
-        at=now)])
+    repo.add_transitions(
+        session,
+        [
+            Transition(
+                event_id=_event(),
+                model_id=model.id,
+                kind="alias",
+                name=alias,
+                version=version.version,
+                from_value=previous.version if previous else None,
+                to_value=version.version,
+                action=action or ("set" if previous is None else "move"),
+                actor=actor,
+                comment=comment,
+                at=now,
+            )
+        ],
+    )
     return current
 
 
-def delete_alias(session: Session, model: RegisteredModel, alias: str, actor: str,
-                 action: str = "delete") -> None:
+def delete_alias(
+    session: Session, model: RegisteredModel, alias: str, actor: str, action: str = "delete"
+) -> None:
     current = repo.get_alias(session, model.id, alias)
     if current is None:
-        raise AliasNotFound(f"model {model.name!r} has no alias {alias!r}",
-                            {"name": model.name, "alias": alias})
+        raise AliasNotFound(
+            f"model {model.name!r} has no alias {alias!r}", {"name": model.name, "alias": alias}
+        )
     previous = model_repo.get_versions_by_id(session, [current.version_id])[current.version_id]
     repo.delete_alias(session, current)
-    repo.add_transitions(session, [Transition(
-        event_id=_event(), model_id=model.id, kind="alias", name=alias, version=previous.version,
-        from_value=previous.version, to_value=None, action=action, actor=actor, at=utcnow())])
+    repo.add_transitions(
+        session,
+        [
+            Transition(
+                event_id=_event(),
+                model_id=model.id,
+                kind="alias",
+                name=alias,
+                version=previous.version,
+                from_value=previous.version,
+                to_value=None,
+                action=action,
+                actor=actor,
+                at=utcnow(),
+            )
+        ],
+    )
 
 
 def rollback_alias(session: Session, model: RegisteredModel, alias: str, actor: str) -> Alias | None:
@@ -70,27 +106,42 @@ def rollback_alias(session: Session, model: RegisteredModel, alias: str, actor: 
         return None
     target = model_repo.get_version(session, model.id, last.from_value)
     if target is None:
-        raise NothingToRollBack(
-            f"the previous target {last.from_value!r} of alias {alias!r} was deleted")
+        raise NothingToRollBack(f"the previous target {last.from_value!r} of alias {alias!r} was deleted")
     return set_alias(session, model, alias, target, actor, action="rollback")
 
 
 def transition_stage(
-    session: Session, model: RegisteredModel, version: ModelVersion, stage: str,
-    archive_existing: bool, actor: str, comment: str | None = None,
+    session: Session,
+    model: RegisteredModel,
+    version: ModelVersion,
+    stage: str,
+    archive_existing: bool,
+    actor: str,
+    comment: str | None = None,
 ) -> None:
     event_id, now = _event(), utcnow()
     moves = [(version, stage)]
     if archive_existing and stage in ("Staging", "Production"):
-        moves += [(v, "Archived") for v in repo.versions_in_stage(session, model.id, stage)
-                  if v.id != version.id]
+        moves += [
+            (v, "Archived") for v in repo.versions_in_stage(session, model.id, stage) if v.id != version.id
+        ]
     rows = []
     for target, new_stage in moves:
-        rows.append(Transition(
-            event_id=event_id, model_id=model.id, kind="stage", name=new_stage,
-            version=target.version, from_value=target.stage, to_value=new_stage,
-            action="transition" if target is version else "archive_existing", actor=actor,
-            comment=comment, at=now))
+        rows.append(
+            Transition(
+                event_id=event_id,
+                model_id=model.id,
+                kind="stage",
+                name=new_stage,
+                version=target.version,
+                from_value=target.stage,
+                to_value=new_stage,
+                action="transition" if target is version else "archive_existing",
+                actor=actor,
+                comment=comment,
+                at=now,
+            )
+        )
         target.stage, target.updated_at = new_stage, now
     repo.add_transitions(session, rows)
 
@@ -105,10 +156,20 @@ def rollback_stage(session: Session, model: RegisteredModel, stage: str, actor: 
         version = model_repo.get_version(session, model.id, entry.version or "")
         if version is None or version.stage != entry.to_value:
             continue
-        rows.append(Transition(
-            event_id=event_id, model_id=model.id, kind="stage", name=entry.from_value or "None",
-            version=version.version, from_value=version.stage, to_value=entry.from_value,
-            action="rollback", actor=actor, at=now))
+        rows.append(
+            Transition(
+                event_id=event_id,
+                model_id=model.id,
+                kind="stage",
+                name=entry.from_value or "None",
+                version=version.version,
+                from_value=version.stage,
+                to_value=entry.from_value,
+                action="rollback",
+                actor=actor,
+                at=now,
+            )
+        )
         version.stage, version.updated_at = entry.from_value or "None", now
         touched.append(version.version)
     if not rows:

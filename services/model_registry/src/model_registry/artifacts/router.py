@@ -18,8 +18,14 @@ from model_registry.models.schemas import ArtifactRead, ModelVersionRead
 
 router = APIRouter(prefix="/api/models/{name}/versions/{version}", tags=["artifacts"])
 
-Sha256Header = Annotated[str | None, Header(alias="x-checksum-sha256", pattern=r"^[0-9a-fA-F]{64}$",
-                                            description="sha256 the uploaded bytes must match")]
+Sha256Header = Annotated[
+    str | None,
+    Header(
+        alias="x-checksum-sha256",
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="sha256 the uploaded bytes must match",
+    ),
+]
 
 
 def _find(request: Request, name: str, version: str) -> None:
@@ -31,20 +37,32 @@ def _find(request: Request, name: str, version: str) -> None:
         session.close()
 
 
-def _attach(session: Session, store: ArtifactStore, name: str, version: str,
-            files: list[tuple[str, SpooledFile]]) -> ModelVersionRead:
+def _attach(
+    session: Session, store: ArtifactStore, name: str, version: str, files: list[tuple[str, SpooledFile]]
+) -> ModelVersionRead:
     model, found = resolve_version(session, name, version)
     service.attach(session, store, model, found, files)
     return models.version_read(session, model, found)
 
 
-@router.put("/artifacts/{path:path}", response_model=ModelVersionRead,
-            openapi_extra={"requestBody": {"content": {"application/octet-stream": {
-                "schema": {"type": "string", "format": "binary"}}}}},
-            summary="Upload one artifact file as the raw request body (streamed)")
+@router.put(
+    "/artifacts/{path:path}",
+    response_model=ModelVersionRead,
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+        }
+    },
+    summary="Upload one artifact file as the raw request body (streamed)",
+)
 async def put_artifact(
-    name: str, version: str, path: str, request: Request, session: SessionDep,
-    store: StoreDep, sha256: Sha256Header = None,
+    name: str,
+    version: str,
+    path: str,
+    request: Request,
+    session: SessionDep,
+    store: StoreDep,
+    sha256: Sha256Header = None,
     sha256_query: Annotated[str | None, Query(alias="sha256", pattern=r"^[0-9a-fA-F]{64}$")] = None,
 ) -> ModelVersionRead:
     service.check_path(path)
@@ -56,13 +74,28 @@ async def put_artifact(
         spooled.discard()
 
 
-@router.post("/artifacts", response_model=ModelVersionRead,
-             openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
-                 "type": "object", "properties": {"file": {
-                     "type": "array", "items": {"type": "string", "format": "binary"}}}}}}}},
-             summary="Upload one or more files (a directory) as multipart form data")
-async def post_artifacts(name: str, version: str, request: Request, session: SessionDep,
-                         store: StoreDep) -> ModelVersionRead:
+@router.post(
+    "/artifacts",
+    response_model=ModelVersionRead,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                        },
+                    }
+                }
+            }
+        }
+    },
+    summary="Upload one or more files (a directory) as multipart form data",
+)
+async def post_artifacts(
+    name: str, version: str, request: Request, session: SessionDep, store: StoreDep
+) -> ModelVersionRead:
     await run_in_threadpool(_find, request, name, version)
     _, files = await read_multipart(request, store)
     try:
@@ -74,45 +107,73 @@ async def post_artifacts(name: str, version: str, request: Request, session: Ses
 
 @router.get("/artifacts", response_model=list[ArtifactRead], summary="List a version's files")
 def list_artifacts(version: VersionDep, session: SessionDep) -> list[ArtifactRead]:
-    return [ArtifactRead(path=a.path, size_bytes=a.size_bytes, sha256=a.sha256,
-                         created_at=a.created_at) for a in service.list_artifacts(session, version)]
+    return [
+        ArtifactRead(path=a.path, size_bytes=a.size_bytes, sha256=a.sha256, created_at=a.created_at)
+        for a in service.list_artifacts(session, version)
+    ]
 
 
-@router.get("/download", summary="Download the artifact (Range supported); several files as a ZIP",
-            responses={200: {"content": {"application/octet-stream": {}}}, 206: {}})
+@router.get(
+    "/download",
+    summary="Download the artifact (Range supported); several files as a ZIP",
+    responses={200: {"content": {"application/octet-stream": {}}}, 206: {}},
+)
 def download(
-    model: ModelDep, version: VersionDep, session: SessionDep, store: StoreDep,
-    path: str | None = None, range_header: Annotated[str | None, Header(alias="range")] = None,
+    model: ModelDep,
+    version: VersionDep,
+    session: SessionDep,
+    store: StoreDep,
+    path: str | None = None,
+    range_header: Annotated[str | None, Header(alias="range")] = None,
 ) -> StreamingResponse:
     chosen = service.pick(session, version, path)
     if len(chosen) > 1:
         filename = f"{model.name}-{version.version}.zip"
-        return StreamingResponse(service.zip_stream(store, chosen), media_type="application/zip",
-                                 headers={"Content-Disposition": _disposition(filename),
-                                          "X-Checksum-Sha256": version.sha256 or ""})
+        return StreamingResponse(
+            service.zip_stream(store, chosen),
+            media_type="application/zip",
+            headers={
+                "Content-Disposition": _disposition(filename),
+                "X-Checksum-Sha256": version.sha256 or "",
+            },
+        )
     artifact = chosen[0]
     size = artifact.size_bytes
     span = service.parse_range(range_header, size)
     headers = {
-        "Accept-Ranges": "bytes", "X-Checksum-Sha256": artifact.sha256,
+        "Accept-Ranges": "bytes",
+        "X-Checksum-Sha256": artifact.sha256,
         "ETag": f'"{artifact.sha256}"',
         "Content-Disposition": _disposition(artifact.path.rsplit("/", 1)[-1]),
     }
     if span is None:
         headers["Content-Length"] = str(size)
-        return StreamingResponse(store.open(artifact.storage_key), headers=headers,
-                                 media_type="application/octet-stream")
+        return StreamingResponse(
+            store.open(artifact.storage_key), headers=headers, media_type="application/octet-stream"
+        )
     headers["Content-Length"] = str(span.length)
     headers["Content-Range"] = f"bytes {span.start}-{span.end}/{size}"
-    return StreamingResponse(store.open(artifact.storage_key, span.start, span.end), status_code=206,
-                             headers=headers, media_type="application/octet-stream")
+    return StreamingResponse(
+        store.open(artifact.storage_key, span.start, span.end),
+        status_code=206,
+        headers=headers,
+        media_type="application/octet-stream",
+    )
 
 
-@router.get("/artifacts/{path:path}", summary="Download one file of a version",
-            responses={200: {"content": {"application/octet-stream": {}}}})
-def download_file(model: ModelDep, version: VersionDep, path: str, session: SessionDep,
-                  store: StoreDep,
-                  range_header: Annotated[str | None, Header(alias="range")] = None) -> StreamingResponse:
+@router.get(
+    "/artifacts/{path:path}",
+    summary="Download one file of a version",
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_file(
+    model: ModelDep,
+    version: VersionDep,
+    path: str,
+    session: SessionDep,
+    store: StoreDep,
+    range_header: Annotated[str | None, Header(alias="range")] = None,
+) -> StreamingResponse:
     return download(model, version, session, store, path, range_header)
 
 

@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from mlops_kit.audit import utcnow
 from mlops_kit.db import after_commit, on_rollback
@@ -24,8 +25,12 @@ _SEGMENT = re.compile(r"^[^/\\\x00-\x1f]+$")
 
 def check_path(path: str) -> str:
     segments = path.split("/")
-    if (not path or len(path) > 512 or path.startswith("/")
-            or any(s in ("", ".", "..") or not _SEGMENT.match(s) for s in segments)):
+    if (
+        not path
+        or len(path) > 512
+        or path.startswith("/")
+        or any(s in ("", ".", "..") or not _SEGMENT.match(s) for s in segments)
+    ):
         raise Unprocessable(f"invalid artifact path {path[:80]!r}: {PATH_RULE}", code="INVALID_PATH")
     return path
 
@@ -45,18 +50,22 @@ def model_prefix(model: RegisteredModel) -> str:
 
 
 def attach(
-    session: Session, store: ArtifactStore, model: RegisteredModel, version: ModelVersion,
+    session: Session,
+    store: ArtifactStore,
+    model: RegisteredModel,
+    version: ModelVersion,
     files: list[tuple[str, SpooledFile]],
 ) -> None:
     """Store each spooled file, then record it; undone (objects deleted) if the commit fails."""
-    existing = {a.path: a for a in session.scalars(
-        select(Artifact).where(Artifact.version_id == version.id))}
+    existing = {a.path: a for a in session.scalars(select(Artifact).where(Artifact.version_id == version.id))}
     seen: set[str] = set()
     for path, _ in files:
         if path in existing or path in seen:
             raise ArtifactExists(
                 f"version {version.version!r} of {model.name!r} already has artifact {path!r}; "
-                "artifacts are immutable, register a new version instead", {"path": path})
+                "artifacts are immutable, register a new version instead",
+                {"path": path},
+            )
         seen.add(path)
     for path, spooled in files:
         key = storage_key(model, version, path)
@@ -64,9 +73,15 @@ def attach(
             store.put_file(key, spooled.path)
         except Exception as exc:
             raise ServiceUnavailable(f"artifact storage failed: {type(exc).__name__}: {exc}") from exc
-        on_rollback(session, lambda key=key: store.delete(key))
-        artifact = Artifact(version_id=version.id, path=path, size_bytes=spooled.size,
-                            sha256=spooled.sha256, storage_key=key, created_at=utcnow())
+        on_rollback(session, partial(store.delete, key))
+        artifact = Artifact(
+            version_id=version.id,
+            path=path,
+            size_bytes=spooled.size,
+            sha256=spooled.sha256,
+            storage_key=key,
+            created_at=utcnow(),
+        )
         session.add(artifact)
         existing[path] = artifact
     summarize(version, list(existing.values()))
@@ -86,8 +101,9 @@ def summarize(version: ModelVersion, artifacts: list[Artifact]) -> None:
 
 
 def list_artifacts(session: Session, version: ModelVersion) -> list[Artifact]:
-    return list(session.scalars(select(Artifact).where(Artifact.version_id == version.id)
-                                .order_by(Artifact.path)))
+    return list(
+        session.scalars(select(Artifact).where(Artifact.version_id == version.id).order_by(Artifact.path))
+    )
 
 
 def pick(session: Session, version: ModelVersion, path: str | None) -> list[Artifact]:
@@ -121,8 +137,9 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
         return None
     match = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", header)
     if not match or (not match.group(1) and not match.group(2)):
-        raise RangeNotSatisfiable(f"unsupported Range {header!r}: use one range bytes=start-end",
-                                  {"size": size})
+        raise RangeNotSatisfiable(
+            f"unsupported Range {header!r}: use one range bytes=start-end", {"size": size}
+        )
     first, last = match.group(1), match.group(2)
     if first:
         start = int(first)
@@ -139,7 +156,8 @@ def zip_stream(store: ArtifactStore, artifacts: list[Artifact]) -> Iterator[byte
     import zipfile
 
     sink = _Sink()
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+    archive = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True)  # type: ignore[call-overload]
+    with archive:
         for artifact in artifacts:
             info = zipfile.ZipInfo(artifact.path, date_time=artifact.created_at.timetuple()[:6])
             info.file_size = artifact.size_bytes

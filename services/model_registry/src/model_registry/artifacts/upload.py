@@ -19,14 +19,16 @@ def upload_limit(request: Request) -> int:
     limit: int = request.app.state.settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"upload of {declared} bytes exceeds the limit of {limit} bytes",
-                              {"max_bytes": limit})
+        raise PayloadTooLarge(
+            f"upload of {declared} bytes exceeds the limit of {limit} bytes", {"max_bytes": limit}
+        )
     return limit
 
 
 async def read_body(request: Request, store: ArtifactStore, expected_sha256: str | None) -> SpooledFile:
-    return await store.spool(request.stream(), max_bytes=upload_limit(request),
-                             expected_sha256=expected_sha256)
+    return await store.spool(
+        request.stream(), max_bytes=upload_limit(request), expected_sha256=expected_sha256
+    )
 
 
 async def _chunks(upload: UploadFile):
@@ -35,7 +37,8 @@ async def _chunks(upload: UploadFile):
 
 
 async def read_multipart(
-    request: Request, store: ArtifactStore,
+    request: Request,
+    store: ArtifactStore,
 ) -> tuple[dict[str, Any], list[tuple[str, SpooledFile]]]:
     """`metadata` (JSON) plus any number of files; each file's name is its artifact path."""
     limit = upload_limit(request)
@@ -48,8 +51,7 @@ async def read_multipart(
         try:
             metadata = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"form field 'metadata' is not valid JSON: {exc}",
-                             code="INVALID_JSON") from None
+            raise BadRequest(f"form field 'metadata' is not valid JSON: {exc}", code="INVALID_JSON") from None
         if not isinstance(metadata, dict):
             raise BadRequest("form field 'metadata' must be a JSON object", code="INVALID_JSON")
         total = 0

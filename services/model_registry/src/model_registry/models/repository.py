@@ -24,8 +24,13 @@ from model_registry.tables import (
 )
 
 OPS: dict[str, Callable[[Any, Any], Any]] = {
-    ">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq,
-    ">": operator.gt, "<": operator.lt, "=": operator.eq,
+    ">=": operator.ge,
+    "<=": operator.le,
+    "!=": operator.ne,
+    "==": operator.eq,
+    ">": operator.gt,
+    "<": operator.lt,
+    "=": operator.eq,
 }
 
 
@@ -44,32 +49,44 @@ def get_model(session: Session, name: str) -> RegisteredModel | None:
 def lock_or_create_model(session: Session, name: str, description: str | None, actor: str) -> RegisteredModel:
     """Create the model row if missing, then lock it so version numbers are handed out in turn."""
     dialect = session.get_bind().dialect.name
-    ins = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    ins: Any = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
     now = utcnow()
-    stmt = ins(RegisteredModel).values(
-        name=name, description=description, next_seq=1, created_at=now, updated_at=now,
-        created_by=actor,
-    ).on_conflict_do_nothing(index_elements=["name"])
+    stmt = (
+        ins(RegisteredModel)
+        .values(
+            name=name,
+            description=description,
+            next_seq=1,
+            created_at=now,
+            updated_at=now,
+            created_by=actor,
+        )
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
     session.execute(stmt)
     model = session.scalar(
-        select(RegisteredModel).where(RegisteredModel.name == name)
-        .with_for_update().execution_options(populate_existing=True)
+        select(RegisteredModel)
+        .where(RegisteredModel.name == name)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     assert model is not None
     return model
 
 
 def version_exists(session: Session, model_id: int, version: str) -> bool:
-    return bool(session.scalar(select(exists().where(
-        ModelVersion.model_id == model_id, ModelVersion.version == version))))
+    return bool(
+        session.scalar(
+            select(exists().where(ModelVersion.model_id == model_id, ModelVersion.version == version))
+        )
+    )
 
 
 def add_version(session: Session, version: ModelVersion) -> ModelVersion:
     session.add(version)
     session.flush()
     session.add_all(VersionTag(version_id=version.id, tag=t) for t in set(version.tags))
-    session.add_all(VersionMetric(version_id=version.id, key=k, value=v)
-                    for k, v in version.metrics.items())
+    session.add_all(VersionMetric(version_id=version.id, key=k, value=v) for k, v in version.metrics.items())
     session.flush()
     return version
 
@@ -95,11 +112,17 @@ def _version_conditions(flt: VersionFilter, model_id_col: Any = None) -> list[Co
     if flt.stage:
         conds.append(ModelVersion.stage == flt.stage)
     for key, op, value in flt.metrics:
-        conds.append(exists().where(
-            VersionMetric.version_id == ModelVersion.id, VersionMetric.key == key,
-            OPS[op](VersionMetric.value, value)))
+        conds.append(
+            exists().where(
+                VersionMetric.version_id == ModelVersion.id,
+                VersionMetric.key == key,
+                OPS[op](VersionMetric.value, value),
+            )
+        )
     for tag in flt.tags:
-        tagged = exists().where(VersionTag.version_id == ModelVersion.id, VersionTag.tag == tag)
+        tagged: ColumnElement[bool] = exists().where(
+            VersionTag.version_id == ModelVersion.id, VersionTag.tag == tag
+        )
         if model_id_col is not None:
             model_tagged = exists().where(ModelTag.model_id == model_id_col, ModelTag.tag == tag)
             tagged = or_(tagged, model_tagged)
@@ -113,8 +136,14 @@ def _page(session: Session, query: Select[Any], limit: int, offset: int) -> tupl
 
 
 def list_models(
-    session: Session, *, name_prefix: str | None, flt: VersionFilter, order_by: str,
-    descending: bool, limit: int, offset: int,
+    session: Session,
+    *,
+    name_prefix: str | None,
+    flt: VersionFilter,
+    order_by: str,
+    descending: bool,
+    limit: int,
+    offset: int,
 ) -> tuple[list[RegisteredModel], int]:
     query = select(RegisteredModel)
     if name_prefix:
@@ -123,28 +152,43 @@ def list_models(
     version_conds = _version_conditions(flt, RegisteredModel.id)
     if version_conds:
         query = query.where(exists().where(ModelVersion.model_id == RegisteredModel.id, *version_conds))
-    column = {"name": RegisteredModel.name, "created_at": RegisteredModel.created_at,
-              "updated_at": RegisteredModel.updated_at}[order_by]
+    column = {
+        "name": RegisteredModel.name,
+        "created_at": RegisteredModel.created_at,
+        "updated_at": RegisteredModel.updated_at,
+    }[order_by]
     query = query.order_by(column.desc() if descending else column.asc(), RegisteredModel.id)
     return _page(session, query, limit, offset)
 
 
 def list_versions(
-    session: Session, *, model_id: int, flt: VersionFilter, order_by: str, descending: bool,
-    limit: int, offset: int,
+    session: Session,
+    *,
+    model_id: int,
+    flt: VersionFilter,
+    order_by: str,
+    descending: bool,
+    limit: int,
+    offset: int,
 ) -> tuple[list[ModelVersion], int]:
     query = select(ModelVersion).where(ModelVersion.model_id == model_id, *_version_conditions(flt))
     if order_by.startswith("metric:"):
         key = order_by.removeprefix("metric:")
-        metric = (select(VersionMetric.value)
-                  .where(VersionMetric.version_id == ModelVersion.id, VersionMetric.key == key)
-                  .scalar_subquery())
-        query = query.where(exists().where(VersionMetric.version_id == ModelVersion.id,
-                                           VersionMetric.key == key))
+        metric = (
+            select(VersionMetric.value)
+            .where(VersionMetric.version_id == ModelVersion.id, VersionMetric.key == key)
+            .scalar_subquery()
+        )
+        query = query.where(
+            exists().where(VersionMetric.version_id == ModelVersion.id, VersionMetric.key == key)
+        )
         query = query.order_by(metric.desc() if descending else metric.asc(), ModelVersion.seq.desc())
     else:
-        column = {"version": ModelVersion.seq, "created_at": ModelVersion.created_at,
-                  "updated_at": ModelVersion.updated_at}[order_by]
+        column = {
+            "version": ModelVersion.seq,
+            "created_at": ModelVersion.created_at,
+            "updated_at": ModelVersion.updated_at,
+        }[order_by]
         query = query.order_by(column.desc() if descending else column.asc(), ModelVersion.id)
     return _page(session, query, limit, offset)
 
@@ -153,22 +197,36 @@ def model_summaries(session: Session, model_ids: Sequence[int]) -> dict[int, tup
     """model id -> (version count, latest version)."""
     if not model_ids:
         return {}
-    counts = {mid: n for mid, n in session.execute(
-        select(ModelVersion.model_id, func.count()).where(ModelVersion.model_id.in_(model_ids))
-        .group_by(ModelVersion.model_id))}
-    top = (select(ModelVersion.model_id, func.max(ModelVersion.seq).label("seq"))
-           .where(ModelVersion.model_id.in_(model_ids)).group_by(ModelVersion.model_id).subquery())
-    latest = {mid: version for mid, version in session.execute(
-        select(ModelVersion.model_id, ModelVersion.version).join(
-            top, and_(top.c.model_id == ModelVersion.model_id, top.c.seq == ModelVersion.seq))
-    )}
+    counts = {
+        mid: n
+        for mid, n in session.execute(
+            select(ModelVersion.model_id, func.count())
+            .where(ModelVersion.model_id.in_(model_ids))
+            .group_by(ModelVersion.model_id)
+        )
+    }
+    top = (
+        select(ModelVersion.model_id, func.max(ModelVersion.seq).label("seq"))
+        .where(ModelVersion.model_id.in_(model_ids))
+        .group_by(ModelVersion.model_id)
+        .subquery()
+    )
+    latest = {
+        mid: version
+        for mid, version in session.execute(
+            select(ModelVersion.model_id, ModelVersion.version).join(
+                top, and_(top.c.model_id == ModelVersion.model_id, top.c.seq == ModelVersion.seq)
+            )
+        )
+    }
     return {mid: (counts.get(mid, 0), latest.get(mid)) for mid in model_ids}
 
 
 def model_tags(session: Session, model_ids: Sequence[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = defaultdict(list)
-    rows = session.execute(select(ModelTag.model_id, ModelTag.tag)
-                           .where(ModelTag.model_id.in_(model_ids)).order_by(ModelTag.tag))
+    rows = session.execute(
+        select(ModelTag.model_id, ModelTag.tag).where(ModelTag.model_id.in_(model_ids)).order_by(ModelTag.tag)
+    )
     for mid, tag in rows:
         out[mid].append(tag)
     return out
@@ -192,7 +250,9 @@ def aliases_by_model(session: Session, model_ids: Sequence[int]) -> dict[int, di
     rows = session.execute(
         select(Alias.model_id, Alias.alias, ModelVersion.version)
         .join(ModelVersion, ModelVersion.id == Alias.version_id)
-        .where(Alias.model_id.in_(model_ids)).order_by(Alias.alias))
+        .where(Alias.model_id.in_(model_ids))
+        .order_by(Alias.alias)
+    )
     for mid, alias, version in rows:
         out[mid][alias] = version
     return out
@@ -200,8 +260,9 @@ def aliases_by_model(session: Session, model_ids: Sequence[int]) -> dict[int, di
 
 def aliases_by_version(session: Session, version_ids: Sequence[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = defaultdict(list)
-    rows = session.execute(select(Alias.version_id, Alias.alias)
-                           .where(Alias.version_id.in_(version_ids)).order_by(Alias.alias))
+    rows = session.execute(
+        select(Alias.version_id, Alias.alias).where(Alias.version_id.in_(version_ids)).order_by(Alias.alias)
+    )
     for vid, alias in rows:
         out[vid].append(alias)
     return out
@@ -209,16 +270,18 @@ def aliases_by_version(session: Session, version_ids: Sequence[int]) -> dict[int
 
 def artifacts_by_version(session: Session, version_ids: Sequence[int]) -> dict[int, list[Artifact]]:
     out: dict[int, list[Artifact]] = defaultdict(list)
-    rows = session.scalars(select(Artifact).where(Artifact.version_id.in_(version_ids))
-                           .order_by(Artifact.path))
+    rows = session.scalars(
+        select(Artifact).where(Artifact.version_id.in_(version_ids)).order_by(Artifact.path)
+    )
     for artifact in rows:
         out[artifact.version_id].append(artifact)
     return out
 
 
 def children_of(session: Session, model_id: int, version: str) -> list[str]:
-    rows = session.scalars(select(ModelVersion).where(ModelVersion.model_id == model_id)
-                           .order_by(ModelVersion.seq))
+    rows = session.scalars(
+        select(ModelVersion).where(ModelVersion.model_id == model_id).order_by(ModelVersion.seq)
+    )
     return [v.version for v in rows if (v.lineage or {}).get("parent_version") == version]
 
 

@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from mlops_kit.auth import Role
 from mlops_kit.deps import SessionDep, StoreDep, require
 from mlops_kit.errors import BadRequest, Unprocessable
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from model_registry.aliases import service as aliases
 from model_registry.artifacts import service as artifacts
@@ -36,32 +36,46 @@ MetricQuery = Annotated[list[str], Query(description="metric thresholds, e.g. ac
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0)]
 
-REGISTER_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/ModelVersionCreate"}},
-            "multipart/form-data": {"schema": {"type": "object", "properties": {
-                "metadata": {"type": "string", "description": "ModelVersionCreate as JSON"},
-                "file": {"type": "array", "items": {"type": "string", "format": "binary"},
-                         "description": "artifact file(s); the filename is the artifact path"},
-            }, "required": ["metadata"]}},
+MULTIPART_BODY: dict[str, Any] = {
+    "schema": {
+        "type": "object",
+        "properties": {
+            "metadata": {"type": "string", "description": "ModelVersionCreate as JSON"},
+            "file": {
+                "type": "array",
+                "items": {"type": "string", "format": "binary"},
+                "description": "artifact file(s); the filename is the artifact path",
+            },
         },
+        "required": ["metadata"],
     }
 }
 
 
-def _parse(model: type, raw: Any) -> Any:
+def _body(schema: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}},
+                "multipart/form-data": MULTIPART_BODY,
+            },
+        }
+    }
+
+
+def _parse(model: type[BaseModel], raw: Any) -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         first = errors[0]
-        raise Unprocessable(f"invalid request: {'.'.join(map(str, first['loc']))}: {first['msg']}",
-                            {"errors": errors}) from None
+        raise Unprocessable(
+            f"invalid request: {'.'.join(map(str, first['loc']))}: {first['msg']}", {"errors": errors}
+        ) from None
 
 
-async def _registration(request: Request, store: StoreDep, schema: type) -> tuple[Any, list]:
+async def _registration(request: Request, store: StoreDep, schema: type[BaseModel]) -> tuple[Any, list]:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         metadata, files = await read_multipart(request, store)
@@ -76,27 +90,35 @@ async def _registration(request: Request, store: StoreDep, schema: type) -> tupl
 def _verify(files: list, sha256: str | None) -> None:
     if files and sha256:
         if len(files) != 1:
-            raise Unprocessable("sha256 applies to a single uploaded file; several were sent",
-                                code="CHECKSUM_MISMATCH")
+            raise Unprocessable(
+                "sha256 applies to a single uploaded file; several were sent", code="CHECKSUM_MISMATCH"
+            )
         files[0][1].verify(sha256)
 
 
-def _register(session: Any, store: Any, name: str, data: Any, files: list, who: str,
-              description: str | None = None) -> ModelVersionRead:
+def _register(
+    session: Any, store: Any, name: str, data: Any, files: list, who: str, description: str | None = None
+) -> ModelVersionRead:
     model, version = service.register_version(session, name, data, who, description)
     if files:
         artifacts.attach(session, store, model, version, files)
     return service.version_read(session, model, version)
 
 
-@router.post("", status_code=201, response_model=ModelVersionRead, openapi_extra=REGISTER_BODY,
-             summary="Register a model version (JSON, or multipart with the artifact)")
+@router.post(
+    "",
+    status_code=201,
+    response_model=ModelVersionRead,
+    openapi_extra=_body("ModelVersionCreate"),
+    summary="Register a model version (JSON, or multipart with the artifact)",
+)
 async def register(request: Request, session: SessionDep, store: StoreDep, who: ActorDep) -> ModelVersionRead:
     data, files = await _registration(request, store, ModelVersionCreate)
     try:
         _verify(files, data.sha256)
-        return await run_in_threadpool(_register, session, store, data.name, data, files, who,
-                                       data.model_description)
+        return await run_in_threadpool(
+            _register, session, store, data.name, data, files, who, data.model_description
+        )
     finally:
         for _, spooled in files:
             spooled.discard()
@@ -104,33 +126,59 @@ async def register(request: Request, session: SessionDep, store: StoreDep, who: 
 
 @router.get("", response_model=ModelPage, summary="List and search models")
 def list_models(
-    session: SessionDep, name_prefix: str | None = Query(None, max_length=128),
+    session: SessionDep,
+    name_prefix: str | None = Query(None, max_length=128),
     search: str | None = Query(None, max_length=128, description="alias of name_prefix"),
-    tags: TagsQuery = [], framework: Framework | None = None, metric: MetricQuery = [],  # noqa: B006
+    tags: TagsQuery = [],
+    framework: Framework | None = None,
+    metric: MetricQuery = [],
     order_by: str = Query("name", description="name, created_at, updated_at; '-' for descending"),
-    limit: Limit = 100, offset: Offset = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> ModelPage:
-    flt = repo.VersionFilter(tags=service.parse_tags(tags), framework=framework,
-                             metrics=service.parse_metric_filters(metric))
+    flt = repo.VersionFilter(
+        tags=service.parse_tags(tags), framework=framework, metrics=service.parse_metric_filters(metric)
+    )
     key, desc = service.parse_order(order_by, service.MODEL_ORDERS)
-    rows, total = repo.list_models(session, name_prefix=name_prefix or search, flt=flt,
-                                   order_by=key, descending=desc, limit=limit, offset=offset)
-    return ModelPage(items=service.model_reads(session, rows), total=total, limit=limit,
-                     offset=offset, next_offset=offset + limit if offset + limit < total else None)
+    rows, total = repo.list_models(
+        session,
+        name_prefix=name_prefix or search,
+        flt=flt,
+        order_by=key,
+        descending=desc,
+        limit=limit,
+        offset=offset,
+    )
+    return ModelPage(
+        items=service.model_reads(session, rows),
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_offset=offset + limit if offset + limit < total else None,
+    )
 
 
-@router.get("/{name}", response_model=ModelRead | ModelVersionRead,
-            summary="Get a model with its latest versions; `name@alias` resolves an alias")
-def get_model(name: str, session: SessionDep,
-              versions_limit: Limit = 100) -> ModelRead | ModelVersionRead:
+@router.get(
+    "/{name}",
+    response_model=ModelRead | ModelVersionRead,
+    summary="Get a model with its latest versions; `name@alias` resolves an alias",
+)
+def get_model(name: str, session: SessionDep, versions_limit: Limit = 100) -> ModelRead | ModelVersionRead:
     if "@" in name:
         model_name, _, alias = name.partition("@")
         model = service.load_model(session, model_name)
         return service.version_read(session, model, aliases.resolve(session, model, alias))
     model = service.load_model(session, name)
     read = service.model_reads(session, [model])[0]
-    rows, _ = repo.list_versions(session, model_id=model.id, flt=repo.VersionFilter(),
-                                 order_by="version", descending=True, limit=versions_limit, offset=0)
+    rows, _ = repo.list_versions(
+        session,
+        model_id=model.id,
+        flt=repo.VersionFilter(),
+        order_by="version",
+        descending=True,
+        limit=versions_limit,
+        offset=0,
+    )
     read.versions = service.version_reads(session, model, rows)
     return read
 
@@ -141,20 +189,27 @@ def update_model(model: ModelDep, change: ModelUpdate, session: SessionDep) -> M
     return service.model_reads(session, [model])[0]
 
 
-@router.delete("/{name}", status_code=204, dependencies=[require(Role.admin)],
-               summary="Delete a model, all its versions, aliases and artifacts")
+@router.delete(
+    "/{name}",
+    status_code=204,
+    dependencies=[require(Role.admin)],
+    summary="Delete a model, all its versions, aliases and artifacts",
+)
 def delete_model(model: ModelDep, session: SessionDep, store: StoreDep) -> None:
     artifacts.remove_after_commit(session, store, artifacts.model_prefix(model))
     repo.delete_model(session, model)
 
 
-@router.post("/{name}/versions", status_code=201, response_model=ModelVersionRead,
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"schema": {"$ref": "#/components/schemas/VersionCreate"}},
-                 "multipart/form-data": REGISTER_BODY["requestBody"]["content"]["multipart/form-data"],
-             }}}, summary="Register a new version of a model")
-async def register_version(name: str, request: Request, session: SessionDep, store: StoreDep,
-                           who: ActorDep) -> ModelVersionRead:
+@router.post(
+    "/{name}/versions",
+    status_code=201,
+    response_model=ModelVersionRead,
+    openapi_extra=_body("VersionCreate"),
+    summary="Register a new version of a model",
+)
+async def register_version(
+    name: str, request: Request, session: SessionDep, store: StoreDep, who: ActorDep
+) -> ModelVersionRead:
     service.check_name(name)
     data, files = await _registration(request, store, VersionCreate)
     try:
@@ -167,61 +222,91 @@ async def register_version(name: str, request: Request, session: SessionDep, sto
 
 @router.get("/{name}/versions", response_model=ModelVersionPage, summary="List a model's versions")
 def list_versions(
-    model: ModelDep, session: SessionDep, tags: TagsQuery = [],  # noqa: B006
-    framework: Framework | None = None, stage: Stage | None = None,
-    metric: MetricQuery = [],  # noqa: B006
+    model: ModelDep,
+    session: SessionDep,
+    tags: TagsQuery = [],
+    framework: Framework | None = None,
+    stage: Stage | None = None,
+    metric: MetricQuery = [],
     order_by: str = Query("-version", description="version, created_at, updated_at, metric:<name>"),
-    limit: Limit = 100, offset: Offset = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> ModelVersionPage:
-    flt = repo.VersionFilter(tags=service.parse_tags(tags), framework=framework, stage=stage,
-                             metrics=service.parse_metric_filters(metric))
+    flt = repo.VersionFilter(
+        tags=service.parse_tags(tags),
+        framework=framework,
+        stage=stage,
+        metrics=service.parse_metric_filters(metric),
+    )
     key, desc = service.parse_order(order_by, service.VERSION_ORDERS)
-    rows, total = repo.list_versions(session, model_id=model.id, flt=flt, order_by=key,
-                                     descending=desc, limit=limit, offset=offset)
-    return ModelVersionPage(items=service.version_reads(session, model, rows), total=total,
-                            limit=limit, offset=offset,
-                            next_offset=offset + limit if offset + limit < total else None)
+    rows, total = repo.list_versions(
+        session, model_id=model.id, flt=flt, order_by=key, descending=desc, limit=limit, offset=offset
+    )
+    return ModelVersionPage(
+        items=service.version_reads(session, model, rows),
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_offset=offset + limit if offset + limit < total else None,
+    )
 
 
-@router.get("/{name}/versions/{version}", response_model=ModelVersionRead,
-            summary="Get a version ('latest' and '@alias' work too)")
+@router.get(
+    "/{name}/versions/{version}",
+    response_model=ModelVersionRead,
+    summary="Get a version ('latest' and '@alias' work too)",
+)
 def get_version(model: ModelDep, version: VersionDep, session: SessionDep) -> ModelVersionRead:
     return service.version_read(session, model, version)
 
 
 @router.patch("/{name}/versions/{version}", response_model=ModelVersionRead)
-def update_version(model: ModelDep, version: VersionDep, change: ModelVersionUpdate,
-                   session: SessionDep) -> ModelVersionRead:
+def update_version(
+    model: ModelDep, version: VersionDep, change: ModelVersionUpdate, session: SessionDep
+) -> ModelVersionRead:
     service.update_version(session, version, change)
     return service.version_read(session, model, version)
 
 
-@router.post("/{name}/versions/{version}/archive", response_model=ModelVersionRead,
-             summary="Archive a version (stage Archived)")
-def archive_version(model: ModelDep, version: VersionDep, session: SessionDep,
-                    who: ActorDep) -> ModelVersionRead:
+@router.post(
+    "/{name}/versions/{version}/archive",
+    response_model=ModelVersionRead,
+    summary="Archive a version (stage Archived)",
+)
+def archive_version(
+    model: ModelDep, version: VersionDep, session: SessionDep, who: ActorDep
+) -> ModelVersionRead:
     aliases.transition_stage(session, model, version, "Archived", False, who)
     return service.version_read(session, model, version)
 
 
-@router.delete("/{name}/versions/{version}", status_code=204,
-               summary="Delete a version with its aliases and artifacts")
-def delete_version(model: ModelDep, version: VersionDep, session: SessionDep,
-                   store: StoreDep) -> None:
+@router.delete(
+    "/{name}/versions/{version}", status_code=204, summary="Delete a version with its aliases and artifacts"
+)
+def delete_version(model: ModelDep, version: VersionDep, session: SessionDep, store: StoreDep) -> None:
     artifacts.remove_after_commit(session, store, artifacts.version_prefix(model, version))
     repo.delete_version(session, version)
 
 
-@router.get("/{name}/versions/{version}/lineage", response_model=LineageRead,
-            summary="Upstream references recorded for a version")
+@router.get(
+    "/{name}/versions/{version}/lineage",
+    response_model=LineageRead,
+    summary="Upstream references recorded for a version",
+)
 def lineage(model: ModelDep, version: VersionDep, session: SessionDep) -> LineageRead:
     parent = None
     parent_version = (version.lineage or {}).get("parent_version")
     if parent_version:
         found = repo.get_version(session, model.id, parent_version)
-        parent = ({"name": model.name, "version": found.version, "sha256": found.sha256,
-                   "lineage": found.lineage} if found else {"name": model.name,
-                                                           "version": parent_version,
-                                                           "deleted": True})
-    return LineageRead(name=model.name, version=version.version, lineage=version.lineage or {},
-                       parent=parent, children=repo.children_of(session, model.id, version.version))
+        parent = (
+            {"name": model.name, "version": found.version, "sha256": found.sha256, "lineage": found.lineage}
+            if found
+            else {"name": model.name, "version": parent_version, "deleted": True}
+        )
+    return LineageRead(
+        name=model.name,
+        version=version.version,
+        lineage=version.lineage or {},
+        parent=parent,
+        children=repo.children_of(session, model.id, version.version),
+    )

@@ -63,13 +63,15 @@ class VersionFields(BaseModel):
     model_config = Strict
     version: VersionStr | None = Field(None, description="semver; omitted = next integer")
     framework: Framework = "other"
-    format: ArtifactFormat | None = Field(None, description="pkl, joblib, onnx, tensorflow-savedmodel, pytorch, other")
+    format: ArtifactFormat | None = Field(
+        None, description="pkl, joblib, onnx, tensorflow-savedmodel, pytorch, other"
+    )
     description: str | None = Field(None, max_length=10_000)
     metrics: dict[str, float] = Field(default_factory=dict, max_length=1000)
     params: dict[str, Any] = Field(default_factory=dict, max_length=1000)
     tags: list[Tag] = Field(default_factory=list, max_length=100)
     signature: Signature | None = None
-    lineage: Lineage = Field(default_factory=Lineage)
+    lineage: Lineage = Field(default_factory=lambda: Lineage())
     run_id: str | None = Field(None, max_length=128, description="shorthand for lineage.run_id")
     experiment_id: str | None = Field(None, max_length=128)
     parent_version: VersionStr | None = None
@@ -92,8 +94,9 @@ class ModelVersionCreate(VersionFields):
 
     name: ModelName
     model_description: str | None = Field(None, max_length=10_000)
-    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$",
-                               description="checksum the uploaded artifact must match")
+    sha256: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$", description="checksum the uploaded artifact must match"
+    )
 
 
 class VersionCreate(VersionFields):

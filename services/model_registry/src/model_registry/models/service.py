@@ -42,7 +42,8 @@ def parse_metric_filters(raw: list[str]) -> list[tuple[str, str, float]]:
             if not match:
                 raise InvalidFilter(
                     f"bad metric filter {part!r}: use <metric><op><number>, op one of "
-                    "> >= < <= = !=, e.g. accuracy>0.9")
+                    "> >= < <= = !=, e.g. accuracy>0.9"
+                )
             try:
                 value = float(match.group(3))
             except ValueError:
@@ -63,9 +64,11 @@ def parse_order(order_by: str, allowed: tuple[str, ...]) -> tuple[str, bool]:
         key, _, direction = key.partition(" ")
         descending = direction.strip().lower() == "desc"
     if key not in allowed and not (key.startswith("metric:") and "version" in allowed):
-        raise InvalidFilter(f"cannot order by {key!r}; use one of {', '.join(allowed)}"
-                            + (" or metric:<name>" if "version" in allowed else "")
-                            + " with an optional leading '-' for descending")
+        raise InvalidFilter(
+            f"cannot order by {key!r}; use one of {', '.join(allowed)}"
+            + (" or metric:<name>" if "version" in allowed else "")
+            + " with an optional leading '-' for descending"
+        )
     return key, descending
 
 
@@ -86,13 +89,17 @@ def load_model(session: Session, name: str) -> RegisteredModel:
 def load_version(session: Session, model: RegisteredModel, version: str) -> ModelVersion:
     found = repo.get_version(session, model.id, version)
     if found is None:
-        raise ModelVersionNotFound(f"model {model.name!r} has no version {version!r}",
-                                   {"name": model.name, "version": version})
+        raise ModelVersionNotFound(
+            f"model {model.name!r} has no version {version!r}", {"name": model.name, "version": version}
+        )
     return found
 
 
 def register_version(
-    session: Session, name: str, fields: VersionFields, actor: str,
+    session: Session,
+    name: str,
+    fields: VersionFields,
+    actor: str,
     model_description: str | None = None,
 ) -> tuple[RegisteredModel, ModelVersion]:
     model = repo.lock_or_create_model(session, name, model_description, actor)
@@ -102,8 +109,10 @@ def register_version(
             lineage[key] = getattr(fields, key)
     parent = lineage.get("parent_version")
     if parent is not None and not repo.version_exists(session, model.id, parent):
-        raise ModelVersionNotFound(f"parent version {parent!r} of model {name!r} does not exist",
-                                   {"name": name, "parent_version": parent})
+        raise ModelVersionNotFound(
+            f"parent version {parent!r} of model {name!r} does not exist",
+            {"name": name, "parent_version": parent},
+        )
     seq = model.next_seq
     version = fields.version
     if version is None:
@@ -111,28 +120,40 @@ def register_version(
             seq += 1
         version = str(seq)
     elif repo.version_exists(session, model.id, version):
-        raise ModelVersionExists(f"model {name!r} already has version {version!r}",
-                                 {"name": name, "version": version})
+        raise ModelVersionExists(
+            f"model {name!r} already has version {version!r}", {"name": name, "version": version}
+        )
     model.next_seq = seq + 1
     now = utcnow()
     model.updated_at = now
     if model_description and not model.description:
         model.description = model_description
     row = ModelVersion(
-        model_id=model.id, version=version, seq=seq, framework=fields.framework,
+        model_id=model.id,
+        version=version,
+        seq=seq,
+        framework=fields.framework,
         format=fields.format or DEFAULT_FORMAT.get(fields.framework, "pkl"),
-        stage="None", status="registered", description=fields.description,
-        metrics=dict(fields.metrics), params=_jsonable(fields.params),
+        stage="None",
+        status="registered",
+        description=fields.description,
+        metrics=dict(fields.metrics),
+        params=_jsonable(fields.params),
         tags=list(dict.fromkeys(fields.tags)),
         signature=fields.signature.model_dump(exclude_none=True) if fields.signature else None,
-        lineage=lineage, size_bytes=0, sha256=None, created_at=now, updated_at=now,
+        lineage=lineage,
+        size_bytes=0,
+        sha256=None,
+        created_at=now,
+        updated_at=now,
         created_by=actor,
     )
     try:
         repo.add_version(session, row)
     except IntegrityError as exc:
-        raise ModelVersionExists(f"model {name!r} already has version {version!r}",
-                                 {"name": name, "version": version}) from exc
+        raise ModelVersionExists(
+            f"model {name!r} already has version {version!r}", {"name": name, "version": version}
+        ) from exc
     return model, row
 
 
@@ -158,12 +179,13 @@ def update_version(session: Session, version: ModelVersion, change: ModelUpdate)
     session.flush()
 
 
-def version_reads(session: Session, model: RegisteredModel, versions: list[ModelVersion]) -> list[ModelVersionRead]:
+def version_reads(
+    session: Session, model: RegisteredModel, versions: list[ModelVersion]
+) -> list[ModelVersionRead]:
     ids = [v.id for v in versions]
     aliases = repo.aliases_by_version(session, ids)
     artifacts = repo.artifacts_by_version(session, ids)
-    return [_version_read(model.name, v, aliases.get(v.id, []), artifacts.get(v.id, []))
-            for v in versions]
+    return [_version_read(model.name, v, aliases.get(v.id, []), artifacts.get(v.id, [])) for v in versions]
 
 
 def version_read(session: Session, model: RegisteredModel, version: ModelVersion) -> ModelVersionRead:
@@ -172,13 +194,28 @@ def version_read(session: Session, model: RegisteredModel, version: ModelVersion
 
 def _version_read(name: str, v: ModelVersion, aliases: list[str], artifacts: list[Any]) -> ModelVersionRead:
     return ModelVersionRead(
-        name=name, version=v.version, framework=v.framework, format=v.format, stage=v.stage,
-        status=v.status, description=v.description, metrics=v.metrics or {},
-        params=v.params or {}, tags=v.tags or [], signature=v.signature, lineage=v.lineage or {},
-        aliases=aliases, size_bytes=v.size_bytes, sha256=v.sha256,
-        artifacts=[ArtifactRead(path=a.path, size_bytes=a.size_bytes, sha256=a.sha256,
-                                created_at=a.created_at) for a in artifacts],
-        created_at=v.created_at, updated_at=v.updated_at, created_by=v.created_by,
+        name=name,
+        version=v.version,
+        framework=v.framework,
+        format=v.format,
+        stage=v.stage,
+        status=v.status,
+        description=v.description,
+        metrics=v.metrics or {},
+        params=v.params or {},
+        tags=v.tags or [],
+        signature=v.signature,
+        lineage=v.lineage or {},
+        aliases=aliases,
+        size_bytes=v.size_bytes,
+        sha256=v.sha256,
+        artifacts=[
+            ArtifactRead(path=a.path, size_bytes=a.size_bytes, sha256=a.sha256, created_at=a.created_at)
+            for a in artifacts
+        ],
+        created_at=v.created_at,
+        updated_at=v.updated_at,
+        created_by=v.created_by,
         download_url=f"/api/models/{name}/versions/{v.version}/download",
     )
 
@@ -190,9 +227,14 @@ def model_reads(session: Session, models: list[RegisteredModel]) -> list[ModelRe
     aliases = repo.aliases_by_model(session, ids)
     return [
         ModelRead(
-            name=m.name, description=m.description, tags=tags.get(m.id, []),
-            aliases=aliases.get(m.id, {}), latest_version=summaries[m.id][1],
-            version_count=summaries[m.id][0], created_at=m.created_at, updated_at=m.updated_at,
+            name=m.name,
+            description=m.description,
+            tags=tags.get(m.id, []),
+            aliases=aliases.get(m.id, {}),
+            latest_version=summaries[m.id][1],
+            version_count=summaries[m.id][0],
+            created_at=m.created_at,
+            updated_at=m.updated_at,
             created_by=m.created_by,
         )
         for m in models

@@ -1,0 +1,48 @@
+# MLOps platform — `make run` starts every service on embedded storage; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+PYTEST_ARGS ?=
+export UV_LINK_MODE ?= copy
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list every target
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: install
+install: ## install uv (if missing) and every workspace package into .venv
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	@$(UV) sync --frozen --all-packages --quiet
+
+.PHONY: run
+run: install ## start every service on embedded storage under ./.mlops (Ctrl-C stops all)
+	@$(UV) run --frozen --no-sync python scripts/dev/run_all.py
+
+.PHONY: test
+test: install ## run the whole test suite against real PostgreSQL, Redis and S3
+	@$(UV) run --frozen --no-sync pytest -n 2 -q $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: install ## ruff (lint + format check) and mypy
+	@$(UV) run --frozen --no-sync ruff check libs services scripts
+	@$(UV) run --frozen --no-sync ruff format --check libs services scripts
+	@$(UV) run --frozen --no-sync mypy libs/mlops_kit/src libs/mlops_client/src services/model_registry/src
+
+.PHONY: format
+format: install ## apply ruff fixes and formatting
+	@$(UV) run --frozen --no-sync ruff check --fix libs services scripts
+	@$(UV) run --frozen --no-sync ruff format libs services scripts
+
+.PHONY: bench
+bench: install ## run the benchmarks; figures land in scripts/bench/results/
+	@$(UV) run --frozen --no-sync python scripts/bench/registry_bench.py
+
+.PHONY: check-monitoring
+check-monitoring: ## validate Prometheus config, rules and rule tests with promtool
+	@bash scripts/check_monitoring.sh
+
+.PHONY: clean
+clean: ## remove local data (.mlops) and caches
+	rm -rf .mlops .pytest_cache .ruff_cache .mypy_cache
