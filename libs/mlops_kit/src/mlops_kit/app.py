@@ -94,7 +94,7 @@ def _system_router(spec: ServiceSpec) -> APIRouter:
 
     @router.get("/health")
     @router.get("/health/", include_in_schema=False)
-    def health(request: Request) -> dict[str, str]:
+    async def health(request: Request) -> dict[str, str]:
         return {"status": "ok", "service": request.app.state.settings.service_name, "version": spec.version}
 
     @router.get("/ready")

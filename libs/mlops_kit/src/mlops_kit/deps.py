@@ -24,7 +24,7 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-def authenticate(request: Request) -> Principal:
+async def authenticate(request: Request) -> Principal:
     principal = request.app.state.keyring.authenticate(_presented_key(request))
     if principal is None:
         raise Unauthorized("missing or unknown API key: send 'Authorization: Bearer <key>'")
@@ -32,7 +32,7 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
-def authorize(request: Request, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+async def authorize(request: Request, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     """Method-based default: reads need viewer, writes need editor."""
     needed = Role.viewer if request.method in READ_METHODS else Role.editor
     if principal.role < needed:
@@ -41,7 +41,7 @@ def authorize(request: Request, principal: Annotated[Principal, Depends(authenti
 
 
 def require(role: Role):
-    def _check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def _check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if principal.role < role:
             raise Forbidden(f"this action needs role {role.name!r}; you have {principal.role.name!r}")
         return principal
@@ -83,10 +83,15 @@ def _session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def _store(request: Request) -> ArtifactStore:
+async def _database(request: Request) -> Database:
+    return request.app.state.db
+
+
+async def _store(request: Request) -> ArtifactStore:
     return request.app.state.store
 
 
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
+DatabaseDep = Annotated[Database, Depends(_database)]
 StoreDep = Annotated[ArtifactStore, Depends(_store)]
 PrincipalDep = Annotated[Principal, Depends(authorize)]

@@ -87,7 +87,11 @@ def _tag(value: str) -> str:
 
 
 def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def iso_utc(value: datetime) -> str:
+    return _utc(value).isoformat()
 
 
 ModelName = Annotated[str, AfterValidator(_check(NAME_RE, NAME_RULE, "model name"))]
@@ -97,7 +101,7 @@ Framework = Annotated[str, BeforeValidator(_choice(FRAMEWORKS, "framework"))]
 ArtifactFormat = Annotated[str, BeforeValidator(_choice(FORMATS, "format"))]
 Stage = Annotated[str, BeforeValidator(_choice(STAGES, "stage"))]
 Tag = Annotated[str, AfterValidator(_tag)]
-UtcDatetime = Annotated[datetime, PlainSerializer(lambda v: _utc(v).isoformat(), return_type=str)]
+UtcDatetime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str)]
 
 
 def check_name(value: str) -> str:

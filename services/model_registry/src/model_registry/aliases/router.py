@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
-from mlops_kit.deps import SessionDep
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from mlops_kit.deps import DatabaseDep, SessionDep
 
 from model_registry.aliases import repository as repo
 from model_registry.aliases import service
@@ -40,8 +41,9 @@ def list_aliases(model: ModelDep, session: SessionDep) -> list[AliasRead]:
 
 
 @router.get("/aliases/{alias}", response_model=ModelVersionRead, summary="Resolve name@alias")
-def resolve_alias(model: ModelDep, alias: str, session: SessionDep) -> ModelVersionRead:
-    return models.version_read(session, model, service.resolve(session, model, alias))
+async def resolve_alias(name: str, alias: str, db: DatabaseDep) -> Response:
+    body = await run_in_threadpool(models.read_version_json, db, name, f"@{alias}")
+    return Response(body, media_type="application/json")
 
 
 @router.put("/aliases/{alias}", response_model=AliasRead, summary="Set or move an alias")

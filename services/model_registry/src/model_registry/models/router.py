@@ -3,12 +3,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from mlops_kit.auth import Role
-from mlops_kit.deps import SessionDep, StoreDep, require
+from mlops_kit.deps import DatabaseDep, SessionDep, StoreDep, require
 from mlops_kit.errors import BadRequest, Unprocessable
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
 
 from model_registry.aliases import service as aliases
 from model_registry.artifacts import service as artifacts
@@ -163,11 +164,17 @@ def list_models(
     response_model=ModelRead | ModelVersionRead,
     summary="Get a model with its latest versions; `name@alias` resolves an alias",
 )
-def get_model(name: str, session: SessionDep, versions_limit: Limit = 100) -> ModelRead | ModelVersionRead:
+async def get_model(
+    name: str, session: SessionDep, db: DatabaseDep, versions_limit: Limit = 100
+) -> ModelRead | Response:
     if "@" in name:
         model_name, _, alias = name.partition("@")
-        model = service.load_model(session, model_name)
-        return service.version_read(session, model, aliases.resolve(session, model, alias))
+        body = await run_in_threadpool(service.read_version_json, db, model_name, f"@{alias}")
+        return Response(body, media_type="application/json")
+    return await run_in_threadpool(_model_with_versions, session, name, versions_limit)
+
+
+def _model_with_versions(session: Session, name: str, versions_limit: int) -> ModelRead:
     model = service.load_model(session, name)
     read = service.model_reads(session, [model])[0]
     rows, _ = repo.list_versions(
@@ -256,8 +263,9 @@ def list_versions(
     response_model=ModelVersionRead,
     summary="Get a version ('latest' and '@alias' work too)",
 )
-def get_version(model: ModelDep, version: VersionDep, session: SessionDep) -> ModelVersionRead:
-    return service.version_read(session, model, version)
+async def get_version(name: str, version: str, db: DatabaseDep) -> Response:
+    body = await run_in_threadpool(service.read_version_json, db, name, version)
+    return Response(body, media_type="application/json")
 
 
 @router.patch("/{name}/versions/{version}", response_model=ModelVersionRead)

@@ -6,16 +6,19 @@ import re
 from typing import Any
 
 from mlops_kit.audit import utcnow
+from mlops_kit.db import Database
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from model_registry.errors import (
+    AliasNotFound,
     InvalidFilter,
     InvalidName,
     ModelNotFound,
     ModelVersionExists,
     ModelVersionNotFound,
 )
+from model_registry.models import fastpath
 from model_registry.models import repository as repo
 from model_registry.models.schemas import (
     ArtifactRead,
@@ -239,6 +242,27 @@ def model_reads(session: Session, models: list[RegisteredModel]) -> list[ModelRe
         )
         for m in models
     ]
+
+
+def read_version_json(db: Database, name: str, version: str) -> bytes:
+    """The hot path: a version (number, 'latest' or '@alias') as JSON, on one pooled connection."""
+    check_name(name)
+    if not version.startswith("@"):
+        check_version_string(version)
+    with db.reader.connect() as conn:
+        mid = fastpath.model_id(conn, name)
+        if mid is None:
+            raise ModelNotFound(f"model {name!r} does not exist", {"name": name})
+        row = fastpath.version_row(conn, mid, version)
+        if row is None and version.startswith("@"):
+            raise AliasNotFound(
+                f"model {name!r} has no alias {version[1:]!r}", {"name": name, "alias": version[1:]}
+            )
+        if row is None:
+            raise ModelVersionNotFound(
+                f"model {name!r} has no version {version!r}", {"name": name, "version": version}
+            )
+        return fastpath.render(conn, name, row)
 
 
 def check_version_string(version: str) -> None:
