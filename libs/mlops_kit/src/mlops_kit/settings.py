@@ -54,6 +54,7 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     max_upload_bytes: int = 5 * 1024**3
+    max_json_bytes: int = 16 * 1024**2
     request_timeout_seconds: float = 60.0
 
     @classmethod

@@ -36,3 +36,20 @@ def test_every_mutation_is_audited(client: TestClient) -> None:
         ("POST", "/api/models"),
     ]
     assert log["items"][0]["actor"] == "anonymous"
+
+
+def test_oversized_json_bodies_are_413(client: TestClient) -> None:
+    big = {"name": "big", "framework": "onnx", "description": "x" * 20_000_000}
+    response = client.post("/api/models", json=big)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+    def streamed():
+        yield b'{"name": "big", "description": "'
+        for _ in range(20):
+            yield b"x" * 1_000_000
+        yield b'"}'
+
+    chunked = client.post("/api/models", content=streamed(), headers={"content-type": "application/json"})
+    assert chunked.status_code == 413
+    assert client.get("/api/models").json()["total"] == 0
