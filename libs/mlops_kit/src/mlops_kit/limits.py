@@ -41,10 +41,11 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
     def _message(self) -> str:
-        return (f"request body exceeds {self.max_bytes} bytes; upload artifacts as "
-                "application/octet-stream or multipart/form-data")
+        return (
+            f"request body exceeds {self.max_bytes} bytes; upload artifacts as "
+            "application/octet-stream or multipart/form-data"
+        )
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "PAYLOAD_TOO_LARGE", self._message(),
-                                  {"max_bytes": self.max_bytes})
+        response = error_response(413, "PAYLOAD_TOO_LARGE", self._message(), {"max_bytes": self.max_bytes})
         await response(scope, receive, send)

@@ -1,0 +1,23 @@
+"""Test helpers that start or locate REAL backends: PostgreSQL, Redis, an S3 server, service processes."""
+
+from mlops_kit.testing.backends import (
+    S3Server,
+    free_port,
+    fresh_postgres_database,
+    postgres_server_url,
+    redis_url,
+    start_s3_server,
+    wait_until,
+)
+from mlops_kit.testing.process import ServiceProcess
+
+__all__ = [
+    "S3Server",
+    "ServiceProcess",
+    "free_port",
+    "fresh_postgres_database",
+    "postgres_server_url",
+    "redis_url",
+    "start_s3_server",
+    "wait_until",
+]

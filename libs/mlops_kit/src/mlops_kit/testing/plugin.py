@@ -1,0 +1,22 @@
+"""pytest plugin (entry point `mlops_kit`): session fixtures for real backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from mlops_kit.testing.backends import S3Server, redis_url, start_s3_server
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A SeaweedFS S3 server for this test session (one per xdist worker)."""
+    server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_redis_url() -> str:
+    return redis_url()
