@@ -1,0 +1,54 @@
+"""Typed Python client for the MLOps platform services (and the `mlops` CLI)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self
+
+from mlops_client._base import ServiceClient, request_id
+from mlops_client.errors import (
+    AuthError,
+    ChecksumError,
+    ConflictError,
+    MlopsError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ServerError,
+    ServiceUnavailableError,
+    ValidationError,
+)
+from mlops_client.registry import RegistryClient
+
+__all__ = [
+    "AuthError",
+    "ChecksumError",
+    "ConflictError",
+    "MlopsClient",
+    "MlopsError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "RegistryClient",
+    "ServerError",
+    "ServiceClient",
+    "ServiceUnavailableError",
+    "ValidationError",
+    "request_id",
+]
+
+
+class MlopsClient:
+    """All platform services behind one object; URLs and key come from `MLOPS_*` env vars."""
+
+    def __init__(self, *, api_key: str | None = None, registry_url: str | None = None, **kwargs: Any):
+        self.registry = RegistryClient(registry_url, api_key=api_key, **kwargs)
+
+    def close(self) -> None:
+        self.registry.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

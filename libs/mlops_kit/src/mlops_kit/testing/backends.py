@@ -162,10 +162,9 @@ def start_s3_server(workdir: Path) -> S3Server:
     try:
         wait_until(lambda: _s3_writable(server), timeout=60, what="SeaweedFS S3 gateway", interval=0.2)
     except Exception:
+        log_file = workdir / "weed.log"
+        tail = log_file.read_bytes()[-3000:].decode(errors="replace") if log_file.exists() else ""
         server.stop()
-        tail = (
-            (workdir / "weed.log").read_bytes()[-3000:].decode(errors="replace") if workdir.exists() else ""
-        )
         raise RuntimeError(f"SeaweedFS did not start: {tail}") from None
     return server
 

@@ -1,0 +1,292 @@
+"""`mlops` command line: the platform from a terminal (model registry commands for now)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+
+from mlops_client.errors import MlopsError
+from mlops_client.registry import RegistryClient
+
+app = typer.Typer(help="MLOps platform command line.", no_args_is_help=True, pretty_exceptions_enable=False)
+models_app = typer.Typer(help="Model registry: versions, artifacts, aliases, stages.", no_args_is_help=True)
+alias_app = typer.Typer(help="Aliases: name@alias → version.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+models_app.add_typer(alias_app, name="alias")
+
+console = Console()
+err = Console(stderr=True)
+_state: dict[str, Any] = {}
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+@app.callback()
+def main_options(
+    url: Annotated[
+        str | None, typer.Option("--url", help="registry URL (default: MLOPS_MODEL_REGISTRY_URL)")
+    ] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", help="API key (default: MLOPS_API_KEY)")] = None,
+) -> None:
+    _state.update(url=url, api_key=api_key)
+
+
+@contextmanager
+def registry() -> Iterator[RegistryClient]:
+    try:
+        with RegistryClient(_state.get("url"), api_key=_state.get("api_key")) as client:
+            yield client
+    except MlopsError as exc:
+        err.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        raise typer.Exit(1) from None
+
+
+def _emit(data: Any, as_json: bool, table: Table | None = None) -> None:
+    if as_json or table is None:
+        plain = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+        if isinstance(plain, list):
+            plain = [p.model_dump(mode="json") if isinstance(p, BaseModel) else p for p in plain]
+        sys.stdout.write(json.dumps(plain, indent=2, default=str) + "\n")
+    else:
+        console.print(table)
+
+
+def _pairs(items: list[str], what: str, number: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            err.print(f"[red]error[/red] {what} {item!r} must look like key=value")
+            raise typer.Exit(2)
+        try:
+            out[key] = float(value) if number else json.loads(value)
+        except ValueError:
+            if number:
+                err.print(f"[red]error[/red] {what} {key!r} needs a number, got {value!r}")
+                raise typer.Exit(2) from None
+            out[key] = value
+    return out
+
+
+@contextmanager
+def _bar(label: str) -> Iterator[Any]:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+def _versions_table(versions: list[Any]) -> Table:
+    table = Table("version", "stage", "framework", "aliases", "metrics", "size", "created")
+    for v in versions:
+        metrics = ", ".join(f"{k}={val:g}" for k, val in v.metrics.items())
+        table.add_row(
+            v.version,
+            v.stage,
+            v.framework,
+            ",".join(v.aliases),
+            metrics,
+            str(v.size_bytes),
+            v.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    return table
+
+
+@models_app.command("list")
+def list_models(
+    tag: Annotated[list[str], typer.Option("--tag", help="required tag (repeatable)")] = [],
+    framework: Annotated[str | None, typer.Option()] = None,
+    metric: Annotated[list[str], typer.Option("--metric", help="threshold like 'accuracy>0.9'")] = [],
+    prefix: Annotated[str | None, typer.Option("--prefix", help="name prefix")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List models (all pages) matching the filters."""
+    with registry() as client:
+        found = list(client.iter_models(name_prefix=prefix, tags=tag, framework=framework, metrics=metric))
+    table = Table("name", "latest", "versions", "aliases", "tags")
+    for m in found:
+        aliases = ", ".join(f"{a}→{v}" for a, v in m.aliases.items())
+        table.add_row(m.name, m.latest_version or "-", str(m.version_count), aliases, ",".join(m.tags))
+    _emit(found, as_json, table)
+
+
+@models_app.command("get")
+def get_model(name: str, as_json: JsonOpt = False) -> None:
+    """A model with its versions."""
+    with registry() as client:
+        model = client.get_model(name)
+    _emit(model, as_json, _versions_table(model.versions or []))
+
+
+@models_app.command("versions")
+def versions(
+    name: str, stage: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False
+) -> None:
+    """All versions of a model."""
+    with registry() as client:
+        found = list(client.iter_versions(name, stage=stage))
+    _emit(found, as_json, _versions_table(found))
+
+
+@models_app.command("register")
+def register(
+    name: str,
+    version: Annotated[str | None, typer.Option(help="semver; default: next integer")] = None,
+    framework: Annotated[str, typer.Option()] = "other",
+    format: Annotated[str | None, typer.Option("--format")] = None,
+    metric: Annotated[list[str], typer.Option("--metric", help="name=value (repeatable)")] = [],
+    param: Annotated[list[str], typer.Option("--param", help="name=value (repeatable)")] = [],
+    tag: Annotated[list[str], typer.Option("--tag")] = [],
+    description: Annotated[str | None, typer.Option()] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id")] = None,
+    parent: Annotated[str | None, typer.Option("--parent", help="parent version")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="artifact file or directory to upload")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a model version, and upload its artifact with --file."""
+    metrics, params = _pairs(metric, "metric", number=True), _pairs(param, "param")
+    if file is not None and not file.exists():
+        err.print(f"[red]error[/red] {file} does not exist")
+        raise typer.Exit(2)
+    with registry() as client:
+        created = client.register_model(
+            name,
+            version=version,
+            framework=framework,
+            format=format,
+            metrics=metrics,
+            params=params,
+            tags=tag,
+            description=description,
+            run_id=run_id,
+            parent_version=parent,
+        )
+        if file is not None:
+            with _bar(f"upload {file.name}") as progress:
+                created = client.upload_artifact(name, created.version, file, progress=progress)
+    if as_json:
+        _emit(created, True)
+    else:
+        console.print(
+            f"registered {name} version {created.version}" + (f" sha256 {created.sha256}" if file else "")
+        )
+
+
+@models_app.command("upload")
+def upload(name: str, version: str, path: Path) -> None:
+    """Upload a file or a directory to a version (streamed, with a progress bar)."""
+    with registry() as client, _bar(f"upload {path.name}") as progress:
+        result = client.upload_artifact(name, version, path, progress=progress)
+    console.print(f"{name} {result.version}: {len(result.artifacts)} file(s), sha256 {result.sha256}")
+
+
+@models_app.command("download")
+def download(
+    name: str,
+    version: str,
+    path: Annotated[str | None, typer.Option("--path", help="one file of a multi-file version")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="file or directory")] = Path("."),
+) -> None:
+    """Download a version's artifact (resumable; sha256 verified)."""
+    with registry() as client, _bar(f"download {name} {version}") as progress:
+        target = client.download_artifact(name, version, output, path=path, progress=progress)
+    console.print(f"saved {target}")
+
+
+@alias_app.command("set")
+def alias_set(name: str, alias: str, version: str) -> None:
+    """Point an alias at a version (creating or moving it)."""
+    with registry() as client:
+        result = client.set_alias(name, alias, version)
+    console.print(f"{name}@{result.alias} → {result.version}")
+
+
+@alias_app.command("get")
+def alias_get(name: str, alias: str, as_json: JsonOpt = False) -> None:
+    """Resolve name@alias."""
+    with registry() as client:
+        version = client.get_alias(name, alias)
+    _emit(version, as_json, _versions_table([version]))
+
+
+@alias_app.command("delete")
+def alias_delete(name: str, alias: str) -> None:
+    """Remove an alias."""
+    with registry() as client:
+        client.delete_alias(name, alias)
+    console.print(f"removed {name}@{alias}")
+
+
+@alias_app.command("rollback")
+def alias_rollback(name: str, alias: str) -> None:
+    """Point an alias back at its previous target."""
+    with registry() as client:
+        result = client.rollback_alias(name, alias)
+    console.print(
+        f"{name}@{alias} → {result.version}"
+        if result
+        else f"{name}@{alias} removed (it had no previous target)"
+    )
+
+
+@models_app.command("stage")
+def stage(
+    name: str,
+    version: str,
+    stage: str,
+    archive_existing: Annotated[bool, typer.Option("--archive-existing")] = False,
+) -> None:
+    """Move a version to None, Staging, Production or Archived."""
+    with registry() as client:
+        result = client.transition_stage(name, version, stage, archive_existing=archive_existing)
+    console.print(f"{name} {result.version} is now in {result.stage}")
+
+
+@models_app.command("history")
+def history(name: str, as_json: JsonOpt = False) -> None:
+    """Who moved which alias or stage, when."""
+    with registry() as client:
+        page = client.history(name, limit=1000)
+    table = Table("when", "who", "kind", "name", "action", "from", "to")
+    for t in page.items:
+        table.add_row(
+            t.at.strftime("%Y-%m-%d %H:%M:%S"),
+            t.actor,
+            t.kind,
+            t.name,
+            t.action,
+            t.from_value or "-",
+            t.to_value or "-",
+        )
+    _emit(page.items, as_json, table)
+
+
+@models_app.command("delete")
+def delete(name: str, version: Annotated[str | None, typer.Option(help="only this version")] = None) -> None:
+    """Delete a version, or the whole model (admin) with its artifacts."""
+    with registry() as client:
+        if version:
+            client.delete_version(name, version)
+        else:
+            client.delete_model(name)
+    console.print(f"deleted {name}" + (f" version {version}" if version else ""))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlops_client import RegistryClient
+from mlops_kit.testing import ServiceProcess
+
+KEYS = {role: secrets.token_hex(16) for role in ("admin", "editor", "viewer")}
+
+
+@pytest.fixture(scope="session")
+def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("client-registry")
+    with ServiceProcess("model_registry", env={"MLOPS_DATA_DIR": str(tmp)}, tmp=Path(tmp)) as service:
+        yield service.url
+
+
+@pytest.fixture(scope="session")
+def secured_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("client-secured")
+    keys = ",".join(f"{role}:{role}-user:{key}" for role, key in KEYS.items())
+    env = {"MLOPS_DATA_DIR": str(tmp), "MLOPS_API_KEYS": keys, "MLOPS_HOST": "127.0.0.1"}
+    with ServiceProcess("model_registry", env=env, tmp=Path(tmp)) as service:
+        yield service.url
+
+
+@pytest.fixture
+def registry(registry_url: str) -> Iterator[RegistryClient]:
+    with RegistryClient(registry_url) as client:
+        yield client
+
+
+@pytest.fixture
+def unique(request: pytest.FixtureRequest) -> str:
+    """A model name no other test uses (tests share one service process)."""
+    return f"{request.node.name[:40].replace('[', '-').replace(']', '')}-{secrets.token_hex(3)}"
