@@ -29,6 +29,15 @@ from mlops_client import RegistryClient
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def cpu_calibration() -> float:
+    """Seconds for a fixed pure-Python loop: tells a slow (shared, throttled) machine from slow code."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    return round(time.perf_counter() - start, 3)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -201,6 +210,7 @@ def main() -> None:
         try:
             with RegistryClient(f"http://127.0.0.1:{port}") as client, PeakRss(proc.pid) as rss:
                 results = {
+                    "cpu_calibration_s": cpu_calibration(),
                     "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                     f"Python {platform.python_version()}",
