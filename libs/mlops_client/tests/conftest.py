@@ -5,10 +5,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from client_helpers import KEYS
 from mlops_client import RegistryClient
 from mlops_kit.testing import ServiceProcess
-
-KEYS = {role: secrets.token_hex(16) for role in ("admin", "editor", "viewer")}
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from client_helpers import KEYS
 from mlops_client import (
     AuthError,
     ConflictError,
@@ -18,8 +19,6 @@ from mlops_client import (
     ValidationError,
     request_id,
 )
-
-from .conftest import KEYS
 
 
 def test_register_get_and_filter(registry: RegistryClient, unique: str) -> None:

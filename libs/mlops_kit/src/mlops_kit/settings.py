@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -32,7 +33,7 @@ class ServiceSettings(BaseSettings):
     service_name: ClassVar[str] = "service"
     default_port: ClassVar[int] = 8000
 
-    model_config = SettingsConfigDict(extra="ignore", env_file=".env", env_nested_delimiter=None)
+    model_config = SettingsConfigDict(extra="ignore")
 
     host: str | None = None
     port: int | None = None
@@ -67,7 +68,7 @@ class ServiceSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         prefix = f"MLOPS_{cls.service_name.upper()}_"
-        env_file = cls.model_config.get("env_file")
+        env_file = os.environ.get("MLOPS_ENV_FILE", ".env") or None
         return (
             init_settings,
             EnvSettingsSource(settings_cls, env_prefix=prefix, case_sensitive=False),

@@ -12,7 +12,9 @@ from model_registry.models.router import router as models_router
 from model_registry.settings import RegistrySettings
 from model_registry.tables import audit_log
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+# installed wheels carry the migrations inside the package; a source checkout keeps them beside src/
+_HERE = Path(__file__).resolve().parent
+MIGRATIONS = _HERE / "migrations" if (_HERE / "migrations").is_dir() else _HERE.parents[1] / "migrations"
 
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:

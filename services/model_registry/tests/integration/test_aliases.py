@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-
-from ..conftest import register
+from registry_helpers import register
 
 
 def _three(client: TestClient, name: str = "m") -> None:

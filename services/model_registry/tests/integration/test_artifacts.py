@@ -10,9 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from mlops_kit.storage import ArtifactStore
 from model_registry.settings import RegistrySettings
+from registry_helpers import register, stored_keys
 from sqlalchemy import text
-
-from ..conftest import register, stored_keys
 
 PAYLOAD = os.urandom(300_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-
-from ..conftest import register
+from registry_helpers import register
 
 
 def test_register_creates_model_and_version_with_all_fields(client: TestClient) -> None:

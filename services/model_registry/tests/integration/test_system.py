@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-
-from ..conftest import register
+from registry_helpers import register
 
 
 def test_health_ready_metrics_and_docs(client: TestClient) -> None:

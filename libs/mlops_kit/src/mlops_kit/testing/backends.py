@@ -153,6 +153,9 @@ def start_s3_server(workdir: Path) -> S3Server:
         f"-s3.port={ports['s3']}",
         f"-s3.port.grpc={grpc['s3']}",
         f"-s3.config={config}",
+        # the S3 gateway's side listeners (Iceberg, Lance) default to fixed ports; parallel servers collide
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
         "-master.volumeSizeLimitMB=64",
         "-volume.max=0",
     ]

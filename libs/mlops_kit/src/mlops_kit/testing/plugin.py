@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from mlops_kit.testing.backends import S3Server, redis_url, start_s3_server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hermetic settings: no developer .env, no MLOPS_* from the shell (MLOPS_TEST_* stay)."""
+    for key in [k for k in os.environ if k.startswith("MLOPS_") and not k.startswith("MLOPS_TEST_")]:
+        del os.environ[key]
+    os.environ["MLOPS_ENV_FILE"] = ""
 
 
 @pytest.fixture(scope="session")
