@@ -30,12 +30,15 @@ def main() -> int:
             continue
         port = int(os.environ.get(f"MLOPS_{prefix}_PORT", port))
         proc_env = {**env, f"MLOPS_{prefix}_PORT": str(port)}
-        procs.append((module, port, subprocess.Popen([sys.executable, "-m", module], env=proc_env)))
+        # own process group: Ctrl-C reaches only this runner, which stops each service once
+        proc = subprocess.Popen([sys.executable, "-m", module], env=proc_env, start_new_session=True)
+        procs.append((module, port, proc))
 
     def stop(*_: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for _, _, proc in procs:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(signal.SIGTERM)
         for _, _, proc in procs:
             try:
                 proc.wait(timeout=10)
@@ -68,6 +71,7 @@ def main() -> int:
         print("a service exited; stopping the others", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print("\nstopping services", flush=True)
         return 0
     finally:
         stop()
