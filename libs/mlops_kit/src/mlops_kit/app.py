@@ -19,7 +19,7 @@ from mlops_kit.auth import KeyRing, Role
 from mlops_kit.db import Database, run_migrations
 from mlops_kit.deps import SessionDep, authorize, require
 from mlops_kit.errors import AppError, JsonResponse, install_error_handlers
-from mlops_kit.limits import BodyLimitMiddleware
+from mlops_kit.limits import BodyLimitMiddleware, RequestTimeoutMiddleware
 from mlops_kit.observability import Metrics, ObservabilityMiddleware, configure_logging
 from mlops_kit.settings import ServiceSettings
 from mlops_kit.storage import build_store
@@ -82,6 +82,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     for router in spec.routers:
         app.include_router(router, dependencies=[Depends(authorize)])
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
+    app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     return app
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlops_kit.errors import PayloadTooLarge, error_response
@@ -49,3 +52,47 @@ class BodyLimitMiddleware:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(413, "PAYLOAD_TOO_LARGE", self._message(), {"max_bytes": self.max_bytes})
         await response(scope, receive, send)
+
+
+class RequestTimeoutMiddleware:
+    """504 when a handler takes longer than `seconds` to start its response.
+
+    The clock starts when the request body has fully arrived (a slow upload is not the handler's
+    fault) and stops at the first response byte (a long streamed download is not cut off).
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float):
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.seconds <= 0:
+            await self.app(scope, receive, send)
+            return
+        started = False
+        with anyio.CancelScope() as deadline:
+            deadline.deadline = anyio.current_time() + self.seconds
+
+            async def timed_receive() -> Message:
+                message = await receive()
+                if message["type"] == "http.request":
+                    deadline.deadline = anyio.current_time() + self.seconds
+                return message
+
+            async def timed_send(message: Message) -> None:
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                    deadline.deadline = math.inf
+                await send(message)
+
+            await self.app(scope, timed_receive, timed_send)
+        if deadline.cancelled_caught and not started:
+            response = error_response(
+                504,
+                "REQUEST_TIMEOUT",
+                f"the request took longer than {self.seconds:g} s; it may or may not "
+                "have taken effect, so check before retrying a write",
+                {"timeout_seconds": self.seconds},
+            )
+            await response(scope, receive, send)

@@ -208,3 +208,15 @@ def test_deleting_a_version_removes_its_artifacts(client: TestClient, store: Art
     assert len(stored_keys(store) - before) == 1
     assert client.delete("/api/models/art/versions/1").status_code == 204
     assert stored_keys(store) == before
+
+
+def test_artifact_list_names_every_file(client: TestClient) -> None:
+    register(client, "art")
+    _upload(client, path="model.pkl")
+    _upload(client, path="extra/config.json", data=b"{}")
+    listed = client.get("/api/models/art/versions/1/artifacts").json()
+    assert [(a["path"], a["size_bytes"]) for a in listed] == [
+        ("extra/config.json", 2),
+        ("model.pkl", len(PAYLOAD)),
+    ]
+    assert client.get("/api/models/art/versions/1").json()["size_bytes"] == len(PAYLOAD) + 2
