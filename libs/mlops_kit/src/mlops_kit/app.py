@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Table, func, select
@@ -21,6 +21,7 @@ from mlops_kit.deps import SessionDep, authorize, require
 from mlops_kit.errors import AppError, JsonResponse, install_error_handlers
 from mlops_kit.limits import BodyLimitMiddleware, RequestTimeoutMiddleware
 from mlops_kit.observability import Metrics, ObservabilityMiddleware, configure_logging
+from mlops_kit.pagination import Limit, Offset
 from mlops_kit.settings import ServiceSettings
 from mlops_kit.storage import build_store
 
@@ -127,8 +128,8 @@ def _system_router(spec: ServiceSpec) -> APIRouter:
     def audit_log(
         request: Request,
         session: SessionDep,
-        limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        limit: Limit = 100,
+        offset: Offset = 0,
         actor: str | None = None,
     ) -> dict[str, Any]:
         table: Table = request.app.state.audit_table

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from mlops_kit.deps import DatabaseDep, SessionDep
+from mlops_kit.pagination import Limit, Offset, page_fields
 
 from model_registry.aliases import repository as repo
 from model_registry.aliases import service
@@ -18,6 +19,7 @@ from model_registry.models.schemas import (
     TransitionPage,
     TransitionRead,
 )
+from model_registry.tables import Alias, RegisteredModel
 from model_registry.types import Stage, check_alias
 
 router = APIRouter(prefix="/api/models/{name}", tags=["aliases and stages"])
@@ -32,12 +34,19 @@ def _alias(alias: str) -> str:
         raise Unprocessable(str(exc), code="INVALID_ALIAS") from None
 
 
+def _read(model: RegisteredModel, row: Alias, version: str) -> AliasRead:
+    return AliasRead(
+        name=model.name,
+        alias=row.alias,
+        version=version,
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )
+
+
 @router.get("/aliases", response_model=list[AliasRead], summary="List a model's aliases")
 def list_aliases(model: ModelDep, session: SessionDep) -> list[AliasRead]:
-    return [
-        AliasRead(name=model.name, alias=a.alias, version=v, updated_at=a.updated_at, updated_by=a.updated_by)
-        for a, v in repo.list_aliases(session, model.id)
-    ]
+    return [_read(model, row, version) for row, version in repo.list_aliases(session, model.id)]
 
 
 @router.get("/aliases/{alias}", response_model=ModelVersionRead, summary="Resolve name@alias")
@@ -50,13 +59,7 @@ async def resolve_alias(name: str, alias: str, db: DatabaseDep) -> Response:
 def set_alias(model: ModelDep, alias: str, body: AliasSet, session: SessionDep, who: ActorDep) -> AliasRead:
     target = models.load_version(session, model, body.version)
     row = service.set_alias(session, model, _alias(alias), target, who, body.comment)
-    return AliasRead(
-        name=model.name,
-        alias=row.alias,
-        version=target.version,
-        updated_at=row.updated_at,
-        updated_by=row.updated_by,
-    )
+    return _read(model, row, target.version)
 
 
 @router.delete("/aliases/{alias}", status_code=204, summary="Remove an alias")
@@ -73,14 +76,7 @@ def rollback_alias(model: ModelDep, alias: str, session: SessionDep, who: ActorD
     row = service.rollback_alias(session, model, alias, who)
     if row is None:
         return None
-    target = service.resolve(session, model, alias)
-    return AliasRead(
-        name=model.name,
-        alias=row.alias,
-        version=target.version,
-        updated_at=row.updated_at,
-        updated_by=row.updated_by,
-    )
+    return _read(model, row, service.resolve(session, model, alias).version)
 
 
 @router.post(
@@ -110,14 +106,11 @@ def history(
     session: SessionDep,
     kind: Literal["alias", "stage"] | None = None,
     of: str | None = Query(None, description="only this alias or stage"),
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> TransitionPage:
     rows, total = repo.history(session, model.id, kind, of, limit, offset)
     return TransitionPage(
         items=[TransitionRead.model_validate(r, from_attributes=True) for r in rows],
-        total=total,
-        limit=limit,
-        offset=offset,
-        next_offset=offset + limit if offset + limit < total else None,
+        **page_fields(total, limit, offset),
     )

@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from mlops_kit.auth import Role
 from mlops_kit.deps import DatabaseDep, SessionDep, StoreDep, require
 from mlops_kit.errors import BadRequest, Unprocessable
+from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
@@ -34,8 +35,6 @@ router = APIRouter(prefix="/api/models", tags=["models"])
 
 TagsQuery = Annotated[list[str], Query(description="tags that must all match; comma-separated or repeated")]
 MetricQuery = Annotated[list[str], Query(description="metric thresholds, e.g. accuracy>0.9")]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 
 MULTIPART_BODY: dict[str, Any] = {
     "schema": {
@@ -152,10 +151,7 @@ def list_models(
     )
     return ModelPage(
         items=service.model_reads(session, rows),
-        total=total,
-        limit=limit,
-        offset=offset,
-        next_offset=offset + limit if offset + limit < total else None,
+        **page_fields(total, limit, offset),
     )
 
 
@@ -251,10 +247,7 @@ def list_versions(
     )
     return ModelVersionPage(
         items=service.version_reads(session, model, rows),
-        total=total,
-        limit=limit,
-        offset=offset,
-        next_offset=offset + limit if offset + limit < total else None,
+        **page_fields(total, limit, offset),
     )
 
 
