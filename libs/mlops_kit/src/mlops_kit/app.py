@@ -21,7 +21,7 @@ from mlops_kit.deps import SessionDep, authorize, require
 from mlops_kit.errors import AppError, JsonResponse, install_error_handlers
 from mlops_kit.limits import BodyLimitMiddleware, RequestTimeoutMiddleware
 from mlops_kit.observability import Metrics, ObservabilityMiddleware, configure_logging
-from mlops_kit.pagination import Limit, Offset
+from mlops_kit.pagination import Limit, Offset, page_fields
 from mlops_kit.settings import ServiceSettings
 from mlops_kit.storage import build_store
 
@@ -138,7 +138,7 @@ def _system_router(spec: ServiceSpec) -> APIRouter:
             query = query.where(table.c.actor == actor)
         total = session.scalar(select(func.count()).select_from(query.subquery()))
         rows = session.execute(query.order_by(table.c.id.desc()).limit(limit).offset(offset))
-        return {"items": [dict(r._mapping) for r in rows], "total": total, "limit": limit, "offset": offset}
+        return {"items": [dict(r._mapping) for r in rows], **page_fields(total or 0, limit, offset)}
 
     return router
 
