@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Creates one database per service on the compose PostgreSQL's first start.
+# Run by the postgres image on its first start (docker-entrypoint-initdb.d): one database per
+# service, owned by POSTGRES_USER. Safe to re-run.
 set -euo pipefail
-for db in model_registry feature_store experiment_tracking pipeline_orchestrator ab_testing; do
-  psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
-    -c "SELECT 'CREATE DATABASE $db' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$db')\gexec"
+for db in ${MLOPS_DATABASES:-model_registry feature_store experiment_tracking pipeline_orchestrator ab_testing}; do
+  psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname postgres --set db="$db" <<'SQL'
+SELECT format('CREATE DATABASE %I', :'db')
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')\gexec
+SQL
 done
