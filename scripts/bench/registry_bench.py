@@ -208,14 +208,17 @@ def main() -> None:
         port = free_port()
         proc = start_service(workdir / "data", port)
         try:
-            with RegistryClient(f"http://127.0.0.1:{port}") as client, PeakRss(proc.pid) as rss:
+            with RegistryClient(f"http://127.0.0.1:{port}") as client:
+                latency = bench_latency(client, args.requests)
+                with PeakRss(proc.pid) as rss:
+                    artifact = bench_artifact(client, rss, workdir, args.artifact_mb)
                 results = {
                     "cpu_calibration_s": cpu_calibration(),
                     "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                     f"Python {platform.python_version()}",
-                    "latency": bench_latency(client, args.requests),
-                    "artifact": bench_artifact(client, rss, workdir, args.artifact_mb),
+                    "latency": latency,
+                    "artifact": artifact,
                 }
         finally:
             proc.terminate()

@@ -11,6 +11,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("mlops.db")
@@ -55,18 +56,24 @@ def make_engine(url: str, *, pool_size: int = 10, immediate: bool = False) -> En
 
 @dataclass
 class Database:
-    """A reader and a writer engine (the same engine except on SQLite)."""
+    """A reader and a writer engine (the same engine except on SQLite), and on PostgreSQL an
+    async reader for hot paths that must not leave the event loop."""
 
     url: str
     reader: Engine
     writer: Engine
+    async_reader: AsyncEngine | None = None
 
     @classmethod
     def connect(cls, url: str, pool_size: int = 10) -> Database:
         url = normalize_url(url)
         writer = make_engine(url, pool_size=pool_size, immediate=True)
-        reader = make_engine(url, pool_size=pool_size) if url.startswith("sqlite") else writer
-        return cls(url, reader, writer)
+        if url.startswith("sqlite"):
+            return cls(url, make_engine(url, pool_size=pool_size), writer)
+        async_reader = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+        return cls(url, writer, writer, async_reader)
 
     @property
     def is_sqlite(self) -> bool:
@@ -83,6 +90,11 @@ class Database:
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
+
+    async def adispose(self) -> None:
+        if self.async_reader is not None:
+            await self.async_reader.dispose()
+        self.dispose()
 
 
 def run_migrations(url: str, script_location: Path) -> None:

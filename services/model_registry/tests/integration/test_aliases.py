@@ -85,3 +85,11 @@ def test_stage_without_archive_keeps_others(client: TestClient) -> None:
     assert sorted(v["version"] for v in staged) == ["1", "2"]
     bad = client.post("/api/models/m/versions/1/stage", json={"stage": "Live"})
     assert bad.status_code == 422
+
+
+def test_resolving_one_alias_lists_every_alias_of_the_version(client: TestClient) -> None:
+    _three(client)
+    for alias in ("production", "champion", "blue"):
+        client.put(f"/api/models/m/aliases/{alias}", json={"version": "3"})
+    for path in ("/api/models/m/aliases/champion", "/api/models/m@blue", "/api/models/m/versions/3"):
+        assert client.get(path).json()["aliases"] == ["blue", "champion", "production"], path

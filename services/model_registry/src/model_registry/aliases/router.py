@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Query, Response
-from fastapi.concurrency import run_in_threadpool
 from mlops_kit.deps import DatabaseDep, SessionDep
 from mlops_kit.pagination import Limit, Offset, page_fields
 
@@ -51,7 +50,7 @@ def list_aliases(model: ModelDep, session: SessionDep) -> list[AliasRead]:
 
 @router.get("/aliases/{alias}", response_model=ModelVersionRead, summary="Resolve name@alias")
 async def resolve_alias(name: str, alias: str, db: DatabaseDep) -> Response:
-    body = await run_in_threadpool(models.read_version_json, db, name, f"@{alias}")
+    body = await models.read_version_json(db, name, f"@{alias}")
     return Response(body, media_type="application/json")
 
 

@@ -165,7 +165,7 @@ async def get_model(
 ) -> ModelRead | Response:
     if "@" in name:
         model_name, _, alias = name.partition("@")
-        body = await run_in_threadpool(service.read_version_json, db, model_name, f"@{alias}")
+        body = await service.read_version_json(db, model_name, f"@{alias}")
         return Response(body, media_type="application/json")
     return await run_in_threadpool(_model_with_versions, session, name, versions_limit)
 
@@ -257,7 +257,7 @@ def list_versions(
     summary="Get a version ('latest' and '@alias' work too)",
 )
 async def get_version(name: str, version: str, db: DatabaseDep) -> Response:
-    body = await run_in_threadpool(service.read_version_json, db, name, version)
+    body = await service.read_version_json(db, name, version)
     return Response(body, media_type="application/json")
 
 

@@ -244,25 +244,23 @@ def model_reads(session: Session, models: list[RegisteredModel]) -> list[ModelRe
     ]
 
 
-def read_version_json(db: Database, name: str, version: str) -> bytes:
-    """The hot path: a version (number, 'latest' or '@alias') as JSON, on one pooled connection."""
+async def read_version_json(db: Database, name: str, version: str) -> bytes:
+    """The hot path: a version (number, 'latest' or '@alias') as JSON, in one round trip."""
     check_name(name)
     if not version.startswith("@"):
         check_version_string(version)
-    with db.reader.connect() as conn:
-        mid = fastpath.model_id(conn, name)
-        if mid is None:
-            raise ModelNotFound(f"model {name!r} does not exist", {"name": name})
-        row = fastpath.version_row(conn, mid, version)
-        if row is None and version.startswith("@"):
-            raise AliasNotFound(
-                f"model {name!r} has no alias {version[1:]!r}", {"name": name, "alias": version[1:]}
-            )
-        if row is None:
-            raise ModelVersionNotFound(
-                f"model {name!r} has no version {version!r}", {"name": name, "version": version}
-            )
-        return fastpath.render(conn, name, row)
+    row, model_exists = await fastpath.fetch(db, name, version)
+    if not model_exists:
+        raise ModelNotFound(f"model {name!r} does not exist", {"name": name})
+    if row is None and version.startswith("@"):
+        raise AliasNotFound(
+            f"model {name!r} has no alias {version[1:]!r}", {"name": name, "alias": version[1:]}
+        )
+    if row is None:
+        raise ModelVersionNotFound(
+            f"model {name!r} has no version {version!r}", {"name": name, "version": version}
+        )
+    return fastpath.render(name, row)
 
 
 def check_version_string(version: str) -> None:
