@@ -76,6 +76,17 @@ def test_delete_and_delete_prefix(store: ArtifactStore, tmp_path: Path) -> None:
     store.check()
 
 
+def test_list_dir_shows_one_level_with_sizes(store: ArtifactStore, tmp_path: Path) -> None:
+    for key in ("r/x/a.txt", "r/x/sub/b.txt", "r/x/sub/deeper/c.txt", "r/y/d.txt"):
+        source = tmp_path / "src"
+        source.write_bytes(key.encode())
+        store.put_file(key, source)
+    top = store.list_dir("r/x")
+    assert [(e.path, e.is_dir, e.size) for e in top] == [("a.txt", False, 9), ("sub", True, None)]
+    assert [e.path for e in store.list_dir("r/x/sub/")] == ["b.txt", "deeper"]
+    assert store.list_dir("r/nothing") == []
+
+
 def test_local_store_refuses_paths_outside_its_root(tmp_path: Path) -> None:
     store = LocalArtifactStore(tmp_path / "root")
     with pytest.raises(Unprocessable):

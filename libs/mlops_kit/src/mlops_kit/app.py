@@ -19,7 +19,7 @@ from sqlalchemy import Table, func, select
 from mlops_kit.auth import KeyRing, Role
 from mlops_kit.db import Database, run_migrations
 from mlops_kit.deps import SessionDep, authorize, require
-from mlops_kit.errors import AppError, JsonResponse, install_error_handlers
+from mlops_kit.errors import AppError, ErrorRenderer, JsonResponse, install_error_handlers
 from mlops_kit.limits import BodyLimitMiddleware, RequestTimeoutMiddleware
 from mlops_kit.observability import Metrics, ObservabilityMiddleware, configure_logging
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -43,6 +43,7 @@ class ServiceSpec:
     on_startup: list[Callable[[FastAPI], Any]] = field(default_factory=list)
     on_shutdown: list[Callable[[FastAPI], Any]] = field(default_factory=list)
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+    error_renderer: ErrorRenderer | None = None
 
 
 def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
@@ -79,6 +80,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     app.state.metrics = metrics
     app.state.keyring = KeyRing(settings.parsed_api_keys)
     app.state.audit_table = spec.audit_table
+    app.state.error_renderer = spec.error_renderer
     install_error_handlers(app)
     app.include_router(_system_router(spec))
     for router in spec.routers:

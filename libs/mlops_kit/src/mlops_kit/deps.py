@@ -15,6 +15,15 @@ from mlops_kit.errors import Forbidden, Unauthorized
 from mlops_kit.storage import ArtifactStore
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# a POST that only reads (a search with a body): `@router.post(..., openapi_extra=READ_ONLY)`
+READ_ONLY: dict[str, object] = {"x-read-only": True}
+
+
+def is_read(request: Request) -> bool:
+    if request.method in READ_METHODS:
+        return True
+    route = request.scope.get("route")
+    return bool((getattr(route, "openapi_extra", None) or {}).get("x-read-only"))
 
 
 def _presented_key(request: Request) -> str | None:
@@ -34,7 +43,7 @@ async def authenticate(request: Request) -> Principal:
 
 async def authorize(request: Request, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     """Method-based default: reads need viewer, writes need editor."""
-    needed = Role.viewer if request.method in READ_METHODS else Role.editor
+    needed = Role.viewer if is_read(request) else Role.editor
     if principal.role < needed:
         raise Forbidden(f"role {principal.role.name!r} may not {request.method}; needs {needed.name}")
     return principal
@@ -51,7 +60,7 @@ def require(role: Role):
 
 def _session(request: Request) -> Iterator[Session]:
     db: Database = request.app.state.db
-    write = request.method not in READ_METHODS
+    write = not is_read(request)
     session = db.session(write=write)
     try:
         yield session

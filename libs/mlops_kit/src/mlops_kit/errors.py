@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -89,6 +90,20 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     return JsonResponse(body, status_code=status)
 
 
+# A service that also speaks another API (the MLflow REST API) renders errors in that API's shape
+# for the paths under its prefix: (request, status, code, message, details) -> response or None.
+ErrorRenderer = Callable[[Request, int, str, str, dict[str, Any]], Response | None]
+
+
+def _render(request: Request, status: int, code: str, message: str, details: Any = None) -> Response:
+    renderer: ErrorRenderer | None = getattr(request.app.state, "error_renderer", None)
+    if renderer is not None:
+        custom = renderer(request, status, code, message, details or {})
+        if custom is not None:
+            return custom
+    return error_response(status, code, message, details)
+
+
 def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     cleaned = []
     for err in errors:
@@ -101,35 +116,36 @@ def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def _app_error(request: Request, exc: AppError) -> JsonResponse:
-        return JsonResponse(exc.body(), status_code=exc.status_code)
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        return _render(request, exc.status_code, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JsonResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = _clean_validation_errors(list(exc.errors()))
         first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", []))
         message = f"invalid request: {where}: {first.get('msg')}" if errors else "invalid request"
-        return error_response(422, "VALIDATION_ERROR", message, {"errors": errors})
+        return _render(request, 422, "VALIDATION_ERROR", message, {"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JsonResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED", 403: "FORBIDDEN"}
         code = codes.get(exc.status_code, f"HTTP_{exc.status_code}")
-        response = error_response(exc.status_code, code, str(exc.detail))
+        response = _render(request, exc.status_code, code, str(exc.detail))
         if exc.headers:
             response.headers.update(exc.headers)
         return response
 
     @app.exception_handler(IntegrityError)
-    async def _integrity(request: Request, exc: IntegrityError) -> JsonResponse:
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
         log.warning("integrity error on %s %s: %s", request.method, request.url.path, exc.orig)
-        return error_response(409, "CONFLICT", "the write conflicts with existing data; retry")
+        return _render(request, 409, "CONFLICT", "the write conflicts with existing data; retry")
 
     @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> JsonResponse:
+    async def _database(request: Request, exc: DBAPIError) -> Response:
         log.error("database error on %s %s: %s", request.method, request.url.path, exc.orig)
-        return error_response(
+        return _render(
+            request,
             503,
             "DATABASE_UNAVAILABLE",
             "the database rejected or failed the request; nothing was written",
@@ -137,6 +153,6 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unhandled(request: Request, exc: Exception) -> JsonResponse:
+    async def _unhandled(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "INTERNAL_ERROR", "internal error; see the service log")
+        return _render(request, 500, "INTERNAL_ERROR", "internal error; see the service log")

@@ -39,6 +39,13 @@ class SpooledFile:
             )
 
 
+@dataclass(frozen=True)
+class StoredEntry:
+    path: str  # relative to the listed prefix
+    is_dir: bool
+    size: int | None
+
+
 class ArtifactStore(ABC):
     """Keys are '/'-separated relative paths; the store never sees a whole file in memory."""
 
@@ -64,6 +71,10 @@ class ArtifactStore(ABC):
     @abstractmethod
     def check(self) -> None:
         """Raise ServiceUnavailable when the store cannot be used."""
+
+    @abstractmethod
+    def list_dir(self, prefix: str) -> list[StoredEntry]:
+        """The files and sub-folders directly under `prefix` (one level), sorted by path."""
 
     def exists(self, key: str) -> bool:
         return self.size(key) is not None
@@ -160,6 +171,17 @@ class LocalArtifactStore(ArtifactStore):
         else:
             path.unlink(missing_ok=True)
 
+    def list_dir(self, prefix: str) -> list[StoredEntry]:
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if not base.is_dir():
+            return []
+        entries = [
+            StoredEntry(child.name, child.is_dir(), None if child.is_dir() else child.stat().st_size)
+            for child in base.iterdir()
+            if not child.name.startswith(".")
+        ]
+        return sorted(entries, key=lambda e: e.path)
+
     def check(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -240,6 +262,18 @@ class S3ArtifactStore(ArtifactStore):
         )
         for _ in errors:
             pass
+
+    def list_dir(self, prefix: str) -> list[StoredEntry]:
+        self.ensure_bucket()
+        base = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        entries = []
+        for obj in self.client.list_objects(self.bucket, prefix=base, recursive=False):
+            name = (obj.object_name or "")[len(base) :]
+            if obj.is_dir:
+                entries.append(StoredEntry(name.rstrip("/"), True, None))
+            elif name:
+                entries.append(StoredEntry(name, False, obj.size))
+        return sorted(entries, key=lambda e: e.path)
 
     def check(self) -> None:
         try:

@@ -1,0 +1,69 @@
+"""Native run artifacts: `/api/experiments/{id}/runs/{run_id}/artifacts[/path]`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from mlops_kit.deps import StoreDep
+from mlops_kit.errors import JsonResponse, PayloadTooLarge
+
+from experiment_tracking.artifacts import service
+from experiment_tracking.runs.router import run_in_experiment
+
+router = APIRouter(prefix="/api/experiments/{experiment_id}/runs/{run_id}/artifacts", tags=["run artifacts"])
+
+
+def _root(request: Request, experiment_id: str, run_id: str) -> str:
+    """Looked up with a short read-only session: no transaction is held while bytes stream."""
+    session = request.app.state.db.session(write=False)
+    try:
+        return service.run_root(run_in_experiment(session, experiment_id, run_id)["artifact_uri"])
+    finally:
+        session.close()
+
+
+@router.get("")
+async def list_artifacts(
+    experiment_id: str, run_id: str, request: Request, store: StoreDep, path: str | None = None
+) -> JsonResponse:
+    root = await run_in_threadpool(_root, request, experiment_id, run_id)
+    files = await run_in_threadpool(service.listing, store, service.join(root, path))
+    return JsonResponse({"path": (path or "").strip("/"), "files": files})
+
+
+@router.put(
+    "/{path:path}",
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+        }
+    },
+    summary="Upload one artifact file as the raw request body (streamed)",
+)
+async def upload_artifact(
+    experiment_id: str, run_id: str, path: str, request: Request, store: StoreDep
+) -> JsonResponse:
+    root = await run_in_threadpool(_root, request, experiment_id, run_id)
+    key = service.join(root, path)
+    limit: int = request.app.state.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"upload of {declared} bytes exceeds the limit of {limit} bytes", {"max_bytes": limit}
+        )
+    spooled = await store.spool(request.stream(), max_bytes=limit)
+    try:
+        await run_in_threadpool(store.put_file, key, spooled.path)
+    finally:
+        spooled.discard()
+    return JsonResponse({"path": path.strip("/"), "size": spooled.size, "sha256": spooled.sha256})
+
+
+@router.get("/{path:path}")
+async def download_artifact(
+    experiment_id: str, run_id: str, path: str, request: Request, store: StoreDep
+) -> StreamingResponse:
+    root = await run_in_threadpool(_root, request, experiment_id, run_id)
+    size, media, chunks = await run_in_threadpool(service.open_file, store, service.join(root, path))
+    return StreamingResponse(chunks, media_type=media, headers={"content-length": str(size)})

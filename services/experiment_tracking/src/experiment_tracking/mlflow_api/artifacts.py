@@ -1,0 +1,75 @@
+"""MLflow's artifact proxy (`mlflow-artifacts:` URIs): streamed up and down through the kit's store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from mlops_kit.deps import SessionDep, StoreDep
+from mlops_kit.errors import JsonResponse, PayloadTooLarge
+
+from experiment_tracking.artifacts import service
+from experiment_tracking.mlflow_api.params import query, run_id
+from experiment_tracking.runs import service as runs
+
+router = APIRouter(prefix="/api/2.0/mlflow-artifacts/artifacts", tags=["MLflow artifact proxy"])
+list_router = APIRouter(tags=["MLflow REST API"])
+
+
+def _upload_limit(request: Request) -> int:
+    limit: int = request.app.state.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"upload of {declared} bytes exceeds the limit of {limit} bytes", {"max_bytes": limit}
+        )
+    return limit
+
+
+@router.get("")
+def list_artifacts(request: Request, store: StoreDep) -> JsonResponse:
+    path = query(request).get("path") or ""
+    prefix = service.check_path(path) if path.strip("/") else ""
+    files = service.listing(store, prefix)
+    return JsonResponse({"files": files} if files else {})
+
+
+@router.put("/{path:path}")
+async def upload_artifact(path: str, request: Request, store: StoreDep) -> JsonResponse:
+    key = service.check_path(path)
+    spooled = await store.spool(request.stream(), max_bytes=_upload_limit(request))
+    try:
+        await run_in_threadpool(store.put_file, key, spooled.path)
+    finally:
+        spooled.discard()
+    return JsonResponse({})
+
+
+@router.get("/{path:path}")
+async def download_artifact(path: str, store: StoreDep) -> StreamingResponse:
+    key = service.check_path(path)
+    size, media, chunks = await run_in_threadpool(service.open_file, store, key)
+    return StreamingResponse(chunks, media_type=media, headers={"content-length": str(size)})
+
+
+@router.delete("/{path:path}")
+async def delete_artifact(path: str, store: StoreDep) -> JsonResponse:
+    key = service.check_path(path)
+    await run_in_threadpool(store.delete_prefix, key)
+    await run_in_threadpool(store.delete, key)
+    return JsonResponse({})
+
+
+@list_router.get("/artifacts/list")
+def list_run_artifacts(request: Request, session: SessionDep, store: StoreDep) -> JsonResponse:
+    data = query(request)
+    run = runs.load_row(session, run_id(data))
+    root = service.run_root(run["artifact_uri"])
+    files = service.listing(store, service.join(root, data.get("path")))
+    prefix = (data.get("path") or "").strip("/")
+    body: dict[str, Any] = {"root_uri": run["artifact_uri"]}
+    if files:
+        body["files"] = [{**f, "path": f"{prefix}/{f['path']}" if prefix else f["path"]} for f in files]
+    return JsonResponse(body)

@@ -1,0 +1,91 @@
+"""Reading MLflow request fields: JSON bodies for POST, query strings for GET."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Body, Request
+
+from experiment_tracking import validation
+from experiment_tracking.errors import InvalidValue
+from experiment_tracking.runs.service import Batch, MetricPoint
+from experiment_tracking.values import now_ms, parse_metric_value
+
+JsonBody = Annotated[dict[str, Any], Body(description="the MLflow request message as JSON")]
+
+
+def query(request: Request) -> dict[str, Any]:
+    return dict(request.query_params)
+
+
+def required(data: dict[str, Any], name: str) -> Any:
+    value = data.get(name)
+    if value is None or value == "":
+        raise InvalidValue(f"Missing value for required parameter '{name}'.", {"parameter": name})
+    return value
+
+
+def text(data: dict[str, Any], name: str) -> str:
+    value = required(data, name)
+    if not isinstance(value, str):
+        raise InvalidValue(f"parameter '{name}' must be a string, got {value!r}", {"parameter": name})
+    return value
+
+
+def run_id(data: dict[str, Any]) -> str:
+    value = data.get("run_id") or data.get("run_uuid")
+    if not value:
+        raise InvalidValue("Missing value for required parameter 'run_id'.", {"parameter": "run_id"})
+    return str(value)
+
+
+def key_values(items: Any, where: str) -> dict[str, Any]:
+    if items is None:
+        return {}
+    if not isinstance(items, list):
+        raise InvalidValue(f"'{where}' must be a list of {{key, value}} objects", {"parameter": where})
+    found: dict[str, Any] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or "key" not in item:
+            raise InvalidValue(f"{where}[{index}] must be an object with 'key' and 'value'", {"index": index})
+        key, value = item["key"], item.get("value")
+        if key in found and found[key] != value and where == "params":
+            raise InvalidValue(
+                f"duplicate param key {key!r} with different values in one batch", {"key": key}
+            )
+        found[key] = value
+    return found
+
+
+def metric_point(item: Any, where: str) -> MetricPoint:
+    if not isinstance(item, dict):
+        raise InvalidValue(f"{where} must be an object", {"parameter": where})
+    key = validation.key("metric", item.get("key"))
+    timestamp = item.get("timestamp")
+    return MetricPoint(
+        key=key,
+        value=parse_metric_value(required(item, "value"), f"{where}.value"),
+        timestamp=validation.integer(f"{where}.timestamp", timestamp) if timestamp is not None else now_ms(),
+        step=validation.integer(f"{where}.step", item.get("step") or 0),
+        model_id=item.get("model_id") or None,
+        dataset_name=item.get("dataset_name") or None,
+        dataset_digest=item.get("dataset_digest") or None,
+    )
+
+
+def batch(data: dict[str, Any]) -> Batch:
+    metrics = data.get("metrics") or []
+    if not isinstance(metrics, list):
+        raise InvalidValue("'metrics' must be a list", {"parameter": "metrics"})
+    params, tags = key_values(data.get("params"), "params"), key_values(data.get("tags"), "tags")
+    validation.batch_sizes(len(metrics), len(params), len(tags))
+    return Batch([metric_point(m, f"metrics[{i}]") for i, m in enumerate(metrics)], params, tags)
+
+
+def string_list(data: dict[str, Any], name: str) -> list[str]:
+    value = data.get(name) or []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+        raise InvalidValue(f"'{name}' must be a list of strings", {"parameter": name})
+    return [str(v) for v in value]

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from experiment_tracking.values import json_number
+
+DESCRIPTION_TAG = "mlflow.note.content"
+SOURCE_TAGS = {
+    "git_commit": "mlflow.source.git.commit",
+    "entry_point": "mlflow.project.entryPoint",
+    "name": "mlflow.source.name",
+    "type": "mlflow.source.type",
+}
+CONTEXT_TAG = "mlflow.data.context"
+Scalar = str | int | float | bool
+
+
+class RunSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    git_commit: str | None = Field(default=None, max_length=8000, description="source code version")
+    entry_point: str | None = Field(default=None, max_length=8000, examples=["train.py:main"])
+    name: str | None = Field(default=None, max_length=8000, description="script, notebook or job")
+    type: str | None = Field(default=None, max_length=20, examples=["LOCAL", "JOB", "PROJECT"])
+
+
+class DatasetRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=500)
+    source: str = Field(min_length=1, max_length=65535, examples=["s3://bucket/train.parquet"])
+    digest: str | None = Field(default=None, max_length=36, description="content hash or version")
+    source_type: str = Field(default="external", max_length=36)
+    context: str | None = Field(default=None, max_length=500, examples=["training", "evaluation"])
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    run_name: str | None = Field(default=None, max_length=250, alias="run_name")
+    parameters: dict[str, Scalar] = Field(default_factory=dict, description="logged once; immutable")
+    tags: dict[str, str] = Field(default_factory=dict)
+    description: str | None = None
+    start_time: int | None = Field(default=None, description="epoch milliseconds; default now")
+    parent_run_id: str | None = Field(default=None, description="nest this run under another")
+    user_id: str | None = Field(default=None, max_length=256)
+    source: RunSource | None = None
+    environment: dict[str, Any] | None = Field(
+        default=None,
+        description="interpreter and packages",
+        examples=[{"python_version": "3.11.7", "packages": ["scikit-learn==1.5.2"]}],
+    )
+    datasets: list[DatasetRef] = Field(default_factory=list)
+
+
+class RunUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: str | None = Field(default=None, pattern="^(RUNNING|SCHEDULED|FINISHED|FAILED|KILLED)$")
+    end_time: int | None = Field(default=None, description="epoch milliseconds; default now when finishing")
+    run_name: str | None = Field(default=None, min_length=1, max_length=250)
+    description: str | None = None
+
+
+class RunSearch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    experiment_ids: list[str] = Field(min_length=1)
+    filter: str | None = Field(
+        default=None,
+        examples=['metrics.accuracy > 0.9 and params.model = "rf" and attributes.status = "FINISHED"'],
+    )
+    order_by: list[str] = Field(default_factory=list, examples=[["metrics.f1 DESC"]])
+    view: str = Field(default="ACTIVE_ONLY", pattern="^(ACTIVE_ONLY|DELETED_ONLY|ALL)$")
+    max_results: int = Field(default=100, ge=1, le=50000)
+    page_token: str | None = None
+
+
+def _dataset(row: Any) -> dict[str, Any]:
+    name, digest, source_type, source, _schema, _profile, tags = row
+    return {
+        "name": name,
+        "digest": digest,
+        "source_type": source_type,
+        "source": source,
+        "context": (tags or {}).get(CONTEXT_TAG),
+    }
+
+
+def run_read(run: dict[str, Any]) -> dict[str, Any]:
+    """The native shape: plain maps for params, tags and latest metrics."""
+    tags = dict(run["tags"])
+    source = {field: tags[tag] for field, tag in SOURCE_TAGS.items() if tag in tags}
+    return {
+        "id": run["id"],
+        "experiment_id": run["experiment_id"],
+        "name": run["name"],
+        "status": run["status"],
+        "start_time": run["start_time"],
+        "end_time": run["end_time"],
+        "lifecycle_stage": run["lifecycle_stage"],
+        "user_id": run["user_id"],
+        "artifact_uri": run["artifact_uri"],
+        "parent_run_id": tags.get("mlflow.parentRunId"),
+        "description": tags.get(DESCRIPTION_TAG),
+        "params": run["params"],
+        "metrics": {m["key"]: json_number(m["value"]) for m in run["metrics"]},
+        "tags": tags,
+        "source": source,
+        "environment": run["environment"],
+        "datasets": [_dataset(d) for d in run["datasets"]],
+    }

@@ -1,0 +1,96 @@
+"""The MLflow client's own validation limits, enforced server-side for both APIs."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from experiment_tracking.errors import InvalidValue
+
+MAX_KEY = 250
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+MAX_EXPERIMENT_NAME = 500
+MAX_EXPERIMENT_TAG_VALUE = 20000
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_TAGS_PER_BATCH = 100
+MAX_ENTITIES_PER_BATCH = 1000
+MAX_RESULTS = 50000
+_KEY = re.compile(r"^[/\w.\- :]*$")
+
+
+def key(kind: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidValue(f"{kind} name must be a non-empty string, got {value!r}", {"name": value})
+    if len(value) > MAX_KEY:
+        raise InvalidValue(
+            f"{kind} name {value[:40]!r}... is {len(value)} characters; the limit is {MAX_KEY}",
+            {"name": value[:MAX_KEY], "max_length": MAX_KEY},
+        )
+    if not _KEY.match(value) or value.startswith("/") or ".." in value.split("/"):
+        raise InvalidValue(
+            f"invalid {kind} name {value!r}: names may only contain alphanumerics, underscores (_), "
+            "dashes (-), periods (.), spaces ( ), colons (:) and slashes (/), and may not start with "
+            "'/' or contain '..'",
+            {"name": value},
+        )
+    return value
+
+
+def text(kind: str, name: str, value: Any, limit: int) -> str:
+    if value is None:
+        raise InvalidValue(f"{kind} {name!r} has no value", {"name": name})
+    if not isinstance(value, str):
+        value = str(value)
+    if len(value) > limit:
+        raise InvalidValue(
+            f"{kind} {name!r} value is {len(value)} characters; the limit is {limit}",
+            {"name": name, "length": len(value), "max_length": limit},
+        )
+    return value
+
+
+def integer(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise InvalidValue(f"{name} must be an integer, got {value!r}", {"name": name})
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise InvalidValue(f"{name} must be an integer, got {value!r}", {"name": name})
+
+
+def batch_sizes(metrics: int, params: int, tags: int) -> None:
+    for kind, count, limit in (
+        ("metrics", metrics, MAX_METRICS_PER_BATCH),
+        ("params", params, MAX_PARAMS_TAGS_PER_BATCH),
+        ("tags", tags, MAX_PARAMS_TAGS_PER_BATCH),
+        ("metrics, params and tags", metrics + params + tags, MAX_ENTITIES_PER_BATCH),
+    ):
+        if count > limit:
+            raise InvalidValue(
+                f"a batch may hold at most {limit} {kind}; got {count}; nothing was stored",
+                {"kind": kind, "count": count, "limit": limit},
+            )
+
+
+def experiment_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidValue("experiment name must be a non-empty string", {"name": value})
+    if len(value) > MAX_EXPERIMENT_NAME:
+        raise InvalidValue(
+            f"experiment name is {len(value)} characters; the limit is {MAX_EXPERIMENT_NAME}",
+            {"max_length": MAX_EXPERIMENT_NAME},
+        )
+    return value
+
+
+def max_results(value: Any, default: int, limit: int = MAX_RESULTS) -> int:
+    if value is None:
+        return default
+    number = integer("max_results", value)
+    if not 1 <= number <= limit:
+        raise InvalidValue(f"max_results must be between 1 and {limit}, got {number}", {"limit": limit})
+    return number
