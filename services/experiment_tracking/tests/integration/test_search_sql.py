@@ -171,7 +171,11 @@ def test_no_filter_returns_active_runs_by_start_time_desc_then_run_id(db: Engine
     assert run_ids(db) == ["r4", "r5", "r3", "r2", "r1"]
 
 
-def test_metric_comparison_never_matches_nan_or_missing_metrics(db: Engine) -> None:
+def test_metric_comparison_never_matches_nan_stored_as_zero(db: Engine) -> None:
+    assert run_ids(db, "metrics.acc < 0.6") == ["r1"]
+
+
+def test_metric_comparison_skips_runs_without_the_metric(db: Engine) -> None:
     assert run_ids(db, "metrics.acc > 0.6") == ["r4", "r2"]
 
 

@@ -1,8 +1,8 @@
 """Parsed searches as SQLAlchemy selects that run inside the database (SQLite and PostgreSQL alike).
 
-Conditions on params, tags, metrics and datasets are correlated EXISTS subqueries on their
-primary keys; metrics only ever read `latest_metrics`. Ordering by a metric, param or tag
-outer-joins one aliased row per order term. NaN metrics never satisfy a comparison.
+Conditions on params, tags, metrics and datasets are subqueries on the child table (see `_has`);
+metrics only ever read `latest_metrics`, and a NaN metric never satisfies a comparison. Ordering
+by a metric, param or tag outer-joins one aliased row per order term.
 
 Orderings follow MLflow's SQL store: a value that is present sorts before a NaN metric, which
 sorts before a missing one, in both directions. Strings sort by their bytes on both backends
@@ -18,13 +18,11 @@ from typing import Any, Literal
 from mlops_kit.errors import BadRequest
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Select,
     SQLColumnExpression,
     and_,
     case,
     false,
-    literal_column,
     or_,
     select,
 )
@@ -51,7 +49,6 @@ _STAGES: dict[str, tuple[str, ...]] = {
     "ALL": ("active", "deleted"),
 }
 _DATASET_CONTEXT_TAG = "mlflow.data.context"
-_ONE = literal_column("1", Integer)
 Column = SQLColumnExpression[Any]
 
 
@@ -87,8 +84,8 @@ def _compile_on_sqlite(element: _PerDialect, compiler: SQLCompiler, **kw: Any) -
 
 
 def _like(column: SQLColumnExpression[str], pattern: str) -> ColumnElement[bool]:
-    # SQLite's LIKE ignores case (and PRAGMA case_sensitive_like is connection-wide); its GLOB is
-    # the case-sensitive matcher, fed the same pattern translated
+    # SQLite's LIKE ignores case and PRAGMA case_sensitive_like is connection-wide; instr/substr
+    # checks cannot place `_` and `%`. GLOB is its case-sensitive matcher: same pattern, translated
     return _PerDialect(
         column.like(pattern, escape="\\"), column.op("GLOB", is_comparison=True)(_like_to_glob(pattern))
     )
@@ -134,18 +131,25 @@ def _condition(expr: Expr, compare: Callable[[Comparison], ColumnElement[bool]])
     return compare(expr)
 
 
+def _has(parent: Column, child: Column, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Parents with a matching child row. SQLite probes only the searched parents' rows by
+    primary key (EXISTS); PostgreSQL gets IN, because it costs EXISTS under an OR per row, and
+    the inflated estimate can trip JIT compilation that costs more than the query."""
+    matching = select(child).where(*conditions)
+    return _PerDialect(parent.in_(matching), matching.where(child == parent).exists())
+
+
 def _keyed(
-    owner: Column, parent: Column, key: SQLColumnExpression[str], value: SQLColumnExpression[str]
+    parent: Column, child: Column, key: SQLColumnExpression[str], value: SQLColumnExpression[str]
 ) -> Callable[[Comparison], ColumnElement[bool]]:
     """Conditions on a key-value table (params, tags): IS NULL means the key is absent."""
 
     def compare(c: Comparison) -> ColumnElement[bool]:
-        found = select(_ONE).where(owner == parent, key == c.key)
         if c.op == "IS NULL":
-            return ~found.exists()
+            return ~_has(parent, child, key == c.key)
         if c.op == "IS NOT NULL":
-            return found.exists()
-        return found.where(_match(value, c.op, c.value)).exists()
+            return _has(parent, child, key == c.key)
+        return _has(parent, child, key == c.key, _match(value, c.op, c.value))
 
     return compare
 
@@ -163,21 +167,13 @@ _RUN_COLUMNS: dict[str, Column] = {
     "end_time": Run.end_time,
 }
 _RUN_STRING_ATTRIBUTES = {"run_id", "run_name", "status", "user_id", "artifact_uri", "lifecycle_stage"}
-_run_param = _keyed(Param.run_id, Run.id, Param.key, Param.value)
-_run_tag = _keyed(RunTag.run_id, Run.id, RunTag.key, RunTag.value)
+_run_param = _keyed(Run.id, Param.run_id, Param.key, Param.value)
+_run_tag = _keyed(Run.id, RunTag.run_id, RunTag.key, RunTag.value)
 
 
 def _run_metric(c: Comparison) -> ColumnElement[bool]:
-    return (
-        select(_ONE)
-        .where(
-            LatestMetric.run_id == Run.id,
-            LatestMetric.key == c.key,
-            LatestMetric.is_nan == false(),
-            _match(LatestMetric.value, c.op, c.value),
-        )
-        .exists()
-    )
+    value = _match(LatestMetric.value, c.op, c.value)
+    return _has(Run.id, LatestMetric.run_id, LatestMetric.key == c.key, LatestMetric.is_nan == false(), value)
 
 
 def _run_dataset(c: Comparison) -> ColumnElement[bool]:
@@ -186,8 +182,7 @@ def _run_dataset(c: Comparison) -> ColumnElement[bool]:
         "digest": RunDataset.digest,
         "context": RunDataset.tags[_DATASET_CONTEXT_TAG].as_string(),
     }
-    found = select(_ONE).where(RunDataset.run_id == Run.id, _match(columns[c.key], c.op, c.value))
-    return found.exists()
+    return _has(Run.id, RunDataset.run_id, _match(columns[c.key], c.op, c.value))
 
 
 def _run_comparison(c: Comparison) -> ColumnElement[bool]:
@@ -250,7 +245,7 @@ _EXPERIMENT_COLUMNS: dict[str, Column] = {
     "creation_time": Experiment.creation_time,
     "last_update_time": Experiment.last_update_time,
 }
-_experiment_tag = _keyed(ExperimentTag.experiment_id, Experiment.id, ExperimentTag.key, ExperimentTag.value)
+_experiment_tag = _keyed(Experiment.id, ExperimentTag.experiment_id, ExperimentTag.key, ExperimentTag.value)
 _DEFAULT_EXPERIMENT_ORDER = (
     OrderTerm("attribute", "creation_time", False),
     OrderTerm("attribute", "experiment_id"),

@@ -275,6 +275,7 @@ class _Parser:
         self.language = language
         self.tokens = _tokenize(text)
         self.at = 0
+        self.depth = 0
 
     def peek(self) -> _Token:
         return self.tokens[self.at]
@@ -325,9 +326,13 @@ class _Parser:
     def primary(self) -> Expr:
         if self.peek().kind != "(":
             return self.comparison()
-        self.take()
+        opening = self.take()
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:  # a recursion error would be a 500, not a bad filter
+            raise _SyntaxError(opening.start, f"parentheses nest deeper than {_MAX_DEPTH} levels")
         expr = self.disjunction()
         self.expect(")", "AND, OR or ')'")
+        self.depth -= 1
         return expr
 
     def comparison(self) -> Comparison:
@@ -415,6 +420,7 @@ class _Parser:
         return OrderTerm(entity, key, direction != "DESC")
 
 
+_MAX_DEPTH = 32
 _KEYWORDS = {"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "ASC", "DESC"}
 _SYMBOLS: dict[str, Op] = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _KEYWORD_OPS: dict[str, Op] = {"LIKE": "LIKE", "ILIKE": "ILIKE", "IN": "IN"}
