@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Body, Request
 
 from experiment_tracking import validation
@@ -12,6 +13,20 @@ from experiment_tracking.runs.service import Batch, MetricPoint
 from experiment_tracking.values import now_ms, parse_metric_value
 
 JsonBody = Annotated[dict[str, Any], Body(description="the MLflow request message as JSON")]
+JSON_BODY: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+}
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        data = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError as exc:
+        raise InvalidValue(f"request body is not valid JSON: {exc}", {}) from None
+    if not isinstance(data, dict):
+        raise InvalidValue("request body must be a JSON object", {})
+    return data
 
 
 def query(request: Request) -> dict[str, Any]:

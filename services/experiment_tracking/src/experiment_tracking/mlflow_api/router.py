@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from mlops_kit.deps import READ_ONLY, SessionDep
+from mlops_kit.deps import READ_ONLY, SessionDep, run_transaction
 from mlops_kit.errors import JsonResponse
 
 from experiment_tracking.errors import InvalidValue
 from experiment_tracking.experiments import service as experiments
 from experiment_tracking.mlflow_api import convert
 from experiment_tracking.mlflow_api.params import (
+    JSON_BODY,
     JsonBody,
     batch,
+    json_body,
     key_values,
     metric_point,
     query,
@@ -178,23 +180,26 @@ def search_runs(payload: JsonBody, session: SessionDep) -> JsonResponse:
     return JsonResponse(body)
 
 
-@router.post("/runs/log-metric")
-def log_metric(payload: JsonBody, session: SessionDep) -> JsonResponse:
-    runs.log_batch(session, run_id(payload), Batch(metrics=[metric_point(payload, "metric")]))
+# the logging calls are the hot path: body parsed once with orjson, one transaction in one hop
+@router.post("/runs/log-metric", openapi_extra=JSON_BODY)
+async def log_metric(request: Request) -> JsonResponse:
+    payload = await json_body(request)
+    await _log(request, run_id(payload), Batch(metrics=[metric_point(payload, "metric")]))
     return JsonResponse(EMPTY)
 
 
-@router.post("/runs/log-parameter")
-def log_param(payload: JsonBody, session: SessionDep) -> JsonResponse:
-    runs.log_batch(
-        session, run_id(payload), Batch(params={text(payload, "key"): str(payload.get("value") or "")})
-    )
+@router.post("/runs/log-parameter", openapi_extra=JSON_BODY)
+async def log_param(request: Request) -> JsonResponse:
+    payload = await json_body(request)
+    params = {text(payload, "key"): str(payload.get("value") or "")}
+    await _log(request, run_id(payload), Batch(params=params))
     return JsonResponse(EMPTY)
 
 
-@router.post("/runs/set-tag")
-def set_tag(payload: JsonBody, session: SessionDep) -> JsonResponse:
-    runs.log_batch(session, run_id(payload), Batch(tags={text(payload, "key"): payload.get("value", "")}))
+@router.post("/runs/set-tag", openapi_extra=JSON_BODY)
+async def set_tag(request: Request) -> JsonResponse:
+    payload = await json_body(request)
+    await _log(request, run_id(payload), Batch(tags={text(payload, "key"): payload.get("value", "")}))
     return JsonResponse(EMPTY)
 
 
@@ -204,10 +209,17 @@ def delete_tag(payload: JsonBody, session: SessionDep) -> JsonResponse:
     return JsonResponse(EMPTY)
 
 
-@router.post("/runs/log-batch")
-def log_batch(payload: JsonBody, session: SessionDep) -> JsonResponse:
-    runs.log_batch(session, run_id(payload), batch(payload))
+@router.post("/runs/log-batch", openapi_extra=JSON_BODY)
+async def log_batch(request: Request) -> JsonResponse:
+    payload = await json_body(request)
+    await _log(request, run_id(payload), batch(payload))
     return JsonResponse(EMPTY)
+
+
+async def _log(request: Request, target: str, items: Batch) -> None:
+    await run_transaction(
+        request, lambda session: runs.log_batch(session, target, items), inline_on_sqlite=True
+    )
 
 
 @router.post("/runs/log-inputs")
