@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from client_helpers import KEYS
-from mlops_client import RegistryClient
+from mlops_client import RegistryClient, TrackingClient
 from mlops_kit.testing import ServiceProcess
 
 
@@ -29,6 +29,20 @@ def secured_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def registry(registry_url: str) -> Iterator[RegistryClient]:
     with RegistryClient(registry_url) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def tracking_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `python -m experiment_tracking` on SQLite and local files."""
+    tmp = tmp_path_factory.mktemp("client-tracking")
+    with ServiceProcess("experiment_tracking", env={"MLOPS_DATA_DIR": str(tmp)}, tmp=Path(tmp)) as service:
+        yield service.url
+
+
+@pytest.fixture
+def tracking(tracking_url: str) -> Iterator[TrackingClient]:
+    with TrackingClient(tracking_url) as client:
         yield client
 
 

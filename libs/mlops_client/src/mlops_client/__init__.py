@@ -18,8 +18,10 @@ from mlops_client.errors import (
     ValidationError,
 )
 from mlops_client.registry import RegistryClient
+from mlops_client.tracking import ActiveRun, TrackingClient
 
 __all__ = [
+    "ActiveRun",
     "AuthError",
     "ChecksumError",
     "ConflictError",
@@ -31,6 +33,7 @@ __all__ = [
     "ServerError",
     "ServiceClient",
     "ServiceUnavailableError",
+    "TrackingClient",
     "ValidationError",
     "request_id",
 ]
@@ -39,11 +42,20 @@ __all__ = [
 class MlopsClient:
     """All platform services behind one object; URLs and key come from `MLOPS_*` env vars."""
 
-    def __init__(self, *, api_key: str | None = None, registry_url: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        registry_url: str | None = None,
+        tracking_url: str | None = None,
+        **kwargs: Any,
+    ):
         self.registry = RegistryClient(registry_url, api_key=api_key, **kwargs)
+        self.tracking = TrackingClient(tracking_url, api_key=api_key, **kwargs)
 
     def close(self) -> None:
         self.registry.close()
+        self.tracking.close()
 
     def __enter__(self) -> Self:
         return self

@@ -156,10 +156,8 @@ class LocalArtifactStore(ArtifactStore):
         return _read_range(self._path(key), start, end)
 
     def size(self, key: str) -> int | None:
-        try:
-            return self._path(key).stat().st_size
-        except FileNotFoundError:
-            return None
+        path = self._path(key)
+        return path.stat().st_size if path.is_file() else None
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

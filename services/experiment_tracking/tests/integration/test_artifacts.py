@@ -36,6 +36,8 @@ def test_native_uploads_are_visible_through_the_mlflow_proxy(client: TestClient)
 def test_missing_artifacts_and_bad_paths_are_4xx(client: TestClient) -> None:
     created = run(client, experiment(client)["id"])
     assert client.get(f"{run_path(created)}/artifacts/nope.txt").status_code == 404
+    client.put(f"{run_path(created)}/artifacts/folder/a.txt", content=b"a")
+    assert client.get(f"{run_path(created)}/artifacts/folder").status_code == 404, "a folder is not a file"
     assert client.put(f"{run_path(created)}/artifacts/a/../../x", content=b"x").status_code in (400, 404)
     assert client.put(f"/api/experiments/0/runs/{'0' * 32}/artifacts/x.txt", content=b"x").status_code == 404
     proxied = client.get("/api/2.0/mlflow-artifacts/artifacts/0/nothing/here.txt")

@@ -144,3 +144,13 @@ def test_histories_of_several_runs_for_plotting(client: TestClient) -> None:
         "series"
     ]
     assert [[p["value"] for p in s["points"]] for s in series] == [[0.0, 1.0, 2.0], [0.0, 2.0, 4.0]]
+
+
+def test_keys_and_names_with_slashes_work_in_paths(client: TestClient) -> None:
+    exp = experiment(client, "/Users/ana/churn")
+    assert client.get("/api/experiments/by-name//Users/ana/churn").json()["id"] == exp["id"]
+    created = run(client, exp["id"], tags={"team/owner": "ana"})
+    client.post(f"{run_path(created)}/metrics", json={"train/loss": 0.5})
+    history = client.get(f"{run_path(created)}/metrics/train/loss/history").json()
+    assert [p["value"] for p in history["items"]] == [0.5]
+    assert client.delete(f"{run_path(created)}/tags/team/owner").status_code == 204

@@ -50,7 +50,7 @@ def list_experiments(
     return ExperimentPage(items=[ExperimentRead.of(e) for e in found], next_page_token=token)
 
 
-@router.get("/by-name/{name}", response_model=ExperimentRead)
+@router.get("/by-name/{name:path}", response_model=ExperimentRead)
 def get_experiment_by_name(name: str, session: SessionDep) -> ExperimentRead:
     return ExperimentRead.of(service.get_by_name(session, name))
 

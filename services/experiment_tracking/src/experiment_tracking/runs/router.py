@@ -165,7 +165,7 @@ def set_tags(
     return _read(session, run_id)
 
 
-@router.delete(f"{RUN}/tags/{{key}}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(f"{RUN}/tags/{{key:path}}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_tag(run_id: RunId, key: str, session: SessionDep) -> Response:
     service.delete_tag(session, run_id, key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -224,7 +224,7 @@ def latest_metrics(run_id: RunId, session: SessionDep) -> JsonResponse:
     )
 
 
-@router.get(f"{RUN}/metrics/{{key}}/history")
+@router.get(f"{RUN}/metrics/{{key:path}}/history")
 def metric_history(
     run_id: RunId,
     key: str,
