@@ -102,19 +102,15 @@ def _session(request: Request) -> Iterator[Session]:
         yield session
 
 
-async def run_transaction(
-    request: Request, work: Callable[[Session], T], *, inline_on_sqlite: bool = False
-) -> T:
-    """A hot endpoint's whole unit of work in one hop instead of three (dependency enter, endpoint,
-    dependency exit). `inline_on_sqlite` runs small writes on the event loop: SQLite serializes
-    writers anyway, and a write of a few rows takes well under a millisecond."""
+async def run_transaction(request: Request, work: Callable[[Session], T]) -> T:
+    """A hot endpoint's whole unit of work in one worker-thread hop instead of three (dependency
+    enter, endpoint, dependency exit). Never run a write on the event loop itself: on SQLite it
+    would wait for the write lock while the loop is the one that must let the holder commit."""
 
     def unit() -> T:
         with transaction(request) as session:
             return work(session)
 
-    if inline_on_sqlite and request.app.state.db.is_sqlite:
-        return unit()
     return await run_in_threadpool(unit)
 
 

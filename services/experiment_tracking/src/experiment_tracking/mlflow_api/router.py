@@ -217,9 +217,7 @@ async def log_batch(request: Request) -> JsonResponse:
 
 
 async def _log(request: Request, target: str, items: Batch) -> None:
-    await run_transaction(
-        request, lambda session: runs.log_batch(session, target, items), inline_on_sqlite=True
-    )
+    await run_transaction(request, lambda session: runs.log_batch(session, target, items))
 
 
 @router.post("/runs/log-inputs")
