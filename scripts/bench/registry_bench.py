@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,29 +23,10 @@ from pathlib import Path
 
 import httpx
 import psutil
+from benchkit import cpu_calibration, free_port, percentile
 from mlops_client import RegistryClient
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def cpu_calibration() -> float:
-    """Seconds for a fixed pure-Python loop: tells a slow (shared, throttled) machine from slow code."""
-    start = time.perf_counter()
-    total = 0
-    for i in range(3_000_000):
-        total += i
-    return round(time.perf_counter() - start, 3)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
 def summary(samples: list[float]) -> dict[str, float]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from client_helpers import KEYS
-from mlops_client import RegistryClient, TrackingClient
+from mlops_client import FeatureStoreClient, RegistryClient, TrackingClient
 from mlops_kit.testing import ServiceProcess
 
 
@@ -43,6 +43,21 @@ def tracking_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def tracking(tracking_url: str) -> Iterator[TrackingClient]:
     with TrackingClient(tracking_url) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def feature_store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `python -m feature_store`: SQLite registry and offline store, embedded SQLite online store."""
+    tmp = tmp_path_factory.mktemp("client-features")
+    env = {"MLOPS_DATA_DIR": str(tmp), "MLOPS_FEATURE_STORE_ONLINE_STORE": "sqlite"}
+    with ServiceProcess("feature_store", env=env, tmp=Path(tmp)) as service:
+        yield service.url
+
+
+@pytest.fixture
+def features(feature_store_url: str) -> Iterator[FeatureStoreClient]:
+    with FeatureStoreClient(feature_store_url) as client:
         yield client
 
 

@@ -17,6 +17,7 @@ from mlops_client.errors import (
     ServiceUnavailableError,
     ValidationError,
 )
+from mlops_client.features import FeatureStoreClient, MaterializationFailedError
 from mlops_client.registry import RegistryClient
 from mlops_client.tracking import ActiveRun, TrackingClient
 
@@ -25,6 +26,8 @@ __all__ = [
     "AuthError",
     "ChecksumError",
     "ConflictError",
+    "FeatureStoreClient",
+    "MaterializationFailedError",
     "MlopsClient",
     "MlopsError",
     "NotFoundError",
@@ -48,14 +51,17 @@ class MlopsClient:
         api_key: str | None = None,
         registry_url: str | None = None,
         tracking_url: str | None = None,
+        feature_store_url: str | None = None,
         **kwargs: Any,
     ):
         self.registry = RegistryClient(registry_url, api_key=api_key, **kwargs)
         self.tracking = TrackingClient(tracking_url, api_key=api_key, **kwargs)
+        self.features = FeatureStoreClient(feature_store_url, api_key=api_key, **kwargs)
 
     def close(self) -> None:
         self.registry.close()
         self.tracking.close()
+        self.features.close()
 
     def __enter__(self) -> Self:
         return self

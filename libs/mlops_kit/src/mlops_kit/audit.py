@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, MetaData, String, Table, insert
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Insert, Integer, MetaData, String, Table, insert
 from sqlalchemy.orm import Session
 
 
@@ -29,5 +29,13 @@ def audit_table(metadata: MetaData) -> Table:
     )
 
 
+_INSERTS: dict[Table, Insert] = {}
+
+
 def write_audit(session: Session, table: Table, **values: object) -> None:
-    session.execute(insert(table).values(at=utcnow(), **values))
+    """One row per mutation; the statement is built once per table and run on the session's
+    connection (it is on every write request's path)."""
+    stmt = _INSERTS.get(table)
+    if stmt is None:
+        stmt = _INSERTS[table] = insert(table)
+    session.connection().execute(stmt, {"at": utcnow(), **values})

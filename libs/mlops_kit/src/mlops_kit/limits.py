@@ -5,11 +5,24 @@ from __future__ import annotations
 import math
 
 import anyio
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlops_kit.errors import PayloadTooLarge, error_response
 
 UPLOAD_TYPES = (b"application/octet-stream", b"multipart/form-data")
+
+
+def upload_limit(request: Request) -> int:
+    """The service's upload limit; an upload that declares a larger Content-Length is refused
+    (413) before a byte is read."""
+    limit: int = request.app.state.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"upload of {declared} bytes exceeds the limit of {limit} bytes", {"max_bytes": limit}
+        )
+    return limit
 
 
 class BodyLimitMiddleware:

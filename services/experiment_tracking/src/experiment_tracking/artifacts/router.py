@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from mlops_kit.deps import StoreDep
-from mlops_kit.errors import JsonResponse, PayloadTooLarge
+from mlops_kit.errors import JsonResponse
+from mlops_kit.limits import upload_limit
 
 from experiment_tracking.artifacts import service
 from experiment_tracking.runs.router import run_in_experiment
@@ -46,13 +47,7 @@ async def upload_artifact(
 ) -> JsonResponse:
     root = await run_in_threadpool(_root, request, experiment_id, run_id)
     key = service.join(root, path)
-    limit: int = request.app.state.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"upload of {declared} bytes exceeds the limit of {limit} bytes", {"max_bytes": limit}
-        )
-    spooled = await store.spool(request.stream(), max_bytes=limit)
+    spooled = await store.spool(request.stream(), max_bytes=upload_limit(request))
     try:
         await run_in_threadpool(store.put_file, key, spooled.path)
     finally:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from mlops_kit.deps import SessionDep, StoreDep
-from mlops_kit.errors import JsonResponse, PayloadTooLarge
+from mlops_kit.errors import JsonResponse
+from mlops_kit.limits import upload_limit
 
 from experiment_tracking.artifacts import service
 from experiment_tracking.mlflow_api.params import query, run_id
@@ -16,16 +17,6 @@ from experiment_tracking.runs import service as runs
 
 router = APIRouter(prefix="/api/2.0/mlflow-artifacts/artifacts", tags=["MLflow artifact proxy"])
 list_router = APIRouter(tags=["MLflow REST API"])
-
-
-def _upload_limit(request: Request) -> int:
-    limit: int = request.app.state.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"upload of {declared} bytes exceeds the limit of {limit} bytes", {"max_bytes": limit}
-        )
-    return limit
 
 
 @router.get("")
@@ -39,7 +30,7 @@ def list_artifacts(request: Request, store: StoreDep) -> JsonResponse:
 @router.put("/{path:path}")
 async def upload_artifact(path: str, request: Request, store: StoreDep) -> JsonResponse:
     key = service.check_path(path)
-    spooled = await store.spool(request.stream(), max_bytes=_upload_limit(request))
+    spooled = await store.spool(request.stream(), max_bytes=upload_limit(request))
     try:
         await run_in_threadpool(store.put_file, key, spooled.path)
     finally:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from mlops_kit.deps import READ_ONLY, SessionDep, run_transaction
 from mlops_kit.errors import JsonResponse
+from sqlalchemy.orm import Session
 
 from experiment_tracking.errors import InvalidValue
 from experiment_tracking.experiments import service as experiments
@@ -120,30 +121,41 @@ def delete_experiment_tag(payload: JsonBody, session: SessionDep) -> JsonRespons
 
 
 # runs -------------------------------------------------------------------------------------------
-@router.post("/runs/create")
-def create_run(payload: JsonBody, session: SessionDep) -> JsonResponse:
-    new_id = runs.create(
-        session,
-        payload.get("experiment_id") or "0",
-        run_name=payload.get("run_name") or None,
-        user_id=payload.get("user_id") or None,
-        start_time=payload.get("start_time"),
-        tags=key_values(payload.get("tags"), "tags"),
-    )
-    return JsonResponse({"run": convert.run(runs.get(session, new_id))})
+@router.post("/runs/create", openapi_extra=JSON_BODY)
+async def create_run(request: Request) -> JsonResponse:
+    payload = await json_body(request)
+
+    def work(session: Session) -> dict[str, Any]:
+        new_id = runs.create(
+            session,
+            payload.get("experiment_id") or "0",
+            run_name=payload.get("run_name") or None,
+            user_id=payload.get("user_id") or None,
+            start_time=payload.get("start_time"),
+            tags=key_values(payload.get("tags"), "tags"),
+        )
+        return convert.run(runs.get(session, new_id))
+
+    # one worker-thread hop for the whole unit of work (populating runs is a hot path too)
+    return JsonResponse({"run": await run_transaction(request, work)})
 
 
-@router.post("/runs/update")
-def update_run(payload: JsonBody, session: SessionDep) -> JsonResponse:
+@router.post("/runs/update", openapi_extra=JSON_BODY)
+async def update_run(request: Request) -> JsonResponse:
+    payload = await json_body(request)
     target = run_id(payload)
-    runs.update(
-        session,
-        target,
-        status=payload.get("status"),
-        end_time=payload.get("end_time"),
-        run_name=payload.get("run_name") or None,
-    )
-    return JsonResponse({"run_info": convert.run_info(runs.load_row(session, target))})
+
+    def work(session: Session) -> dict[str, Any]:
+        runs.update(
+            session,
+            target,
+            status=payload.get("status"),
+            end_time=payload.get("end_time"),
+            run_name=payload.get("run_name") or None,
+        )
+        return convert.run_info(runs.load_row(session, target))
+
+    return JsonResponse({"run_info": await run_transaction(request, work)})
 
 
 @router.post("/runs/delete")

@@ -6,23 +6,14 @@ from typing import Any
 
 import orjson
 from fastapi import Request
-from mlops_kit.errors import BadRequest, PayloadTooLarge
+from mlops_kit.errors import BadRequest
+from mlops_kit.limits import upload_limit
 from mlops_kit.storage import ArtifactStore, SpooledFile
 from starlette.datastructures import UploadFile
 
 from model_registry.artifacts.service import check_path
 
 MAX_FILES = 10_000
-
-
-def upload_limit(request: Request) -> int:
-    limit: int = request.app.state.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"upload of {declared} bytes exceeds the limit of {limit} bytes", {"max_bytes": limit}
-        )
-    return limit
 
 
 async def read_body(request: Request, store: ArtifactStore, expected_sha256: str | None) -> SpooledFile:

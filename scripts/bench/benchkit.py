@@ -1,0 +1,117 @@
+"""What the benchmarks share: machine calibration, free ports, percentiles, and server processes
+started in their own process group, waited for on /health and stopped with their workers.
+
+Imported by the scripts beside it (`python scripts/bench/<name>.py` puts this folder on sys.path).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def cpu_calibration() -> float:
+    """Seconds for a fixed pure-Python loop: tells a slow (shared, throttled) machine from slow code."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    return round(time.perf_counter() - start, 3)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(samples: list[float], p: float) -> float:
+    """The p-th percentile of samples in seconds, in milliseconds."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
+
+
+def clean_env(drop: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
+    """This process's environment without our settings, virtualenv markers and `drop` prefixes."""
+    prefixes = ("MLOPS_", "VIRTUAL_ENV", "UV_", "PYTHONPATH", "PYTHONHOME", *drop)
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **extra}
+
+
+def uv_command(what: str) -> list[str]:
+    """How to run uv here (to build a reference system's own venv)."""
+    python3 = shutil.which("python3") or sys.executable
+    if subprocess.run([python3, "-m", "uv", "--version"], capture_output=True).returncode == 0:
+        return [python3, "-m", "uv"]
+    if uv := shutil.which("uv"):
+        return [uv]
+    raise RuntimeError(f"neither `python3 -m uv` nor `uv` is available to build {what}")
+
+
+class Server:
+    """A server process in its own process group (so its workers go with it), logging to a file."""
+
+    def __init__(
+        self, name: str, cmd: list[str], env: dict[str, str], port: int, log: Path, cwd: Path | None = None
+    ):
+        self.name, self.cmd, self.env, self.port, self.log = name, cmd, env, port, log
+        self.cwd = cwd or log.parent
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float) -> float:
+        """Seconds until /health answered 200."""
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                self.cmd,
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        started = time.monotonic()
+        while time.monotonic() < started + timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.uri}/health", timeout=1).status_code == 200:
+                    return round(time.monotonic() - started, 2)
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not answer /health within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            try:
+                proc.wait(timeout=wait)
+                # workers of the group may outlive the leader for a moment
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                return
+            except subprocess.TimeoutExpired:
+                continue

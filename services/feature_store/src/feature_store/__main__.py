@@ -1,0 +1,13 @@
+from mlops_kit.app import serve
+
+from feature_store.app import create_app
+from feature_store.settings import FeatureStoreSettings
+
+
+def main() -> None:
+    settings = FeatureStoreSettings()
+    serve(lambda: create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Materialization: `POST /api/feature-sets/{name}/materialize` starts a background job copying
+the newest offline rows of an event-time range into the online store; `GET
+/api/materialization-jobs/{id}` and `GET /api/materialization-jobs` report progress."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from mlops_kit.deps import SessionDep, run_transaction
+from mlops_kit.pagination import Limit, Offset, page_fields
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import Session
+
+from feature_store.errors import InvalidRequest
+from feature_store.offline import materialize
+from feature_store.registry.views import feature_set_view
+from feature_store.types import InvalidValue, to_micros
+
+router = APIRouter(tags=["materialization"])
+
+
+class MaterializeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: str | int | float | None = Field(
+        default=None, description="event-time start, inclusive (ISO 8601, naive = UTC, or epoch seconds)"
+    )
+    end: str | int | float | None = Field(
+        default=None, description="event-time end, inclusive (default: now)"
+    )
+    incremental: bool = Field(default=False, description="start after the feature set's watermark")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, value: Any) -> Any:
+        if value is not None:
+            try:
+                to_micros(value)
+            except InvalidValue as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
+@router.post("/api/feature-sets/{name}/materialize", status_code=202)
+async def materialize_feature_set(
+    name: str, request: Request, body: MaterializeRequest | None = None
+) -> dict[str, Any]:
+    """Start a job; answers the job resource (poll `GET /api/materialization-jobs/{id}`)."""
+    body = body or MaterializeRequest()
+    if body.incremental and body.start is not None:
+        raise InvalidRequest("give start or incremental, not both")
+    end_us = to_micros(body.end) if body.end is not None else time.time_ns() // 1000
+    start_us = to_micros(body.start) if body.start is not None else None
+
+    def work(session: Session) -> tuple[Any, dict[str, Any]]:
+        view = feature_set_view(request, session, name)
+        job = materialize.create_job(session, view, start_us, end_us, body.incremental)
+        return view, materialize.job_read(job, view.name)
+
+    view, job = await run_transaction(request, work)
+    materialize.start(request.app, job["id"], view)
+    return job
+
+
+@router.get("/api/materialization-jobs/{job_id}")
+def get_materialization_job(job_id: int, session: SessionDep) -> dict[str, Any]:
+    """`{"id", "feature_set", "status", "start", "end", "incremental", "rows_total", "rows_done",
+    "percent", "error", "created_at", "started_at", "finished_at"}`; rows are entities."""
+    return materialize.get_job(session, job_id)
+
+
+@router.get("/api/materialization-jobs")
+def list_materialization_jobs(
+    session: SessionDep,
+    feature_set: str | None = None,
+    status: Annotated[Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED"] | None, Query()] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Newest first."""
+    items, total = materialize.list_jobs(session, feature_set, status, limit, offset)
+    return {"items": items, **page_fields(total, limit, offset)}

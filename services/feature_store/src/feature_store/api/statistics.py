@@ -1,0 +1,26 @@
+"""`GET /api/feature-sets/{name}/statistics`: per-feature statistics of one schema version."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from mlops_kit.deps import SessionDep
+
+from feature_store.registry.views import feature_set_view
+from feature_store.stats import read_statistics
+
+router = APIRouter(tags=["statistics"])
+
+
+@router.get("/api/feature-sets/{name}/statistics")
+def feature_statistics(
+    name: str,
+    request: Request,
+    session: SessionDep,
+    version: Annotated[int | None, Query(ge=1, description="schema version (default: the latest)")] = None,
+) -> dict[str, Any]:
+    """Of every row ingested or pushed under that version: per feature count, nulls, and for
+    numbers mean, std (ddof=1), min, max, quantiles p5..p95 and a 10-bin histogram (exact up to
+    1024 values, from a uniform sample beyond), for strings and bools the top categories."""
+    return read_statistics(session, feature_set_view(request, session, name), version)

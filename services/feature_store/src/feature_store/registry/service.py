@@ -1,0 +1,517 @@
+"""Registry rules: entities, feature sets with versioned schemas, feature services.
+
+Schema versions: adding features makes a new version; removing a feature or changing its type
+is refused (409 BREAKING_SCHEMA_CHANGE naming them) unless the caller asks for a breaking
+version. Every version stays readable. Any change bumps the feature set's `revision`, which is
+how replicas notice their cached view is stale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from mlops_kit.audit import utcnow
+from mlops_kit.db import after_commit
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from feature_store.errors import (
+    AlreadyExists,
+    BreakingSchemaChange,
+    EntityNotFound,
+    FeatureServiceNotFound,
+    FeatureSetNotFound,
+    InUse,
+    InvalidRequest,
+)
+from feature_store.registry import schemas as s
+from feature_store.registry.views import resolve_refs, view_cache
+from feature_store.tables import (
+    Entity,
+    FeatureService,
+    FeatureSet,
+    FeatureSetVersion,
+    FeatureStatistics,
+    MaterializationJob,
+    OfflineRow,
+)
+from feature_store.types import from_micros
+
+DEFAULT_ENTITY = "default"
+DEFAULT_JOIN_KEY = "entity_id"
+
+
+# ---------------------------------------------------------------------------------------------
+# entities
+
+
+def entity_read(entity: Entity) -> s.EntityRead:
+    return s.EntityRead(
+        name=entity.name,
+        join_keys=list(entity.join_keys),
+        value_type=entity.value_type,
+        description=entity.description,
+        tags=dict(entity.tags or {}),
+        created_at=entity.created_at,
+        updated_at=entity.updated_at,
+    )
+
+
+def get_entity(session: Session, name: str) -> Entity:
+    entity = session.scalar(select(Entity).where(Entity.name == name))
+    if entity is None:
+        raise EntityNotFound(f"entity {name!r} does not exist", {"entity": name})
+    return entity
+
+
+def create_entity(session: Session, body: s.EntityCreate) -> Entity:
+    if session.scalar(select(Entity.id).where(Entity.name == body.name)) is not None:
+        raise AlreadyExists(f"entity {body.name!r} already exists", {"entity": body.name})
+    now = utcnow()
+    entity = Entity(
+        name=body.name,
+        join_keys=list(body.join_keys or [body.name]),
+        value_type=body.value_type,
+        description=body.description,
+        tags=body.tags,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(entity)
+    session.flush()
+    return entity
+
+
+def _default_entity(session: Session) -> Entity:
+    entity = session.scalar(select(Entity).where(Entity.name == DEFAULT_ENTITY))
+    if entity is not None:
+        return entity
+    body = s.EntityCreate(
+        name=DEFAULT_ENTITY,
+        join_keys=[DEFAULT_JOIN_KEY],
+        description="entity of feature sets created without one",
+    )
+    return create_entity(session, body)
+
+
+def list_entities(session: Session, limit: int, offset: int) -> tuple[list[Entity], int]:
+    total = session.scalar(select(func.count()).select_from(Entity)) or 0
+    rows = session.scalars(select(Entity).order_by(Entity.name).limit(limit).offset(offset))
+    return list(rows), total
+
+
+def update_entity(session: Session, name: str, body: s.EntityUpdate) -> Entity:
+    entity = get_entity(session, name)
+    if body.description is not None:
+        entity.description = body.description
+    if body.tags is not None:
+        entity.tags = body.tags
+    entity.updated_at = utcnow()
+    return entity
+
+
+def delete_entity(session: Session, name: str) -> None:
+    entity = get_entity(session, name)
+    users = list(session.scalars(select(FeatureSet.name).where(FeatureSet.entity_id == entity.id)))
+    if users:
+        raise InUse(
+            f"entity {name!r} is used by feature sets {sorted(users)}: delete them first",
+            {"entity": name, "feature_sets": sorted(users)},
+        )
+    session.delete(entity)
+
+
+# ---------------------------------------------------------------------------------------------
+# feature sets
+
+
+def _features_json(features: list[s.FeatureIn]) -> list[dict[str, Any]]:
+    return [{"name": f.name, "type": f.type, "description": f.description} for f in features]
+
+
+def get_feature_set(session: Session, name: str) -> FeatureSet:
+    fs = session.scalar(select(FeatureSet).where(FeatureSet.name == name))
+    if fs is None:
+        raise FeatureSetNotFound(f"feature set {name!r} does not exist", {"feature_set": name})
+    return fs
+
+
+def get_version(session: Session, fs: FeatureSet, version: int | None) -> FeatureSetVersion:
+    wanted = fs.latest_version if version is None else version
+    row = session.get(FeatureSetVersion, (fs.id, wanted))
+    if row is None:
+        raise FeatureSetNotFound(
+            f"feature set {fs.name!r} has no version {wanted}",
+            {"feature_set": fs.name, "version": wanted, "latest_version": fs.latest_version},
+        )
+    return row
+
+
+def feature_set_read(session: Session, fs: FeatureSet, version: int | None = None) -> s.FeatureSetRead:
+    entity = session.get(Entity, fs.entity_id)
+    assert entity is not None
+    shown = get_version(session, fs, version)
+    versions = list(
+        session.scalars(
+            select(FeatureSetVersion.version)
+            .where(FeatureSetVersion.feature_set_id == fs.id)
+            .order_by(FeatureSetVersion.version)
+        )
+    )
+    return s.FeatureSetRead(
+        name=fs.name,
+        entity=entity.name,
+        join_keys=list(entity.join_keys),
+        description=fs.description,
+        owner=fs.owner,
+        tags=dict(fs.tags or {}),
+        ttl_seconds=fs.ttl_seconds,
+        version=shown.version,
+        latest_version=fs.latest_version,
+        features=[s.FeatureOut(**f) for f in shown.features],
+        versions=versions,
+        materialized_until=from_micros(fs.materialized_until_us) if fs.materialized_until_us else None,
+        created_at=fs.created_at,
+        updated_at=fs.updated_at,
+    )
+
+
+def _invalidate(request: Request, session: Session, name: str) -> None:
+    cache = view_cache(request)
+    after_commit(session, lambda: cache.invalidate(name))
+    cache.invalidate(name)
+
+
+def create_feature_set(request: Request, session: Session, body: s.FeatureSetCreate) -> FeatureSet:
+    if session.scalar(select(FeatureSet.id).where(FeatureSet.name == body.name)) is not None:
+        raise AlreadyExists(
+            f"feature set {body.name!r} already exists: add a version with "
+            f"POST /api/feature-sets/{body.name}/versions or apply with PUT",
+            {"feature_set": body.name},
+        )
+    entity = get_entity(session, body.entity) if body.entity else _default_entity(session)
+    _check_no_key_clash(entity, body.features)
+    now = utcnow()
+    fs = FeatureSet(
+        name=body.name,
+        entity_id=entity.id,
+        description=body.description,
+        owner=body.owner,
+        tags=body.tags,
+        ttl_seconds=body.ttl_seconds,
+        latest_version=1,
+        revision=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(fs)
+    session.flush()
+    session.add(
+        FeatureSetVersion(
+            feature_set_id=fs.id,
+            version=1,
+            features=_features_json(body.features),
+            breaking=False,
+            change="created",
+            created_at=now,
+        )
+    )
+    session.flush()
+    _invalidate(request, session, fs.name)
+    return fs
+
+
+def _check_no_key_clash(entity: Entity, features: list[s.FeatureIn]) -> None:
+    clash = sorted(set(entity.join_keys).intersection(f.name for f in features))
+    if clash:
+        raise InvalidRequest(
+            f"features {clash} have the names of join keys of entity {entity.name!r}",
+            {"entity": entity.name, "features": clash},
+        )
+
+
+def schema_diff(old: list[dict[str, Any]], new: list[s.FeatureIn]) -> dict[str, list[Any]]:
+    before = {f["name"]: f["type"] for f in old}
+    after = {f.name: f.type for f in new}
+    return {
+        "added": [n for n in after if n not in before],
+        "removed": [n for n in before if n not in after],
+        "retyped": [
+            {"feature": n, "from": before[n], "to": after[n]}
+            for n in after
+            if n in before and before[n] != after[n]
+        ],
+        "described": [
+            f.name
+            for f in new
+            if f.name in before
+            and next(o for o in old if o["name"] == f.name).get("description", "") != f.description
+        ],
+    }
+
+
+def add_version(
+    request: Request,
+    session: Session,
+    fs: FeatureSet,
+    features: list[s.FeatureIn],
+    *,
+    breaking: bool,
+    change: str = "",
+    unchanged_ok: bool = False,
+) -> FeatureSetVersion | None:
+    """A new schema version, or None when nothing changed and `unchanged_ok`."""
+    latest = get_version(session, fs, None)
+    diff = schema_diff(latest.features, features)
+    if not (diff["added"] or diff["removed"] or diff["retyped"] or diff["described"]):
+        if unchanged_ok:
+            return None
+        raise AlreadyExists(
+            f"feature set {fs.name!r} version {latest.version} already has exactly these features",
+            {"feature_set": fs.name, "version": latest.version},
+        )
+    if (diff["removed"] or diff["retyped"]) and not breaking:
+        raise BreakingSchemaChange(
+            f"feature set {fs.name!r}: removing {diff['removed']} or changing the type of "
+            f"{[r['feature'] for r in diff['retyped']]} breaks readers; send breaking: true to make a "
+            "breaking version (old versions stay readable)",
+            {"feature_set": fs.name, "removed": diff["removed"], "retyped": diff["retyped"]},
+        )
+    entity = session.get(Entity, fs.entity_id)
+    assert entity is not None
+    _check_no_key_clash(entity, features)
+    now = utcnow()
+    version = FeatureSetVersion(
+        feature_set_id=fs.id,
+        version=fs.latest_version + 1,
+        features=_features_json(features),
+        breaking=bool(diff["removed"] or diff["retyped"]),
+        change=change or _describe(diff),
+        created_at=now,
+    )
+    session.add(version)
+    fs.latest_version = version.version
+    fs.revision += 1
+    fs.updated_at = now
+    session.flush()
+    _invalidate(request, session, fs.name)
+    return version
+
+
+def _describe(diff: dict[str, list[Any]]) -> str:
+    parts = []
+    if diff["added"]:
+        parts.append(f"added {', '.join(diff['added'])}")
+    if diff["removed"]:
+        parts.append(f"removed {', '.join(diff['removed'])}")
+    for r in diff["retyped"]:
+        parts.append(f"{r['feature']}: {r['from']} -> {r['to']}")
+    if diff["described"]:
+        parts.append(f"described {', '.join(diff['described'])}")
+    return "; ".join(parts)
+
+
+def apply_feature_set(
+    request: Request, session: Session, name: str, body: s.FeatureSetApply
+) -> tuple[FeatureSet, bool]:
+    """(feature set, created?)."""
+    fs = session.scalar(select(FeatureSet).where(FeatureSet.name == name))
+    if fs is None:
+        create = s.FeatureSetCreate(
+            name=name,
+            entity=body.entity,
+            features=body.features,
+            description=body.description or "",
+            owner=body.owner,
+            tags=body.tags or {},
+            ttl_seconds=body.ttl_seconds,
+        )
+        return create_feature_set(request, session, create), True
+    if body.entity is not None:
+        entity = session.get(Entity, fs.entity_id)
+        if entity is not None and entity.name != body.entity:
+            raise InvalidRequest(
+                f"feature set {name!r} belongs to entity {entity.name!r}, not {body.entity!r}",
+                {"feature_set": name, "entity": entity.name},
+            )
+    add_version(request, session, fs, body.features, breaking=body.breaking, unchanged_ok=True)
+    update = s.FeatureSetUpdate(
+        description=body.description,
+        owner=body.owner,
+        tags=body.tags,
+        ttl_seconds=None if body.ttl_seconds is None else body.ttl_seconds,
+    )
+    update_feature_set(request, session, name, update, fs=fs)
+    return fs, False
+
+
+def update_feature_set(
+    request: Request, session: Session, name: str, body: s.FeatureSetUpdate, fs: FeatureSet | None = None
+) -> FeatureSet:
+    fs = fs or get_feature_set(session, name)
+    changed = False
+    for field in ("description", "owner", "tags"):
+        value = getattr(body, field)
+        if value is not None and getattr(fs, field) != value:
+            setattr(fs, field, value)
+            changed = True
+    if body.ttl_seconds is not None and (body.ttl_seconds or None) != fs.ttl_seconds:
+        fs.ttl_seconds = body.ttl_seconds or None
+        changed = True
+    if changed:
+        fs.revision += 1
+        fs.updated_at = utcnow()
+        session.flush()
+        _invalidate(request, session, fs.name)
+    return fs
+
+
+def list_feature_sets(
+    session: Session,
+    *,
+    entity: str | None,
+    owner: str | None,
+    tags: list[str],
+    name_prefix: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[FeatureSet], int]:
+    query = select(FeatureSet)
+    if entity:
+        query = query.join(Entity, Entity.id == FeatureSet.entity_id).where(Entity.name == entity)
+    if owner:
+        query = query.where(FeatureSet.owner == owner)
+    if name_prefix:
+        escaped = name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(FeatureSet.name.like(f"{escaped}%", escape="\\"))
+    found = list(session.scalars(query.order_by(FeatureSet.name)))
+    if tags:
+        found = [fs for fs in found if all(_has_tag(fs.tags or {}, t) for t in tags)]
+    return found[offset : offset + limit], len(found)
+
+
+def _has_tag(tags: dict[str, str], wanted: str) -> bool:
+    key, sep, value = wanted.partition("=")
+    if sep:
+        return tags.get(key) == value
+    return key in tags or key in tags.values()
+
+
+def delete_feature_set(request: Request, session: Session, name: str, *, force: bool) -> int:
+    """Removes the set, its versions, offline rows, statistics and jobs; returns its id (the
+    caller clears the online store after commit)."""
+    fs = get_feature_set(session, name)
+    users = [svc for svc in _services_using(session, name)]
+    if users and not force:
+        raise InUse(
+            f"feature set {name!r} is used by feature services {users}: delete them or pass ?force=true",
+            {"feature_set": name, "feature_services": users},
+        )
+    for table in (OfflineRow, FeatureStatistics, MaterializationJob, FeatureSetVersion):
+        session.execute(delete(table).where(table.feature_set_id == fs.id))
+    session.delete(fs)
+    session.flush()
+    _invalidate(request, session, name)
+    return fs.id
+
+
+def _services_using(session: Session, set_name: str) -> list[str]:
+    names: set[str] = set()
+    for svc in session.scalars(select(FeatureService)):
+        if any(ref.get("feature_set") == set_name for ref in svc.features):
+            names.add(svc.name)
+    return sorted(names)
+
+
+# ---------------------------------------------------------------------------------------------
+# feature services
+
+
+def service_read(svc: FeatureService) -> s.FeatureServiceRead:
+    return s.FeatureServiceRead(
+        name=svc.name,
+        version=svc.version,
+        features=[s.FeatureRef(**ref) for ref in svc.features],
+        description=svc.description,
+        tags=dict(svc.tags or {}),
+        created_at=svc.created_at,
+    )
+
+
+def get_service(session: Session, name: str, version: int | None = None) -> FeatureService:
+    query = select(FeatureService).where(FeatureService.name == name)
+    if version is not None:
+        query = query.where(FeatureService.version == version)
+    svc = session.scalar(query.order_by(FeatureService.version.desc()).limit(1))
+    if svc is None:
+        what = f"feature service {name!r}" + (f" version {version}" if version is not None else "")
+        raise FeatureServiceNotFound(f"{what} does not exist", {"feature_service": name, "version": version})
+    return svc
+
+
+def create_service(
+    request: Request, session: Session, body: s.FeatureServiceCreate
+) -> tuple[FeatureService, bool]:
+    """A new version when the resolved features differ from the latest; (service, created?)."""
+    resolved = resolve_refs(request, session, body.features)
+    refs = [
+        {"feature_set": view.name, "feature": f.name, "version": view.latest_version, "type": f.type}
+        for view, f in resolved
+    ]
+    latest = session.scalar(
+        select(FeatureService)
+        .where(FeatureService.name == body.name)
+        .order_by(FeatureService.version.desc())
+        .limit(1)
+    )
+    if latest is not None and latest.features == refs:
+        changed = False
+        if body.description and body.description != latest.description:
+            latest.description, changed = body.description, True
+        if body.tags and body.tags != latest.tags:
+            latest.tags, changed = body.tags, True
+        if changed:
+            session.flush()
+        return latest, False
+    svc = FeatureService(
+        name=body.name,
+        version=(latest.version + 1) if latest else 1,
+        features=refs,
+        description=body.description or (latest.description if latest else ""),
+        tags=body.tags or (dict(latest.tags) if latest else {}),
+        created_at=utcnow(),
+    )
+    session.add(svc)
+    session.flush()
+    return svc, True
+
+
+def list_services(session: Session, limit: int, offset: int) -> tuple[list[FeatureService], int]:
+    latest = (
+        select(FeatureService.name, func.max(FeatureService.version).label("version"))
+        .group_by(FeatureService.name)
+        .subquery()
+    )
+    query = select(FeatureService).join(
+        latest, (latest.c.name == FeatureService.name) & (latest.c.version == FeatureService.version)
+    )
+    total = session.scalar(select(func.count()).select_from(latest)) or 0
+    rows = session.scalars(query.order_by(FeatureService.name).limit(limit).offset(offset))
+    return list(rows), total
+
+
+def service_versions(session: Session, name: str) -> list[FeatureService]:
+    rows = list(
+        session.scalars(
+            select(FeatureService).where(FeatureService.name == name).order_by(FeatureService.version)
+        )
+    )
+    if not rows:
+        raise FeatureServiceNotFound(f"feature service {name!r} does not exist", {"feature_service": name})
+    return rows
+
+
+def delete_service(session: Session, name: str) -> None:
+    service_versions(session, name)
+    session.execute(delete(FeatureService).where(FeatureService.name == name))
