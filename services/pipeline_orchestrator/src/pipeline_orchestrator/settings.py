@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from mlops_kit.settings import ServiceSettings
+from pydantic import Field
+
+
+class OrchestratorSettings(ServiceSettings):
+    service_name: ClassVar[str] = "pipeline_orchestrator"
+    default_port: ClassVar[int] = 8004
+
+    executor: Literal["local", "celery", "kubernetes"] = Field(
+        default="local",
+        description="local: worker processes on this machine; celery: workers on any machine through "
+        "the Redis broker; kubernetes: one Job per task attempt",
+    )
+    workers: int = Field(default=4, ge=1, description="local executor: concurrent worker processes")
+    lease_seconds: float = Field(
+        default=30.0, gt=0, description="a running attempt whose worker has not been heard of for this "
+        "long is declared lost and retried"
+    )
+    max_lost_retries: int = Field(
+        default=3, ge=0, description="retries of an attempt lost with its worker, on top of the task's own"
+    )
+    scheduler_interval_seconds: float = Field(
+        default=1.0, gt=0, description="how often schedules, leases and retry timers are checked"
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="how remote workers (celery, kubernetes) reach this service; defaults to "
+        "http://127.0.0.1:<port>",
+    )
+    worker_api_key: str = Field(
+        default="", description="API key remote workers present when they report back (an editor key)"
+    )
+
+    celery_broker_url: str = "redis://127.0.0.1:6379/0"
+    celery_queue: str = "mlops-pipelines"
+
+    k8s_namespace: str = "mlops-platform"
+    k8s_image: str = "mlops-platform/pipeline-orchestrator:latest"
+    k8s_service_account: str | None = None
+    k8s_api_url: str = Field(
+        default="https://kubernetes.default.svc", description="the cluster API the executor talks to"
+    )
+    k8s_ttl_seconds_after_finished: int = 3600
+
+    max_runs_per_page: int = 200
+    log_chunk_bytes: int = 1024 * 1024
+
+    @property
+    def log_dir(self) -> Path:
+        return (self.service_dir / "logs").resolve()
+
+    @property
+    def callback_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://127.0.0.1:{self.port or self.default_port}"
