@@ -1,0 +1,62 @@
+"""Lookups shared by the routers."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import Request
+from mlops_kit.db import after_commit
+from mlops_kit.errors import NotFound
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from pipeline_orchestrator.engine.core import Engine
+from pipeline_orchestrator.tables import Pipeline, PipelineVersion, Run
+
+
+def engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def wake_after_commit(request: Request, session: Session, run_ids: list[str] | None = None) -> None:
+    eng = engine(request)
+    after_commit(session, lambda: eng.wake_many(run_ids or []))
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def get_pipeline(session: Session, ref: str) -> Pipeline:
+    condition = or_(Pipeline.id == ref, Pipeline.name == ref) if _is_uuid(ref) else Pipeline.name == ref
+    pipeline = session.scalar(select(Pipeline).where(condition))
+    if pipeline is None:
+        raise NotFound(f"pipeline {ref!r} not found", {"pipeline": ref}, code="PIPELINE_NOT_FOUND")
+    return pipeline
+
+
+def get_version(session: Session, pipeline: Pipeline, version: int | None = None) -> PipelineVersion:
+    number = version or pipeline.latest_version
+    row = session.scalar(
+        select(PipelineVersion).where(
+            PipelineVersion.pipeline_id == pipeline.id, PipelineVersion.version == number
+        )
+    )
+    if row is None:
+        raise NotFound(
+            f"pipeline {pipeline.name!r} has no version {number}",
+            {"pipeline": pipeline.name, "version": number},
+            code="PIPELINE_VERSION_NOT_FOUND",
+        )
+    return row
+
+
+def get_run(session: Session, run_id: str) -> Run:
+    run = session.get(Run, run_id) if len(run_id) <= 36 else None
+    if run is None:
+        raise NotFound(f"run {run_id!r} not found", {"run_id": run_id}, code="RUN_NOT_FOUND")
+    return run

@@ -1,0 +1,338 @@
+"""Triggers: schedules (list/update/delete), webhook calls, AlertManager's webhook and its routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from mlops_kit.deps import SessionDep
+from mlops_kit.errors import NotFound, Unprocessable
+from mlops_kit.pagination import Limit, Offset, page_fields
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pipeline_orchestrator.api.common import get_pipeline, get_version, wake_after_commit
+from pipeline_orchestrator.api.serialize import alert_route_json, run_json, schedule_json
+from pipeline_orchestrator.engine.core import create_run, hash_token, utcnow
+from pipeline_orchestrator.engine.cron import check_cron, next_fire, zone
+from pipeline_orchestrator.spec import PipelineSpec, resolve_parameters
+from pipeline_orchestrator.tables import AlertRoute, Pipeline, Run, RunState, Schedule, Webhook
+
+router = APIRouter(tags=["triggers"])
+
+
+# schedules -----------------------------------------------------------------------------------
+
+
+def _schedule(session: Session, schedule_id: str) -> Schedule:
+    schedule = session.get(Schedule, schedule_id) if len(schedule_id) <= 36 else None
+    if schedule is None:
+        raise NotFound(
+            f"schedule {schedule_id!r} not found", {"schedule_id": schedule_id}, code="SCHEDULE_NOT_FOUND"
+        )
+    return schedule
+
+
+def _pipeline_name(session: Session, pipeline_id: str) -> str:
+    return session.scalar(select(Pipeline.name).where(Pipeline.id == pipeline_id)) or "?"
+
+
+@router.get("/api/schedules", tags=["schedules"])
+def list_schedules(
+    session: SessionDep, pipeline: str | None = None, limit: Limit = 100, offset: Offset = 0
+) -> dict[str, Any]:
+    query = select(Schedule)
+    if pipeline:
+        query = query.where(Schedule.pipeline_id == get_pipeline(session, pipeline).id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Schedule.created_at).limit(limit).offset(offset)).all()
+    return {
+        "items": [schedule_json(s, _pipeline_name(session, s.pipeline_id)) for s in rows],
+        **page_fields(total, limit, offset),
+    }
+
+
+@router.get("/api/schedules/{schedule_id}", tags=["schedules"])
+def read_schedule(schedule_id: str, session: SessionDep) -> dict[str, Any]:
+    s = _schedule(session, schedule_id)
+    return schedule_json(s, _pipeline_name(session, s.pipeline_id))
+
+
+class ScheduleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = Field(default=None, min_length=1, max_length=120)
+    timezone: str | None = None
+    parameters: dict[str, Any] | None = None
+    catchup: bool | None = None
+    enabled: bool | None = None
+
+
+@router.patch("/api/schedules/{schedule_id}", tags=["schedules"])
+def update_schedule(schedule_id: str, body: ScheduleUpdate, session: SessionDep) -> dict[str, Any]:
+    s = _schedule(session, schedule_id)
+    pipeline = session.get(Pipeline, s.pipeline_id)
+    assert pipeline is not None
+    if body.cron is not None:
+        s.cron = check_cron(body.cron)
+    if body.timezone is not None:
+        zone(body.timezone)
+        s.timezone = body.timezone
+    if body.parameters is not None:
+        resolve_parameters(
+            PipelineSpec.model_validate(get_version(session, pipeline).definition), body.parameters
+        )
+        s.parameters = body.parameters
+    if body.catchup is not None:
+        s.catchup = body.catchup
+    if body.enabled is not None:
+        s.enabled = body.enabled
+    if body.cron is not None or body.timezone is not None or body.enabled:
+        # from now on; a re-enabled schedule does not replay the time it was off
+        s.next_run_at = next_fire(s.cron, s.timezone, utcnow())
+    session.flush()
+    return schedule_json(s, pipeline.name)
+
+
+@router.delete("/api/schedules/{schedule_id}", status_code=204, tags=["schedules"])
+def delete_schedule(schedule_id: str, session: SessionDep) -> Response:
+    session.delete(_schedule(session, schedule_id))
+    return Response(status_code=204)
+
+
+# webhooks ------------------------------------------------------------------------------------
+
+
+class WebhookCall(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.post("/api/triggers/webhooks/{token}", status_code=201)
+def fire_webhook(
+    token: str, request: Request, session: SessionDep, body: WebhookCall | None = None
+) -> dict[str, Any]:
+    hook = session.scalar(select(Webhook).where(Webhook.token_hash == hash_token(token)))
+    if hook is None:
+        raise NotFound("unknown webhook", code="WEBHOOK_NOT_FOUND")
+    pipeline = session.get(Pipeline, hook.pipeline_id)
+    assert pipeline is not None
+    version = get_version(session, pipeline)
+    parameters = {**(hook.parameters or {}), **(body.parameters if body else {})}
+    run = create_run(
+        session,
+        pipeline,
+        version.definition,
+        version.version,
+        parameters,
+        trigger="webhook",
+        trigger_info={"webhook_id": hook.id},
+    )
+    session.flush()
+    wake_after_commit(request, session, [run.id])
+    return run_json(run)
+
+
+@router.delete("/api/webhooks/{webhook_id}", status_code=204)
+def delete_webhook(webhook_id: str, session: SessionDep) -> Response:
+    hook = session.get(Webhook, webhook_id) if len(webhook_id) <= 36 else None
+    if hook is None:
+        raise NotFound(f"webhook {webhook_id!r} not found", code="WEBHOOK_NOT_FOUND")
+    session.delete(hook)
+    return Response(status_code=204)
+
+
+# alert routes and AlertManager ---------------------------------------------------------------
+
+
+class AlertRouteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    alertname: str = Field(min_length=1, max_length=200)
+    pipeline: str = Field(min_length=1, max_length=100, description="a pipeline id or name")
+    match: dict[str, str] = Field(default_factory=dict, description="labels the alert must carry")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="run parameters; may use {{ alert.labels.x }} / {{ alert.annotations.x }}",
+    )
+    cooldown_seconds: float = Field(default=3600.0, ge=0, le=30 * 86_400)
+
+
+def _check_alert_parameters(spec: PipelineSpec, parameters: dict[str, Any]) -> None:
+    declared = {p.name for p in spec.parameters}
+    unknown = sorted(set(parameters) - declared)
+    if unknown:
+        raise Unprocessable(
+            f"unknown parameter(s) {unknown} for pipeline {spec.name!r}",
+            {"unknown": unknown},
+            code="UNKNOWN_PARAMETER",
+        )
+
+
+@router.post("/api/triggers/alert-routes", status_code=201)
+def create_alert_route(body: AlertRouteCreate, session: SessionDep) -> dict[str, Any]:
+    pipeline = get_pipeline(session, body.pipeline)
+    _check_alert_parameters(
+        PipelineSpec.model_validate(get_version(session, pipeline).definition), body.parameters
+    )
+    route = AlertRoute(
+        id=str(uuid.uuid4()),
+        alertname=body.alertname,
+        pipeline_id=pipeline.id,
+        match=body.match,
+        parameters=body.parameters,
+        cooldown_seconds=body.cooldown_seconds,
+        created_at=utcnow(),
+    )
+    session.add(route)
+    session.flush()
+    return alert_route_json(route, pipeline.name)
+
+
+@router.get("/api/triggers/alert-routes")
+def list_alert_routes(session: SessionDep, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    total = session.scalar(select(func.count()).select_from(AlertRoute)) or 0
+    rows = session.scalars(
+        select(AlertRoute).order_by(AlertRoute.created_at).limit(limit).offset(offset)
+    ).all()
+    return {
+        "items": [alert_route_json(r, _pipeline_name(session, r.pipeline_id)) for r in rows],
+        **page_fields(total, limit, offset),
+    }
+
+
+@router.delete("/api/triggers/alert-routes/{route_id}", status_code=204)
+def delete_alert_route(route_id: str, session: SessionDep) -> Response:
+    route = session.get(AlertRoute, route_id) if len(route_id) <= 36 else None
+    if route is None:
+        raise NotFound(f"alert route {route_id!r} not found", code="ALERT_ROUTE_NOT_FOUND")
+    session.delete(route)
+    return Response(status_code=204)
+
+
+class Alert(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: str = "firing"
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: str | None = None
+    fingerprint: str | None = None
+
+
+class AlertManagerPayload(BaseModel):
+    """AlertManager's webhook body (version 4); fields we do not use are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: str | None = None
+    status: str | None = None
+    receiver: str | None = None
+    alerts: list[Alert] = Field(default_factory=list, max_length=1000)
+
+
+@router.post("/api/triggers/alertmanager")
+def alertmanager_webhook(body: AlertManagerPayload, request: Request, session: SessionDep) -> dict[str, Any]:
+    """Start the pipeline mapped to each firing alert: the entry point of automated retraining."""
+    started: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    now = utcnow()
+    routes = session.scalars(select(AlertRoute).order_by(AlertRoute.created_at)).all()
+    for alert in body.alerts:
+        name = alert.labels.get("alertname", "")
+        if alert.status != "firing":
+            skipped.append({"alertname": name, "reason": f"status {alert.status}"})
+            continue
+        matching = [
+            r
+            for r in routes
+            if r.alertname == name and all(alert.labels.get(k) == v for k, v in (r.match or {}).items())
+        ]
+        targets: list[tuple[AlertRoute | None, Pipeline]] = []
+        for route in matching:
+            pipeline = session.get(Pipeline, route.pipeline_id)
+            if pipeline is not None:
+                targets.append((route, pipeline))
+        if not targets and alert.labels.get("pipeline"):
+            pipeline = session.scalar(select(Pipeline).where(Pipeline.name == alert.labels["pipeline"]))
+            if pipeline is not None:
+                targets.append((None, pipeline))
+        if not targets:
+            skipped.append({"alertname": name, "reason": "no alert route and no known 'pipeline' label"})
+            continue
+        for route, pipeline in targets:
+            reason = _cooling_down(session, route, pipeline, now)
+            if reason:
+                skipped.append({"alertname": name, "pipeline": pipeline.name, "reason": reason})
+                continue
+            version = get_version(session, pipeline)
+            scope = {"alert": {"labels": alert.labels, "annotations": alert.annotations}}
+            try:
+                parameters = _render_alert(route.parameters if route else {}, scope)
+                run = create_run(
+                    session,
+                    pipeline,
+                    version.definition,
+                    version.version,
+                    parameters,
+                    trigger="alertmanager",
+                    trigger_info={
+                        "alertname": name,
+                        "labels": alert.labels,
+                        "fingerprint": alert.fingerprint,
+                        "route_id": route.id if route else None,
+                    },
+                )
+            except Unprocessable as exc:
+                skipped.append({"alertname": name, "pipeline": pipeline.name, "reason": exc.message})
+                continue
+            if route is not None:
+                route.last_fired_at = now
+            started.append(
+                {
+                    "run_id": run.id,
+                    "pipeline": pipeline.name,
+                    "alertname": name,
+                    "fingerprint": alert.fingerprint,
+                }
+            )
+    session.flush()
+    wake_after_commit(request, session, [s["run_id"] for s in started])
+    return {"started": started, "skipped": skipped}
+
+
+def _cooling_down(session: Session, route: AlertRoute | None, pipeline: Pipeline, now: Any) -> str | None:
+    active = session.scalar(
+        select(Run.id)
+        .where(Run.pipeline_id == pipeline.id, Run.trigger == "alertmanager", Run.state.in_(RunState.ACTIVE))
+        .limit(1)
+    )
+    if active:
+        return f"an alert-triggered run of {pipeline.name!r} is still active ({active})"
+    if route is not None and route.last_fired_at is not None:
+        until = route.last_fired_at + timedelta(seconds=route.cooldown_seconds)
+        if now < until:
+            return f"cooling down until {until.isoformat()}"
+    return None
+
+
+def _render_alert(parameters: dict[str, Any], scope: dict[str, Any]) -> dict[str, Any]:
+    """{{ alert.labels.model }} in a route's parameters, from the alert being handled."""
+    import re
+
+    pattern = re.compile(r"\{\{\s*alert\.(labels|annotations)\.([A-Za-z0-9_]+)\s*\}\}")
+
+    def one(value: Any) -> Any:
+        if isinstance(value, str):
+            return pattern.sub(lambda m: str(scope["alert"][m.group(1)].get(m.group(2), "")), value)
+        if isinstance(value, dict):
+            return {k: one(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [one(v) for v in value]
+        return value
+
+    return one(parameters)

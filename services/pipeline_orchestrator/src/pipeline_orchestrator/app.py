@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from mlops_kit.app import ServiceSpec, create_service_app
+
+from pipeline_orchestrator import __version__
+from pipeline_orchestrator.api.pipelines import router as pipelines_router
+from pipeline_orchestrator.api.runs import router as runs_router
+from pipeline_orchestrator.api.triggers import router as triggers_router
+from pipeline_orchestrator.api.workers import router as workers_router
+from pipeline_orchestrator.engine.core import Engine
+from pipeline_orchestrator.executors import build_executor
+from pipeline_orchestrator.settings import OrchestratorSettings
+from pipeline_orchestrator.tables import audit_log
+
+# installed wheels carry the migrations inside the package; a source checkout keeps them beside src/
+_HERE = Path(__file__).resolve().parent
+MIGRATIONS = _HERE / "migrations" if (_HERE / "migrations").is_dir() else _HERE.parents[1] / "migrations"
+
+
+def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
+    settings = settings or OrchestratorSettings()
+
+    async def start_engine(app: FastAPI) -> None:
+        app.state.settings = settings
+        app.state.engine = Engine(settings, app.state.db, build_executor(settings))
+        await app.state.engine.start()
+
+    async def stop_engine(app: FastAPI) -> None:
+        engine = getattr(app.state, "engine", None)
+        if engine is not None:
+            await engine.stop()
+
+    return create_service_app(
+        settings,
+        ServiceSpec(
+            title="Pipeline Orchestrator",
+            version=__version__,
+            description=(
+                "Versioned DAG pipelines of python, shell, http, platform and hyper-parameter-search "
+                "tasks; durable runs with retries, caching, leases and logs; cron schedules, "
+                "webhooks and AlertManager triggers; local, Celery and Kubernetes executors."
+            ),
+            routers=[pipelines_router, runs_router, triggers_router, workers_router],
+            audit_table=audit_log,
+            migrations=MIGRATIONS,
+            uses_artifacts=True,
+            on_startup=[start_engine],
+            on_shutdown=[stop_engine],
+        ),
+    )

@@ -1,0 +1,56 @@
+"""Cron schedules in a timezone: validation and fire times (croniter over zoneinfo)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from mlops_kit.errors import Unprocessable
+
+MAX_CATCHUP = 1000
+_EPSILON = timedelta(microseconds=1)
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Unprocessable(
+            f"unknown timezone {name!r}; use an IANA name such as 'UTC' or 'Europe/Paris'",
+            {"timezone": name},
+            code="INVALID_TIMEZONE",
+        ) from None
+
+
+def check_cron(expr: str) -> str:
+    expr = " ".join(expr.split())
+    if not croniter.is_valid(expr) or len(expr.split()) not in (5, 6):
+        raise Unprocessable(
+            f"invalid cron expression {expr!r}; use five fields: minute hour day-of-month month day-of-week",
+            {"cron": expr},
+            code="INVALID_CRON",
+        )
+    return expr
+
+
+def next_fire(expr: str, tz: str, after: datetime) -> datetime:
+    """The first fire time strictly after ``after`` (UTC in, UTC out), in the schedule's timezone."""
+    local = after.astimezone(zone(tz))
+    fire: datetime = croniter(expr, local).get_next(datetime)
+    return fire.astimezone(UTC)
+
+
+def fires_between(
+    expr: str, tz: str, start: datetime, end: datetime, limit: int = MAX_CATCHUP
+) -> list[datetime]:
+    """Fire times in [start, end], at most ``limit`` (the earliest ones)."""
+    out: list[datetime] = []
+    it = croniter(expr, start.astimezone(zone(tz)) - _EPSILON)
+    while len(out) < limit:
+        fire = it.get_next(datetime).astimezone(UTC)
+        if fire > end:
+            break
+        if fire >= start:
+            out.append(fire)
+    return out
