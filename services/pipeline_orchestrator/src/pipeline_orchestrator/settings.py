@@ -18,8 +18,10 @@ class OrchestratorSettings(ServiceSettings):
     )
     workers: int = Field(default=4, ge=1, description="local executor: concurrent worker processes")
     lease_seconds: float = Field(
-        default=30.0, gt=0, description="a running attempt whose worker has not been heard of for this "
-        "long is declared lost and retried"
+        default=30.0,
+        gt=0,
+        description="a running attempt whose worker has not been heard of for this "
+        "long is declared lost and retried",
     )
     max_lost_retries: int = Field(
         default=3, ge=0, description="retries of an attempt lost with its worker, on top of the task's own"

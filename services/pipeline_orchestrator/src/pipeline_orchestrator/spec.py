@@ -18,7 +18,9 @@ from mlops_kit.errors import Unprocessable
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$"
-CALLABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+CALLABLE_PATTERN = (
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+)
 ParamType = Literal["int", "float", "string", "bool", "list", "dict"]
 TaskKind = Literal["python", "shell", "http", "platform", "hpo"]
 TriggerRule = Literal["all_success", "all_done", "one_failed", "none_failed"]
@@ -89,7 +91,9 @@ class TaskSpec(BaseModel):
         default_factory=dict, description="keyword arguments (python, hpo) or step inputs (platform)"
     )
     # python / hpo
-    callable: str | None = Field(default=None, pattern=CALLABLE_PATTERN, description="package.module:function")
+    callable: str | None = Field(
+        default=None, pattern=CALLABLE_PATTERN, description="package.module:function"
+    )
     # shell
     command: str | list[str] | None = None
     env: dict[str, str] = Field(default_factory=dict)
@@ -117,7 +121,8 @@ class TaskSpec(BaseModel):
     timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86_400)
     trigger_rule: TriggerRule = "all_success"
     cache: bool | None = Field(
-        default=None, description="reuse outputs of an identical earlier attempt; default on except http/platform"
+        default=None,
+        description="reuse outputs of an identical earlier attempt; default on except http/platform",
     )
     resources: dict[str, Any] = Field(default_factory=dict, description="cpu (cores), memory ('512Mi'), gpu")
 
