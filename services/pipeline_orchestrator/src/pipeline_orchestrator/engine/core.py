@@ -730,9 +730,7 @@ class Engine:
     def _start_hpo(
         self, run: Run, ti: TaskInstance, task: TaskSpec, resolved: dict[str, Any], current: Pass
     ) -> None:
-        parent_run_id = None
-        if task.experiment:
-            parent_run_id = _start_parent_run(task, run, ti)
+        parent_run_id = _start_parent_run(task, run, ti) if _tracking_enabled(task) else None
         ti.state = TaskState.RUNNING
         ti.started_at = current.now
         ti.data = {"inputs": resolved.get("inputs", {}), "parent_run_id": parent_run_id}
@@ -851,6 +849,13 @@ def _latest_fire(schedule: Schedule, now: datetime) -> datetime:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.[]" else "_" for c in name)
+
+
+def _tracking_enabled(task: TaskSpec) -> bool:
+    """The same rule the trials follow: an experiment named, or experiment tracking configured."""
+    from pipeline_orchestrator.worker.platform_steps import tracking_enabled
+
+    return bool(tracking_enabled(task.experiment))
 
 
 def _start_parent_run(task: TaskSpec, run: Run, ti: TaskInstance) -> str | None:

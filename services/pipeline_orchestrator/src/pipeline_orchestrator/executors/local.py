@@ -55,6 +55,10 @@ def _on_term(signum: int, frame: Any) -> None:
 def worker_main(conn: Connection, settings_values: dict[str, Any], parent: int) -> None:
     """The worker process: receive a payload, run it, send the result; until the pipe closes."""
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    # task code runs here: it gets no copy of the service's own secrets (its key list, its database)
+    for name in list(os.environ):
+        if name.endswith(("API_KEYS", "DATABASE_URL")) and name.startswith("MLOPS_"):
+            del os.environ[name]
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the orchestrator, which stops us
     from pipeline_orchestrator.worker.runner import execute
