@@ -56,8 +56,8 @@ def retry_delay(task: TaskSpec, failures: int, rng: random.Random | None = None)
     """
     base = task.retry_delay_seconds * task.retry_backoff ** max(0, failures - 1)
     delay = min(task.max_retry_delay_seconds, base)
-    rng = rng or random
-    return delay / 2 + rng.uniform(0, delay / 2)
+    uniform = rng.uniform if rng is not None else random.uniform
+    return delay / 2 + uniform(0, delay / 2)
 
 
 _CACHE_FIELDS = (

@@ -216,10 +216,10 @@ class LocalExecutor(Executor):
                 ready = wait(list(conns), timeout=0.1)
             except OSError:
                 ready = []
-            for conn in ready:
-                worker = conns[conn]  # type: ignore[index]
+            for ready_conn in ready:
+                worker = conns[ready_conn]  # type: ignore[index]
                 try:
-                    message = conn.recv()  # type: ignore[union-attr]
+                    message: Any = worker.conn.recv()
                 except (EOFError, OSError):
                     self._died(worker)
                     continue
