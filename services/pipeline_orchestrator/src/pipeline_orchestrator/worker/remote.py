@@ -32,6 +32,7 @@ import socket
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,7 +218,7 @@ class _Reporter:
         self.options = options
         self.on_abandon = on_abandon
         self._lock = threading.Lock()
-        self._buffer: list[str] = []
+        self._buffer: deque[str] = deque()
         self._buffered = 0
         self._dropped = 0
         self._shipping = threading.Lock()
@@ -241,7 +242,7 @@ class _Reporter:
             self._buffered += len(text)
             while self._buffered > LOG_BUFFER_CHARS and len(self._buffer) > 1:
                 # the orchestrator has been unreachable for long: keep the newest text
-                dropped = self._buffer.pop(0)
+                dropped = self._buffer.popleft()
                 self._buffered -= len(dropped)
                 self._dropped += len(dropped)
         return len(text)
@@ -330,7 +331,7 @@ class _Reporter:
 
     def _put_back(self, text: str) -> None:
         with self._lock:
-            self._buffer.insert(0, text)
+            self._buffer.appendleft(text)
             self._buffered += len(text)
 
     def ship_logs(self, *, retry_seconds: float = 0.0) -> None:
@@ -414,11 +415,14 @@ def run_remote(
             result = _execute(payload, reporter)
         finally:
             reporter.stop()
+        if reporter.reported.is_set():  # the timeout was reported while the task still ran
+            reporter.ship_logs()
+            return reporter.delivered or result
         if not reporter.heartbeat():
             # cancelled or lost: nobody wants the result; still send the logs we have
             reporter.ship_logs()
             return result
-        reporter.finish(result)  # a no-op when the timeout was reported while the task still ran
+        reporter.finish(result)
         return reporter.delivered or result
     finally:
         api.close()
