@@ -23,6 +23,12 @@ class OrchestratorSettings(ServiceSettings):
         description="a running attempt whose worker has not been heard of for this "
         "long is declared lost and retried",
     )
+    remote_queue_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="celery/kubernetes: how long a submitted attempt may wait for a free worker before it "
+        "is declared lost and submitted again (its lease starts when a worker picks it up)",
+    )
     max_lost_retries: int = Field(
         default=3, ge=0, description="retries of an attempt lost with its worker, on top of the task's own"
     )

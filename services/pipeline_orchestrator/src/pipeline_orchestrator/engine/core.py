@@ -697,7 +697,12 @@ class Engine:
                 state=AttemptState.RUNNING,
                 executor=self.executor.name,
                 token_hash=hash_token(token) if token else None,
-                lease_expires_at=current.now + timedelta(seconds=self.settings.lease_seconds),
+                # a remote attempt may wait in the broker's queue: its lease starts when a worker
+                # reports it started
+                lease_expires_at=current.now
+                + timedelta(
+                    seconds=self.settings.remote_queue_seconds if self.executor.remote else self.settings.lease_seconds
+                ),
                 started_at=current.now,
                 log_path=str(log_path),
             )
