@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from client_helpers import KEYS
-from mlops_client import FeatureStoreClient, RegistryClient, TrackingClient
+from mlops_client import FeatureStoreClient, PipelinesClient, RegistryClient, TrackingClient
 from mlops_kit.testing import ServiceProcess
 
 
@@ -58,6 +58,26 @@ def feature_store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 @pytest.fixture
 def features(feature_store_url: str) -> Iterator[FeatureStoreClient]:
     with FeatureStoreClient(feature_store_url) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def orchestrator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `python -m pipeline_orchestrator`: SQLite, local worker processes, a fast scheduler tick."""
+    tmp = tmp_path_factory.mktemp("client-pipelines")
+    env = {
+        "MLOPS_DATA_DIR": str(tmp),
+        "MLOPS_PIPELINE_ORCHESTRATOR_EXECUTOR": "local",
+        "MLOPS_PIPELINE_ORCHESTRATOR_WORKERS": "2",
+        "MLOPS_PIPELINE_ORCHESTRATOR_SCHEDULER_INTERVAL_SECONDS": "0.2",
+    }
+    with ServiceProcess("pipeline_orchestrator", env=env, tmp=Path(tmp)) as service:
+        yield service.url
+
+
+@pytest.fixture
+def pipelines(orchestrator_url: str) -> Iterator[PipelinesClient]:
+    with PipelinesClient(orchestrator_url) as client:
         yield client
 
 

@@ -18,26 +18,58 @@ from mlops_client.errors import (
     ValidationError,
 )
 from mlops_client.features import FeatureStoreClient, MaterializationFailedError
+from mlops_client.pipelines import (
+    InvalidPipelineError,
+    PipelineParameterError,
+    PipelineRunFailedError,
+    PipelinesClient,
+)
+from mlops_client.pipelines_models import (
+    AlertRoute,
+    Attempt,
+    Pipeline,
+    PipelineDefinition,
+    PipelineRun,
+    PipelineVersion,
+    Schedule,
+    TaskDefinition,
+    TaskRun,
+    Webhook,
+)
 from mlops_client.registry import RegistryClient
 from mlops_client.tracking import ActiveRun, TrackingClient
 
 __all__ = [
     "ActiveRun",
+    "AlertRoute",
+    "Attempt",
     "AuthError",
     "ChecksumError",
     "ConflictError",
     "FeatureStoreClient",
+    "InvalidPipelineError",
     "MaterializationFailedError",
     "MlopsClient",
     "MlopsError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "Pipeline",
+    "PipelineDefinition",
+    "PipelineParameterError",
+    "PipelineRun",
+    "PipelineRunFailedError",
+    "PipelineVersion",
+    "PipelinesClient",
     "RegistryClient",
+    "Schedule",
     "ServerError",
     "ServiceClient",
     "ServiceUnavailableError",
+    "TaskDefinition",
+    "TaskRun",
     "TrackingClient",
     "ValidationError",
+    "Webhook",
     "request_id",
 ]
 
@@ -52,16 +84,19 @@ class MlopsClient:
         registry_url: str | None = None,
         tracking_url: str | None = None,
         feature_store_url: str | None = None,
+        pipelines_url: str | None = None,
         **kwargs: Any,
     ):
         self.registry = RegistryClient(registry_url, api_key=api_key, **kwargs)
         self.tracking = TrackingClient(tracking_url, api_key=api_key, **kwargs)
         self.features = FeatureStoreClient(feature_store_url, api_key=api_key, **kwargs)
+        self.pipelines = PipelinesClient(pipelines_url, api_key=api_key, **kwargs)
 
     def close(self) -> None:
         self.registry.close()
         self.tracking.close()
         self.features.close()
+        self.pipelines.close()
 
     def __enter__(self) -> Self:
         return self

@@ -1,4 +1,5 @@
-"""`mlops` command line: the platform from a terminal (model registry, experiment tracking, feature store)."""
+"""`mlops` command line: the platform from a terminal (model registry, experiment tracking, feature store,
+pipelines)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from mlops_client.cli_common import JsonOpt, bytes_bar, client_for, console, emit, err, pairs, state
 from mlops_client.features_cli import features_app
+from mlops_client.pipelines_cli import pipelines_app
 from mlops_client.registry import RegistryClient
 from mlops_client.tracking_cli import experiments_app, runs_app
 
@@ -23,6 +25,7 @@ models_app.add_typer(alias_app, name="alias")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
 app.add_typer(features_app, name="features")
+app.add_typer(pipelines_app, name="pipelines")
 
 
 @app.callback()
@@ -41,8 +44,20 @@ def main_options(
         str | None,
         typer.Option("--feature-store-url", help="feature store URL (default: MLOPS_FEATURE_STORE_URL)"),
     ] = None,
+    pipelines_url: Annotated[
+        str | None,
+        typer.Option(
+            "--pipelines-url", help="pipeline orchestrator URL (default: MLOPS_PIPELINE_ORCHESTRATOR_URL)"
+        ),
+    ] = None,
 ) -> None:
-    state.update(url=url, api_key=api_key, tracking_url=tracking_url, feature_store_url=feature_store_url)
+    state.update(
+        url=url,
+        api_key=api_key,
+        tracking_url=tracking_url,
+        feature_store_url=feature_store_url,
+        pipelines_url=pipelines_url,
+    )
 
 
 @contextmanager
