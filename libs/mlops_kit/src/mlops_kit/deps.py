@@ -20,6 +20,9 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 T = TypeVar("T")
 # a POST that only reads (a search with a body): `@router.post(..., openapi_extra=READ_ONLY)`
 READ_ONLY: dict[str, object] = {"x-read-only": True}
+# a machine-to-machine write too frequent and too small to audit (a worker's heartbeat):
+# `@router.post(..., openapi_extra=NOT_AUDITED)`
+NOT_AUDITED: dict[str, object] = {"x-not-audited": True}
 
 
 def is_read(request: Request) -> bool:
@@ -69,7 +72,8 @@ def transaction(request: Request) -> Iterator[Session]:
     session = db.session(write=write)
     try:
         yield session
-        if write:
+        route_extra = getattr(request.scope.get("route"), "openapi_extra", None) or {}
+        if write and not route_extra.get("x-not-audited"):
             principal: Principal | None = getattr(request.state, "principal", None)
             route = request.scope.get("route")
             write_audit(

@@ -40,9 +40,6 @@ class OrchestratorSettings(ServiceSettings):
         description="how remote workers (celery, kubernetes) reach this service; defaults to "
         "http://127.0.0.1:<port>",
     )
-    worker_api_key: str = Field(
-        default="", description="API key remote workers present when they report back (an editor key)"
-    )
 
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
     celery_queue: str = "mlops-pipelines"

@@ -198,9 +198,7 @@ def _attempt(session: Session, run_id: str, task: str, number: int | None) -> At
     attempt = session.scalar(query)
     if attempt is None:
         what = f"no attempt {number}" if number else "no attempt yet"
-        raise NotFound(
-            f"task {task!r} of run {run_id} has {what}", {"task": task}, code="ATTEMPT_NOT_FOUND"
-        )
+        raise NotFound(f"task {task!r} of run {run_id} has {what}", {"task": task}, code="ATTEMPT_NOT_FOUND")
     return attempt
 
 
@@ -234,6 +232,12 @@ async def task_logs(
     import anyio
 
     state, path, number = await anyio.to_thread.run_sync(lookup)
+
+    def attempt_state() -> str:
+        # the attempt being streamed, even if a retry started a newer one meanwhile
+        with db.session(write=False) as session:
+            return _attempt(session, run_id, task, number).state
+
     headers = {"X-Attempt": str(number), "Cache-Control": "no-store"}
     if not follow:
         data = await anyio.to_thread.run_sync(_read, path, offset, chunk)
@@ -254,6 +258,6 @@ async def task_logs(
             if await request.is_disconnected():
                 return
             await asyncio.sleep(0.25)
-            current, _, _ = await anyio.to_thread.run_sync(lookup)
+            current = await anyio.to_thread.run_sync(attempt_state)
 
     return StreamingResponse(stream(), media_type="text/plain; charset=utf-8", headers=headers)

@@ -253,10 +253,10 @@ def alertmanager_webhook(body: AlertManagerPayload, request: Request, session: S
             if r.alertname == name and all(alert.labels.get(k) == v for k, v in (r.match or {}).items())
         ]
         targets: list[tuple[AlertRoute | None, Pipeline]] = []
-        for route in matching:
-            pipeline = session.get(Pipeline, route.pipeline_id)
+        for candidate in matching:
+            pipeline = session.get(Pipeline, candidate.pipeline_id)
             if pipeline is not None:
-                targets.append((route, pipeline))
+                targets.append((candidate, pipeline))
         if not targets and alert.labels.get("pipeline"):
             pipeline = session.scalar(select(Pipeline).where(Pipeline.name == alert.labels["pipeline"]))
             if pipeline is not None:

@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from fastapi import APIRouter, Header, Request
-from mlops_kit.deps import SessionDep
+from mlops_kit.deps import NOT_AUDITED, SessionDep
 from mlops_kit.errors import Conflict, Forbidden, NotFound
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
@@ -41,7 +41,7 @@ class WorkerHello(BaseModel):
     worker: str | None = Field(default=None, max_length=200)
 
 
-@router.post("/api/workers/attempts/{attempt_id}/started")
+@router.post("/api/workers/attempts/{attempt_id}/started", openapi_extra=NOT_AUDITED)
 def attempt_started(
     attempt_id: str,
     request: Request,
@@ -49,11 +49,15 @@ def attempt_started(
     body: WorkerHello | None = None,
     token: str = Token,
 ) -> dict[str, Any]:
-    _attempt(session, attempt_id, token)
-    return {"continue": engine(request).renew_lease(session, attempt_id, body.worker if body else None)}
+    attempt = _attempt(session, attempt_id, token)
+    worker = body.worker if body else None
+    if attempt.worker and worker and attempt.worker != worker:
+        # the broker delivered the attempt twice: the first worker keeps it
+        return {"continue": False}
+    return {"continue": engine(request).renew_lease(session, attempt_id, worker)}
 
 
-@router.post("/api/workers/attempts/{attempt_id}/heartbeat")
+@router.post("/api/workers/attempts/{attempt_id}/heartbeat", openapi_extra=NOT_AUDITED)
 def attempt_heartbeat(
     attempt_id: str,
     request: Request,
@@ -93,7 +97,7 @@ class Finished(BaseModel):
     exit_status: int | None = None
 
 
-@router.post("/api/workers/attempts/{attempt_id}/finished")
+@router.post("/api/workers/attempts/{attempt_id}/finished", openapi_extra=NOT_AUDITED)
 def attempt_finished(
     attempt_id: str, body: Finished, request: Request, session: SessionDep, token: str = Token
 ) -> dict[str, Any]:

@@ -214,10 +214,20 @@ class Engine:
         await anyio.to_thread.run_sync(self.executor.stop)
 
     def recover(self) -> None:
-        """At start-up: attempts a local executor was running died with the previous process."""
-        if self.executor.remote:
-            return
+        """At start-up: attempts a local executor was running died with the previous process;
+        remote workers lived on, and get a full lease to report in before they count as lost."""
         now = utcnow()
+        if self.executor.remote:
+            with self.db.session(write=True) as session:
+                session.execute(
+                    update(Attempt)
+                    .where(Attempt.state == AttemptState.RUNNING, Attempt.lease_expires_at < now)
+                    .values(lease_expires_at=now + timedelta(seconds=self.settings.lease_seconds))
+                )
+                runs = session.scalars(select(Run.id).where(Run.state.in_(RunState.ACTIVE))).all()
+                session.commit()
+            self.mark_dirty(runs)
+            return
         with self.db.session(write=True) as session:
             lost = session.scalars(
                 select(Attempt).where(Attempt.state == AttemptState.RUNNING, Attempt.executor == "local")
@@ -699,10 +709,7 @@ class Engine:
                 token_hash=hash_token(token) if token else None,
                 # a remote attempt may wait in the broker's queue: its lease starts when a worker
                 # reports it started
-                lease_expires_at=current.now
-                + timedelta(
-                    seconds=self.settings.remote_queue_seconds if self.executor.remote else self.settings.lease_seconds
-                ),
+                lease_expires_at=current.now + timedelta(seconds=self._first_lease()),
                 started_at=current.now,
                 log_path=str(log_path),
             )
@@ -729,6 +736,11 @@ class Engine:
                 },
             )
         )
+
+    def _first_lease(self) -> float:
+        if self.executor.remote:
+            return self.settings.remote_queue_seconds
+        return self.settings.lease_seconds
 
     # ---- hyper-parameter search ------------------------------------------------------------
 

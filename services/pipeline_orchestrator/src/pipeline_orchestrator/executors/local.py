@@ -66,6 +66,11 @@ def worker_main(conn: Connection, settings_values: dict[str, Any], parent: int) 
     settings = OrchestratorSettings(**settings_values)
     name = f"{socket.gethostname()}:{os.getpid()}"
     conn.send(("ready", name))
+    # what every python task needs, imported now rather than on the worker's first task
+    import pipeline_orchestrator.worker.artifacts
+    import pipeline_orchestrator.worker.kind_python
+    import pipeline_orchestrator.worker.kind_shell  # noqa: F401
+
     while True:
         try:
             message = conn.recv()
