@@ -17,8 +17,8 @@ from sqlalchemy import delete, func, select
 
 from pipeline_orchestrator.api.common import get_pipeline, get_version, wake_after_commit
 from pipeline_orchestrator.api.serialize import pipeline_json, run_json, schedule_json, version_json
-from pipeline_orchestrator.engine.core import create_run, hash_token, utcnow
 from pipeline_orchestrator.engine.cron import MAX_CATCHUP, check_cron, fires_between, next_fire, zone
+from pipeline_orchestrator.engine.state import create_run, hash_token, utcnow
 from pipeline_orchestrator.spec import (
     PipelineDefinitionError,
     PipelineSpec,

@@ -178,7 +178,7 @@ def retry_run(run_id: str, request: Request, session: SessionDep) -> dict[str, A
 
 
 def _now() -> Any:
-    from pipeline_orchestrator.engine.core import utcnow
+    from pipeline_orchestrator.engine.state import utcnow
 
     return utcnow()
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from pipeline_orchestrator.api.common import get_pipeline, get_version, wake_after_commit
 from pipeline_orchestrator.api.serialize import alert_route_json, run_json, schedule_json
-from pipeline_orchestrator.engine.core import create_run, hash_token, utcnow
 from pipeline_orchestrator.engine.cron import check_cron, next_fire, zone
+from pipeline_orchestrator.engine.state import create_run, hash_token, utcnow
 from pipeline_orchestrator.spec import PipelineSpec, resolve_parameters
 from pipeline_orchestrator.tables import AlertRoute, Pipeline, Run, RunState, Schedule, Webhook
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from pipeline_orchestrator.api.common import engine, wake_after_commit
-from pipeline_orchestrator.engine.core import hash_token, utcnow
+from pipeline_orchestrator.engine.state import hash_token, utcnow
 from pipeline_orchestrator.protocol import TaskResult
 from pipeline_orchestrator.tables import Attempt, AttemptState
 
