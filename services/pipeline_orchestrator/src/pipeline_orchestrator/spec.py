@@ -140,6 +140,13 @@ class TaskSpec(BaseModel):
             raise ValueError("resources.memory must look like '512Mi' or '2Gi'")
         return value
 
+    @field_validator("metric", "description")
+    @classmethod
+    def _no_references(cls, value: str) -> str:
+        if "{{" in value:
+            raise ValueError("references ({{ ... }}) are not resolved in this field")
+        return value
+
     @model_validator(mode="after")
     def _check_kind(self) -> TaskSpec:
         need = {
@@ -169,7 +176,7 @@ class TaskSpec(BaseModel):
 
     def templated(self) -> dict[str, Any]:
         """The fields that may hold references, by name."""
-        fields = ("inputs", "command", "env", "url", "headers", "body")
+        fields = ("inputs", "command", "env", "url", "headers", "body", "experiment")
         return {f: getattr(self, f) for f in fields}
 
 

@@ -185,3 +185,20 @@ def test_cron_in_a_timezone_and_bad_expressions() -> None:
     with pytest.raises(Unprocessable) as err:
         zone("Mars/Olympus")
     assert err.value.code == "INVALID_TIMEZONE"
+
+
+def test_an_hpo_experiment_may_reference_parameters_but_the_metric_may_not() -> None:
+    hpo = {
+        "name": "tune",
+        "kind": "hpo",
+        "callable": "m:f",
+        "search_space": {"x": {"type": "float", "low": 0, "high": 1}},
+        "experiment": "{{ params.exp }}",
+    }
+    code, _ = code_of(spec([hpo]))
+    assert code == "UNKNOWN_PARAMETER"  # the experiment is a templated field, checked like the others
+    ok = spec([hpo], parameters={"exp": {"type": "string", "default": "e"}})
+    validate_pipeline(ok)
+    assert render(ok.tasks[0].templated(), {"params": {"exp": "churn"}})["experiment"] == "churn"
+    with pytest.raises(ValueError, match="not resolved"):
+        TaskSpec.model_validate({**hpo, "metric": "{{ params.metric }}"})

@@ -101,7 +101,7 @@ class AdvanceMixin:
                     "inputs": data.get("inputs", {}),
                     "metric": parent_task.metric,
                     "direction": parent_task.direction,
-                    "experiment": parent_task.experiment,
+                    "experiment": data.get("experiment"),
                     "parent_run_id": data.get("parent_run_id"),
                     "trial_number": data.get("number"),
                 }
@@ -232,10 +232,18 @@ class AdvanceMixin:
     def _start_hpo(
         self, run: Run, ti: TaskInstance, task: TaskSpec, resolved: dict[str, Any], current: Pass
     ) -> None:
-        parent_run_id = _start_parent_run(task, run, ti) if _tracking_enabled(task) else None
+        experiment = resolved.get("experiment")
+        experiment = str(experiment) if experiment else None
+        parent_run_id = (
+            _start_parent_run(task, experiment, run, ti) if _tracking_enabled(experiment) else None
+        )
         ti.state = TaskState.RUNNING
         ti.started_at = current.now
-        ti.data = {"inputs": resolved.get("inputs", {}), "parent_run_id": parent_run_id}
+        ti.data = {
+            "inputs": resolved.get("inputs", {}),
+            "parent_run_id": parent_run_id,
+            "experiment": experiment,
+        }
         self.mark_dirty([run.id])
 
     def _advance_hpo(
@@ -340,20 +348,20 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.[]" else "_" for c in name)
 
 
-def _tracking_enabled(task: TaskSpec) -> bool:
+def _tracking_enabled(experiment: str | None) -> bool:
     """The same rule the trials follow: an experiment named, or experiment tracking configured."""
     from pipeline_orchestrator.worker.platform_steps import tracking_enabled
 
-    return bool(tracking_enabled(task.experiment))
+    return bool(tracking_enabled(experiment))
 
 
-def _start_parent_run(task: TaskSpec, run: Run, ti: TaskInstance) -> str | None:
+def _start_parent_run(task: TaskSpec, experiment: str | None, run: Run, ti: TaskInstance) -> str | None:
     """The hpo task's parent run in experiment tracking; the search goes on without it."""
     try:
         from pipeline_orchestrator.worker.platform_steps import start_parent_run
 
         return start_parent_run(
-            task.experiment or run.pipeline_name,
+            experiment or run.pipeline_name,
             f"{run.pipeline_name}/{ti.name}",
             {"pipeline_run_id": run.id, "n_trials": task.n_trials, "metric": task.metric},
         )
