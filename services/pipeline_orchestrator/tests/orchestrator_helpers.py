@@ -60,7 +60,14 @@ def py(name: str, fn: str, **extra: Any) -> dict[str, Any]:
 
 def sh_task(name: str, deps: list[str] | None = None, command: str = "true", **extra: Any) -> dict[str, Any]:
     """A shell task; not cached unless asked (identical commands would share one cache entry)."""
-    return {"name": name, "kind": "shell", "command": command, "depends_on": deps or [], "cache": False, **extra}
+    return {
+        "name": name,
+        "kind": "shell",
+        "command": command,
+        "depends_on": deps or [],
+        "cache": False,
+        **extra,
+    }
 
 
 def define(client: TestClient, name: str, tasks: list[dict], **extra: Any) -> dict:

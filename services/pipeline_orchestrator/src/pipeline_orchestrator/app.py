@@ -25,7 +25,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
 
     async def start_engine(app: FastAPI) -> None:
         app.state.settings = settings
-        app.state.engine = Engine(settings, app.state.db, build_executor(settings))
+        app.state.engine = Engine(settings, app.state.db, build_executor(settings), app.state.metrics)
         await app.state.engine.start()
 
     async def stop_engine(app: FastAPI) -> None:

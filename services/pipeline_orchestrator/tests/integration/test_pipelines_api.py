@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator_helpers import define, py, sh_task
 from fastapi.testclient import TestClient
+from orchestrator_helpers import define, py, sh_task
 
 
 def test_create_version_and_idempotent_resubmission(api: TestClient) -> None:

@@ -50,6 +50,16 @@ def test_outputs_flow_downstream_through_a_diamond(api: TestClient) -> None:
     assert tail.content == b""
     listed = api.get("/api/runs", params={"pipeline": "diamond", "state": "succeeded"}).json()
     assert [r["id"] for r in listed["items"]] == [run_id] and "tasks" not in listed["items"][0]
+    metrics = api.get("/metrics").text
+    assert (
+        'mlops_pipeline_runs_finished_total{pipeline="diamond",service="pipeline_orchestrator",state="succeeded"}'
+        in metrics
+    )
+    assert (
+        'mlops_pipeline_attempts_finished_total{kind="python",service="pipeline_orchestrator",state="succeeded"}'
+        in metrics
+    )
+    assert "mlops_pipeline_scheduling_pass_seconds_count" in metrics
 
 
 def test_a_raising_task_has_its_traceback_in_the_error_and_the_log(api: TestClient) -> None:

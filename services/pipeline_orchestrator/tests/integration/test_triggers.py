@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def test_catchup_runs_every_missed_interval(api: TestClient) -> None:
     wait_until(lambda: len(_runs(api, trigger="schedule")) == 4, 10, "four catch-up runs")
     runs = _runs(api, trigger="schedule")
     dates = sorted(datetime.fromisoformat(r["logical_date"]) for r in runs)
-    assert all((b - a) == timedelta(hours=1) for a, b in zip(dates, dates[1:], strict=False))
+    assert all((b - a) == timedelta(hours=1) for a, b in itertools.pairwise(dates))
     for run in runs:
         wait_run(api, run["id"])
     # fired again: nothing is duplicated

@@ -67,7 +67,7 @@ def test_kind_specific_fields_and_resources_are_checked() -> None:
         TaskSpec.model_validate({"name": "t", "kind": "python"})
     with pytest.raises(ValueError, match="search_space"):
         TaskSpec.model_validate({"name": "t", "kind": "hpo", "callable": "m:f"})
-    with pytest.raises(ValueError, match="resources.memory"):
+    with pytest.raises(ValueError, match=r"resources\.memory"):
         TaskSpec.model_validate(
             {"name": "t", "kind": "shell", "command": "x", "resources": {"memory": "lots"}}
         )

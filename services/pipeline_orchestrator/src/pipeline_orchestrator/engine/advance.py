@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline_orchestrator.engine import hpo
+from pipeline_orchestrator.engine.metrics import EngineMetrics
 from pipeline_orchestrator.engine.rules import cache_key, decide
 from pipeline_orchestrator.engine.state import Definitions, Pass, hash_token
 from pipeline_orchestrator.protocol import Executor, TaskPayload
@@ -37,6 +38,7 @@ class AdvanceMixin:
     settings: OrchestratorSettings
     executor: Executor
     definitions: Definitions
+    metrics: EngineMetrics
 
     def mark_dirty(self, run_ids: Iterable[str]) -> None:
         raise NotImplementedError
@@ -320,6 +322,7 @@ class AdvanceMixin:
             RunState.FAILED if failed or any(ti.state in TaskState.BAD for ti in top) else RunState.SUCCEEDED
         )
         run.finished_at = now
+        self.metrics.run_finished(run.pipeline_name, run.state)
         if failed:
             run.error = f"task(s) failed: {', '.join(ti.name for ti in failed)}"
 
@@ -342,6 +345,7 @@ class AdvanceMixin:
                 ti.finished_at = current.now
         run.state = RunState.CANCELLED
         run.finished_at = current.now
+        self.metrics.run_finished(run.pipeline_name, run.state)
 
 
 def _safe(name: str) -> str:

@@ -29,10 +29,12 @@ from datetime import datetime, timedelta
 
 import anyio
 from mlops_kit.db import Database
+from mlops_kit.observability import Metrics
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pipeline_orchestrator.engine.advance import AdvanceMixin
+from pipeline_orchestrator.engine.metrics import EngineMetrics
 from pipeline_orchestrator.engine.records import RecordsMixin
 from pipeline_orchestrator.engine.scheduling import SchedulingMixin
 from pipeline_orchestrator.engine.state import Budget, Definitions, Pass, utcnow
@@ -51,8 +53,11 @@ __all__ = ["Engine"]
 
 
 class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
-    def __init__(self, settings: OrchestratorSettings, db: Database, executor: Executor):
+    def __init__(
+        self, settings: OrchestratorSettings, db: Database, executor: Executor, metrics: Metrics | None = None
+    ):
         self.settings = settings
+        self.metrics = EngineMetrics(metrics)
         self.db = db
         self.executor = executor
         self.definitions = Definitions()
@@ -164,6 +169,7 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
 
     def _tick(self) -> None:
         self.passes += 1
+        started = time.perf_counter()
         now = utcnow()
         current = Pass(now=now, budget=Budget(self.executor.free_slots()))
         periodic = time.monotonic() - self._last_periodic >= self.settings.scheduler_interval_seconds
@@ -187,6 +193,8 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
             for run in self._runs_in_order(session, dirty):
                 self._advance(session, run, current)
             session.commit()
+        self.metrics.scheduling_pass(time.perf_counter() - started)
+        self.metrics.attempts_submitted(self.executor.name, len(current.submits))
         self._next_timer = current.next_wake
         if current.budget.starved:
             # runs left waiting for a free slot are looked at again as soon as one frees up

@@ -11,6 +11,7 @@ from mlops_kit.db import Database
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from pipeline_orchestrator.engine.metrics import EngineMetrics
 from pipeline_orchestrator.engine.rules import retry_delay
 from pipeline_orchestrator.engine.state import Definitions, Pass, utcnow
 from pipeline_orchestrator.protocol import Executor, ExecutorEvent, TaskResult
@@ -34,6 +35,7 @@ class RecordsMixin:
     db: Database
     executor: Executor
     definitions: Definitions
+    metrics: EngineMetrics
     _events: queue.SimpleQueue[ExecutorEvent]
 
     def mark_dirty(self, run_ids: Iterable[str]) -> None:
@@ -90,6 +92,7 @@ class RecordsMixin:
                         created_at=now,
                     )
                 )
+            self.metrics.attempt_finished(ti.kind, attempt.state)
             return run.id
         timed_out = bool(result.error and result.error.startswith("timed out"))
         attempt.state = AttemptState.TIMED_OUT if timed_out else AttemptState.FAILED
@@ -97,6 +100,8 @@ class RecordsMixin:
             attempt.state = AttemptState.CANCELLED
             ti.state = TaskState.CANCELLED
             ti.finished_at = now
+        self.metrics.attempt_finished(ti.kind, attempt.state)
+        if attempt.state == AttemptState.CANCELLED:
             return run.id
         task = self._task_spec(session, run, ti)
         self._fail_or_retry(ti, task, result.error or "failed", now)
@@ -170,6 +175,7 @@ class RecordsMixin:
         run = session.get(Run, attempt.run_id)
         if ti is None or run is None or ti.state != TaskState.RUNNING:
             return
+        self.metrics.attempt_finished(ti.kind, AttemptState.LOST)
         if run.state == RunState.CANCELLING:
             ti.state = TaskState.CANCELLED
             ti.finished_at = now
