@@ -283,6 +283,7 @@ class AdvanceMixin:
                         "number": number,
                         "inputs": data.get("inputs", {}),
                         "parent_run_id": data.get("parent_run_id"),
+                        "experiment": data.get("experiment"),
                     },
                 )
                 session.add(child)
