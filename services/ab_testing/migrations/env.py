@@ -1,5 +1,5 @@
-from alembic import context
 from ab_testing.tables import Base
+from alembic import context
 from sqlalchemy import create_engine, pool
 
 config = context.config

@@ -1,0 +1,13 @@
+from mlops_kit.app import serve
+
+from ab_testing.app import create_app
+from ab_testing.settings import AbTestingSettings
+
+
+def main() -> None:
+    settings = AbTestingSettings()
+    serve(lambda: create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

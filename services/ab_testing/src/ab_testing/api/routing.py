@@ -1,0 +1,83 @@
+"""`/api/route` (one user) and `/api/route/batch`; `/api/events` ingestion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.exceptions import RequestValidationError
+from mlops_kit.deps import READ_ONLY, SessionDep
+from mlops_kit.errors import BadRequest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ab_testing.events import EventIn, ingest
+from ab_testing.routing import assignment_json
+
+router = APIRouter(tags=["routing"])
+
+
+def _expose(request: Request, definition: dict[str, Any], answer: dict[str, Any]) -> None:
+    if answer["in_experiment"] and definition["status"] == "running":
+        request.app.state.exposures.add(
+            definition["id"], definition["phase"], answer["user_id"], answer["variant"]
+        )
+
+
+@router.get("/api/route")
+async def route(
+    request: Request,
+    user_id: str = Query(min_length=1, max_length=200),
+    experiment: str = Query(min_length=1, max_length=100),
+) -> dict[str, Any]:
+    """The user's variant and its model version: deterministic and stateless (FNV-1a hash v2)."""
+    definition = await request.app.state.definitions.get(experiment)
+    answer = assignment_json(definition, user_id)
+    _expose(request, definition, answer)
+    return answer
+
+
+class RouteBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    experiment: str = Field(min_length=1, max_length=100)
+    user_ids: list[str] = Field(min_length=1)
+
+
+@router.post("/api/route/batch", openapi_extra=READ_ONLY)
+async def route_batch(body: RouteBatch, request: Request) -> dict[str, Any]:
+    limit = request.app.state.settings.max_route_batch
+    if len(body.user_ids) > limit:
+        raise BadRequest(f"at most {limit} users per batch", {"limit": limit}, code="BATCH_TOO_LARGE")
+    definition = await request.app.state.definitions.get(body.experiment)
+    answers = []
+    for user_id in body.user_ids:
+        answer = assignment_json(definition, user_id)
+        _expose(request, definition, answer)
+        answers.append(answer)
+    return {"assignments": answers}
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1)
+
+
+@router.post("/api/events", tags=["events"])
+def post_events(
+    session: SessionDep,
+    request: Request,
+    body: dict[str, Any] = Body(..., description="one event, or {'events': [...]}"),
+) -> dict[str, Any]:
+    """Outcome events, all or nothing; idempotent on `event_id`. Without `variant`, an event counts
+    for the variant the user is assigned to (users outside the experiment are not counted)."""
+    try:
+        events = (
+            EventBatch.model_validate(body).events if "events" in body else [EventIn.model_validate(body)]
+        )
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    limit = request.app.state.settings.max_events_per_request
+    if len(events) > limit:
+        raise BadRequest(f"at most {limit} events per request", {"limit": limit}, code="BATCH_TOO_LARGE")
+    return ingest(session, events)

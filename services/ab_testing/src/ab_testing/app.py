@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from mlops_kit.app import ServiceSpec, create_service_app
+
+from ab_testing import __version__
+from ab_testing.api.experiments import router as experiments_router
+from ab_testing.api.routing import router as routing_router
+from ab_testing.routing import DefinitionCache, ExposureBuffer
+from ab_testing.settings import AbTestingSettings
+from ab_testing.tables import audit_log
+
+# installed wheels carry the migrations inside the package; a source checkout keeps them beside src/
+_HERE = Path(__file__).resolve().parent
+MIGRATIONS = _HERE / "migrations" if (_HERE / "migrations").is_dir() else _HERE.parents[1] / "migrations"
+
+
+def create_app(settings: AbTestingSettings | None = None) -> FastAPI:
+    settings = settings or AbTestingSettings()
+
+    async def start(app: FastAPI) -> None:
+        app.state.settings = settings
+        app.state.definitions = DefinitionCache(app.state.db, settings.definition_cache_seconds)
+        app.state.exposures = ExposureBuffer(
+            app.state.db, settings.exposure_flush_seconds, settings.exposure_buffer_max
+        )
+        await app.state.exposures.start()
+
+    async def stop(app: FastAPI) -> None:
+        exposures = getattr(app.state, "exposures", None)
+        if exposures is not None:
+            await exposures.stop()
+
+    return create_service_app(
+        settings,
+        ServiceSpec(
+            title="A/B Testing",
+            version=__version__,
+            description=(
+                "Experiments with deterministic, stateless routing (FNV-1a hash v2, reproducible in any "
+                "language); outcome events folded into sufficient statistics; frequentist, sequential and "
+                "Bayesian analysis with CUPED, multiple-testing correction and SRM checks; Thompson-sampling "
+                "bandits; canary rollouts that promote or roll back model versions in the registry."
+            ),
+            routers=[routing_router, experiments_router],
+            audit_table=audit_log,
+            migrations=MIGRATIONS,
+            uses_artifacts=False,
+            on_startup=[start],
+            on_shutdown=[stop],
+        ),
+    )

@@ -1,0 +1,183 @@
+"""Routing on the request path: a cached experiment definition, the one assignment function shared
+with the Python client (`mlops_client.ab_routing`), and exposures buffered off the request path.
+
+A route request reads no database row when the definition is cached and writes none: the
+exposure goes into an in-memory buffer that a background task writes in batches (first exposure
+of a user in a phase wins; duplicates are ignored by a unique key)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from mlops_client.ab_routing import evaluate
+from mlops_kit.audit import utcnow
+from mlops_kit.db import Database
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ab_testing.experiments import definition, get_experiment
+from ab_testing.tables import Exposure, ExposureCount
+
+log = logging.getLogger("mlops.ab.routing")
+
+
+@dataclass
+class _Cached:
+    definition: dict[str, Any]
+    at: float
+
+
+class DefinitionCache:
+    """Experiment definitions by id and key, for ``ttl`` seconds (0: always read)."""
+
+    def __init__(self, db: Database, ttl: float):
+        self.db = db
+        self.ttl = ttl
+        self._items: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+
+    def get_cached(self, ref: str) -> dict[str, Any] | None:
+        hit = self._items.get(ref)
+        if hit is not None and time.monotonic() - hit.at < self.ttl:
+            return hit.definition
+        return None
+
+    def load(self, ref: str) -> dict[str, Any]:
+        with self.db.session(write=False) as session:
+            found = definition(session, get_experiment(session, ref))
+        entry = _Cached(found, time.monotonic())
+        with self._lock:
+            self._items[ref] = entry
+            self._items[found["key"]] = entry
+            self._items[found["id"]] = entry
+        return found
+
+    async def get(self, ref: str) -> dict[str, Any]:
+        hit = self.get_cached(ref)
+        if hit is not None:
+            return hit
+        return await anyio.to_thread.run_sync(self.load, ref)
+
+    def invalidate(self, *refs: str) -> None:
+        with self._lock:
+            for ref in refs:
+                self._items.pop(ref, None)
+
+
+def assignment_json(definition_: dict[str, Any], user_id: str) -> dict[str, Any]:
+    a = evaluate(definition_, user_id)
+    return {
+        "experiment": definition_["key"],
+        "user_id": user_id,
+        "variant": a.variant,
+        "model_version": a.model_version,
+        "in_experiment": a.in_experiment,
+        "phase": definition_["phase"],
+        "hash": a.hash,
+        "reason": a.reason,
+    }
+
+
+@dataclass
+class ExposureBuffer:
+    """Exposures waiting to be written: (experiment id, phase, user) -> variant."""
+
+    db: Database
+    interval: float
+    limit: int
+    _pending: dict[tuple[str, int, str], str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _task: asyncio.Task[None] | None = None
+    _stopping: bool = False
+    written: int = 0
+
+    def add(self, experiment_id: str, phase: int, user_id: str, variant: str) -> None:
+        key = (experiment_id, phase, user_id)
+        with self._lock:
+            self._pending.setdefault(key, variant)
+            full = len(self._pending) >= self.limit
+        if full:
+            self.flush()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="exposure-flush")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+        await anyio.to_thread.run_sync(self.flush)
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.interval)
+            try:
+                await anyio.to_thread.run_sync(self.flush)
+            except Exception:
+                log.exception("writing exposures failed; they stay buffered")
+
+    def flush(self) -> int:
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return 0
+        try:
+            with self.db.session(write=True) as session:
+                written = record_exposures(session, batch)
+                session.commit()
+        except Exception:
+            with self._lock:
+                for key, variant in batch.items():
+                    self._pending.setdefault(key, variant)
+            raise
+        self.written += written
+        return written
+
+
+def record_exposures(session: Session, batch: dict[tuple[str, int, str], str]) -> int:
+    """Insert first exposures (duplicates ignored) and count the new ones per variant."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    rows = [
+        {"experiment_id": e, "phase": p, "user_id": u, "variant": v, "at": now}
+        for (e, p, u), v in batch.items()
+    ]
+    added: Counter[tuple[str, int, str]] = Counter()
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        stmt = (
+            insert(Exposure)
+            .values(chunk)
+            .on_conflict_do_nothing()
+            .returning(Exposure.experiment_id, Exposure.phase, Exposure.variant)
+        )
+        for e, p, v in session.execute(stmt).all():
+            added[(e, p, v)] += 1
+    for (e, p, v), n in added.items():
+        upsert = insert(ExposureCount).values(experiment_id=e, phase=p, variant=v, users=n)
+        session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["experiment_id", "phase", "variant"],
+                set_={"users": ExposureCount.users + upsert.excluded.users},
+            )
+        )
+    return sum(added.values())
+
+
+def exposure_counts(session: Session, experiment_id: str, phase: int) -> dict[str, int]:
+    return dict(
+        session.execute(
+            select(ExposureCount.variant, ExposureCount.users).where(
+                ExposureCount.experiment_id == experiment_id, ExposureCount.phase == phase
+            )
+        ).all()
+    )
