@@ -1,0 +1,80 @@
+"""Routing over HTTP agrees with the shared assignment function; overrides; exposures once."""
+
+from __future__ import annotations
+
+import time
+
+from ab_helpers import create
+from fastapi.testclient import TestClient
+from mlops_client.ab_routing import evaluate
+
+
+def test_route_is_the_shared_deterministic_assignment(ab: TestClient) -> None:
+    create(ab)
+    definition = ab.get("/api/experiments/model_v2_test/definition").json()
+    assert definition["status"] == "running" and definition["hash_version"] == 2
+    counts = {"control": 0, "treatment": 0}
+    for i in range(300):
+        user = f"user_{i}"
+        answer = ab.get("/api/route", params={"user_id": user, "experiment": "model_v2_test"}).json()
+        local = evaluate(definition, user)
+        assert (answer["variant"], answer["hash"], answer["reason"]) == (
+            local.variant,
+            local.hash,
+            local.reason,
+        )
+        assert answer["model_version"] == {"control": "v1.0", "treatment": "v2.0"}[answer["variant"]]
+        counts[answer["variant"]] += 1
+    assert 110 < counts["control"] < 190
+    again = ab.get("/api/route", params={"user_id": "user_7", "experiment": "model_v2_test"}).json()
+    assert again == ab.get("/api/route", params={"user_id": "user_7", "experiment": definition["id"]}).json()
+
+
+def test_overrides_batch_and_not_running(ab: TestClient) -> None:
+    create(ab)
+    natural = ab.get("/api/route", params={"user_id": "vip", "experiment": "model_v2_test"}).json()["variant"]
+    forced = "treatment" if natural == "control" else "control"
+    put = ab.put("/api/experiments/model_v2_test/overrides/vip", json={"variant": forced})
+    assert put.status_code == 200
+    answer = ab.get("/api/route", params={"user_id": "vip", "experiment": "model_v2_test"}).json()
+    assert answer["variant"] == forced and answer["reason"] == "override"
+    bad = ab.put("/api/experiments/model_v2_test/overrides/vip", json={"variant": "nope"})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "UNKNOWN_VARIANT"
+    batch = ab.post(
+        "/api/route/batch", json={"experiment": "model_v2_test", "user_ids": ["vip", "a", "b"]}
+    ).json()
+    assert [a["user_id"] for a in batch["assignments"]] == ["vip", "a", "b"]
+    assert batch["assignments"][0]["variant"] == forced
+    assert ab.delete("/api/experiments/model_v2_test/overrides/vip").status_code == 204
+    assert (
+        ab.get("/api/route", params={"user_id": "vip", "experiment": "model_v2_test"}).json()["variant"]
+        == natural
+    )
+    ab.post("/api/experiments/model_v2_test/pause")
+    paused = ab.get("/api/route", params={"user_id": "a", "experiment": "model_v2_test"}).json()
+    assert (
+        paused["variant"] == "control" and not paused["in_experiment"] and paused["reason"] == "not_running"
+    )
+    missing = ab.get("/api/route", params={"user_id": "a", "experiment": "nope"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "EXPERIMENT_NOT_FOUND"
+    assert ab.get("/api/route", params={"experiment": "model_v2_test"}).status_code == 422
+
+
+def test_exposures_are_written_in_batches_once_per_user(ab: TestClient) -> None:
+    create(ab)
+    for _ in range(3):
+        for i in range(50):
+            ab.get("/api/route", params={"user_id": f"u{i}", "experiment": "model_v2_test"})
+    exposures = ab.app.state.exposures  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and exposures._pending:
+        time.sleep(0.02)
+    exposures.flush()
+    from ab_testing.routing import exposure_counts
+
+    with ab.app.state.db.session(write=False) as session:  # type: ignore[attr-defined]
+        from ab_testing.experiments import get_experiment
+
+        exp = get_experiment(session, "model_v2_test")
+        counts = exposure_counts(session, exp.id, 1)
+    assert sum(counts.values()) == 50 and set(counts) == {"control", "treatment"}
