@@ -6,6 +6,9 @@ from types import TracebackType
 from typing import Any, Self
 
 from mlops_client._base import ServiceClient, request_id
+from mlops_client.ab_models import AbExperiment, ExperimentResults
+from mlops_client.ab_routing import Assignment
+from mlops_client.ab_testing import AbTestingClient, LocalRouter
 from mlops_client.errors import (
     AuthError,
     ChecksumError,
@@ -40,14 +43,19 @@ from mlops_client.registry import RegistryClient
 from mlops_client.tracking import ActiveRun, TrackingClient
 
 __all__ = [
+    "AbExperiment",
+    "AbTestingClient",
     "ActiveRun",
     "AlertRoute",
+    "Assignment",
     "Attempt",
     "AuthError",
     "ChecksumError",
     "ConflictError",
+    "ExperimentResults",
     "FeatureStoreClient",
     "InvalidPipelineError",
+    "LocalRouter",
     "MaterializationFailedError",
     "MlopsClient",
     "MlopsError",
@@ -85,18 +93,21 @@ class MlopsClient:
         tracking_url: str | None = None,
         feature_store_url: str | None = None,
         pipelines_url: str | None = None,
+        ab_testing_url: str | None = None,
         **kwargs: Any,
     ):
         self.registry = RegistryClient(registry_url, api_key=api_key, **kwargs)
         self.tracking = TrackingClient(tracking_url, api_key=api_key, **kwargs)
         self.features = FeatureStoreClient(feature_store_url, api_key=api_key, **kwargs)
         self.pipelines = PipelinesClient(pipelines_url, api_key=api_key, **kwargs)
+        self.ab_testing = AbTestingClient(ab_testing_url, api_key=api_key, **kwargs)
 
     def close(self) -> None:
         self.registry.close()
         self.tracking.close()
         self.features.close()
         self.pipelines.close()
+        self.ab_testing.close()
 
     def __enter__(self) -> Self:
         return self

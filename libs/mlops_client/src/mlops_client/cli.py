@@ -1,5 +1,5 @@
 """`mlops` command line: the platform from a terminal (model registry, experiment tracking, feature store,
-pipelines)."""
+pipelines, A/B testing)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from mlops_client.ab_cli import ab_app
 from mlops_client.cli_common import JsonOpt, bytes_bar, client_for, console, emit, err, pairs, state
 from mlops_client.features_cli import features_app
 from mlops_client.pipelines_cli import pipelines_app
@@ -26,6 +27,7 @@ app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
 app.add_typer(features_app, name="features")
 app.add_typer(pipelines_app, name="pipelines")
+app.add_typer(ab_app, name="ab")
 
 
 @app.callback()
@@ -50,6 +52,10 @@ def main_options(
             "--pipelines-url", help="pipeline orchestrator URL (default: MLOPS_PIPELINE_ORCHESTRATOR_URL)"
         ),
     ] = None,
+    ab_testing_url: Annotated[
+        str | None,
+        typer.Option("--ab-testing-url", help="A/B testing URL (default: MLOPS_AB_TESTING_URL)"),
+    ] = None,
 ) -> None:
     state.update(
         url=url,
@@ -57,6 +63,7 @@ def main_options(
         tracking_url=tracking_url,
         feature_store_url=feature_store_url,
         pipelines_url=pipelines_url,
+        ab_testing_url=ab_testing_url,
     )
 
 
