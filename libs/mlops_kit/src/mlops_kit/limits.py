@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import anyio
@@ -109,3 +110,28 @@ class RequestTimeoutMiddleware:
                 {"timeout_seconds": self.seconds},
             )
             await response(scope, receive, send)
+
+
+class SqliteWriteGate:
+    """Lets at most ``limit`` write requests into the thread pool at once (embedded SQLite).
+
+    A write request's transaction spans two thread-pool hops (the endpoint, then the commit in
+    the session dependency's exit). SQLite has one writer: when every pool thread holds a request
+    waiting for the write lock, the holder finds no thread to commit on, and all of them wait out
+    the busy timeout. Queuing writes here, on the event loop, keeps threads free. Pure ASGI."""
+
+    READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app: ASGIApp, limit: int = 8):
+        self.app = app
+        self.limit = limit
+        self._gate: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in self.READS:
+            await self.app(scope, receive, send)
+            return
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self.limit)
+        async with self._gate:
+            await self.app(scope, receive, send)

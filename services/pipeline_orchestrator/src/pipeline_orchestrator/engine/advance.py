@@ -110,13 +110,15 @@ class AdvanceMixin:
                 self._new_attempt(session, run, ti, parent_task, spec, current, kind="trial")
         self._maybe_finish(run, tis, current.now)
 
-    def _scope(self, run: Run, by_name: dict[str, TaskInstance]) -> dict[str, Any]:
+    def _scope(self, run: Run, by_name: dict[str, TaskInstance], names: set[str]) -> dict[str, Any]:
+        """What a task's references may use: the parameters, the run, and the outputs of the
+        (succeeded or cached) tasks it references."""
         return {
             "params": run.parameters,
             "tasks": {
-                name: ti.outputs or {}
-                for name, ti in by_name.items()
-                if ti.parent is None and ti.state in TaskState.OK
+                name: by_name[name].outputs or {}
+                for name in names
+                if name in by_name and by_name[name].state in TaskState.OK
             },
             "run": {
                 "id": run.id,
@@ -137,8 +139,11 @@ class AdvanceMixin:
         current: Pass,
     ) -> bool:
         """Returns True when the task reached a final state without an attempt (cache, bad input)."""
+        if task.kind != "hpo" and current.budget.exhausted():
+            return False  # no free slot: look at it again when one frees up
+        refs = self.definitions.get_cached(run.pipeline_id, run.pipeline_version).refs.get(task.name, set())
         try:
-            resolved = render(task.templated(), self._scope(run, by_name))
+            resolved = render(task.templated(), self._scope(run, by_name, refs))
         except MissingReference as exc:
             ti.state = TaskState.FAILED
             ti.error = f"cannot resolve the inputs of {task.name!r}: {exc}"

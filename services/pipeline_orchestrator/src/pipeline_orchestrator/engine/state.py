@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline_orchestrator.protocol import TaskPayload
-from pipeline_orchestrator.spec import PipelineSpec, TaskSpec, resolve_parameters
+from pipeline_orchestrator.spec import PipelineSpec, TaskSpec, iter_references, resolve_parameters
 from pipeline_orchestrator.tables import (
     Pipeline,
     PipelineVersion,
@@ -40,6 +40,8 @@ class Definition:
     spec: PipelineSpec
     upstream: dict[str, list[str]]
     tasks: dict[str, TaskSpec]
+    # the tasks whose outputs each task's fields reference
+    refs: dict[str, set[str]] = field(default_factory=dict)
 
 
 class Definitions:
@@ -48,6 +50,9 @@ class Definitions:
     def __init__(self) -> None:
         self._cache: dict[tuple[str, int], Definition] = {}
         self._lock = threading.Lock()
+
+    def get_cached(self, pipeline_id: str, version: int) -> Definition:
+        return self._cache[(pipeline_id, version)]
 
     def get(self, session: Session, pipeline_id: str, version: int) -> Definition:
         key = (pipeline_id, version)
@@ -66,6 +71,14 @@ class Definitions:
             spec=spec,
             upstream={t.name: list(t.depends_on) for t in spec.tasks},
             tasks={t.name: t for t in spec.tasks},
+            refs={
+                t.name: {
+                    expr.split(".")[1]
+                    for _, expr in iter_references(t.templated())
+                    if expr.startswith("tasks.") and "." in expr[6:]
+                }
+                for t in spec.tasks
+            },
         )
         with self._lock:
             self._cache[key] = definition
@@ -78,6 +91,12 @@ class Budget:
 
     free: int | None
     starved: bool = False
+
+    def exhausted(self) -> bool:
+        if self.free is not None and self.free <= 0:
+            self.starved = True
+            return True
+        return False
 
     def take(self, slots: int) -> bool:
         if self.free is None:
