@@ -23,7 +23,9 @@ from ab_testing.stats import (
     RatioStats,
     apply_correction,
     compare,
+    cuped_theta,
     mann_whitney,
+    pooled_covariate_mean,
     srm_check,
 )
 from ab_testing.tables import Experiment, MetricStats, Phase, UserMetric
@@ -86,7 +88,20 @@ def comparisons_for(
     rows = metric_stats(session, experiment, phase)
     out: list[tuple[str, str, Comparison | None, str | None]] = []
     for metric in metrics:
-        c_stats = variant_stats(metric, rows.get((control, metric["name"])), exposures.get(control, 0))
+        every = {
+            v["name"]: variant_stats(
+                metric, rows.get((v["name"], metric["name"])), exposures.get(v["name"], 0)
+            )
+            for v in variants
+        }
+        c_stats = every[control]
+        pooled: dict[str, float] = {}
+        means = [s for s in every.values() if isinstance(s, MeanStats) and s.n_cov > 0]
+        if len(means) == len(every) and len(means) > 2:
+            # CUPED with one slope and one covariate mean over all the variants
+            theta = cuped_theta(*means)
+            if theta is not None:
+                pooled = {"theta": theta, "covariate_mean": pooled_covariate_mean(*means)}
         for v in variants:
             if v["name"] == control:
                 continue
@@ -101,6 +116,7 @@ def comparisons_for(
                     alpha=experiment.significance_level,
                     direction=metric.get("direction", "higher"),
                     sequential=sequential,
+                    **pooled,
                 )
                 out.append((metric["name"], v["name"], result, None))
             except (ValueError, ZeroDivisionError) as exc:
