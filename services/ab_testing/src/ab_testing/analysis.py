@@ -95,13 +95,13 @@ def comparisons_for(
             for v in variants
         }
         c_stats = every[control]
-        pooled: dict[str, float] = {}
+        theta: float | None = None
+        covariate_mean: float | None = None
         means = [s for s in every.values() if isinstance(s, MeanStats) and s.n_cov > 0]
         if len(means) == len(every) and len(means) > 2:
             # CUPED with one slope and one covariate mean over all the variants
             theta = cuped_theta(*means)
-            if theta is not None:
-                pooled = {"theta": theta, "covariate_mean": pooled_covariate_mean(*means)}
+            covariate_mean = pooled_covariate_mean(*means) if theta is not None else None
         for v in variants:
             if v["name"] == control:
                 continue
@@ -116,7 +116,8 @@ def comparisons_for(
                     alpha=experiment.significance_level,
                     direction=metric.get("direction", "higher"),
                     sequential=sequential,
-                    **pooled,
+                    theta=theta,
+                    covariate_mean=covariate_mean,
                 )
                 out.append((metric["name"], v["name"], result, None))
             except (ValueError, ZeroDivisionError) as exc:
