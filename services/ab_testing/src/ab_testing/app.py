@@ -7,7 +7,9 @@ from mlops_kit.app import ServiceSpec, create_service_app
 
 from ab_testing import __version__
 from ab_testing.api.experiments import router as experiments_router
+from ab_testing.api.rollouts import router as rollouts_router
 from ab_testing.api.routing import router as routing_router
+from ab_testing.rollouts.controller import RolloutController
 from ab_testing.routing import DefinitionCache, ExposureBuffer
 from ab_testing.settings import AbTestingSettings
 from ab_testing.tables import audit_log
@@ -27,8 +29,15 @@ def create_app(settings: AbTestingSettings | None = None) -> FastAPI:
             app.state.db, settings.exposure_flush_seconds, settings.exposure_buffer_max
         )
         await app.state.exposures.start()
+        app.state.rollouts = RolloutController(
+            app.state.db, settings.controller_interval_seconds, invalidate=app.state.definitions.invalidate
+        )
+        await app.state.rollouts.start()
 
     async def stop(app: FastAPI) -> None:
+        rollouts = getattr(app.state, "rollouts", None)
+        if rollouts is not None:
+            await rollouts.stop()
         exposures = getattr(app.state, "exposures", None)
         if exposures is not None:
             await exposures.stop()
@@ -44,7 +53,7 @@ def create_app(settings: AbTestingSettings | None = None) -> FastAPI:
                 "Bayesian analysis with CUPED, multiple-testing correction and SRM checks; Thompson-sampling "
                 "bandits; canary rollouts that promote or roll back model versions in the registry."
             ),
-            routers=[routing_router, experiments_router],
+            routers=[routing_router, experiments_router, rollouts_router],
             audit_table=audit_log,
             migrations=MIGRATIONS,
             uses_artifacts=False,

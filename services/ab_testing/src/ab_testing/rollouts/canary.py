@@ -1,0 +1,480 @@
+"""Canary rollout of a model version: staged traffic, guardrails, automatic rollback or promotion.
+
+A canary experiment has two variants — the baseline first, the candidate second — and
+``config["canary"]``: ``stages`` (percent of traffic on the candidate, ending at 100),
+``stage_seconds``, ``min_samples`` (exposed users per variant before a stage may pass),
+``alpha``, the registry ``model_name`` / ``alias`` and the ``baseline_version`` /
+``candidate_version``. The controller's state lives beside them in the same dict:
+
+- ``status``: running | rolled_back | promoted; ``stage`` (index into ``stages``),
+  ``stage_started_at``, ``phase`` (the experiment phase of the current stage);
+- ``previous_alias``: ``{"version": ..., "checked_at": ...}`` — where the alias pointed when the
+  canary was first evaluated (a rollback restores it; the baseline version when it is unknown,
+  absent, or was the candidate already);
+- ``pending_registry``: an alias move decided but not yet done (retried on every tick while the
+  registry is unreachable); ``registry``: the outcome of the last one.
+
+Each evaluation (every controller tick, or ``POST /api/experiments/{e}/evaluate``) compares the
+candidate with the baseline on every guardrail metric, in the current stage's phase (each stage is
+a phase with fixed weights; users keep their bucket across stages: the seed does not change):
+
+- test: the always-valid one-sided mixture SPRT in the metric's *bad* direction (an increase for
+  ``direction: lower``, a decrease for ``higher``) at level ``alpha``. The estimate ``d`` and its
+  variance ``V`` come from ``stats.compare`` (Welch / two-proportion / delta method, CUPED-adjusted
+  when covariates exist); with the normal mixing distribution restricted to the bad half-line
+  (half-normal, the ``τ`` that ``compare`` tunes to ``min_samples`` units per variant):
+
+      Λ⁺ = 2 · Φ(τ·b / √(V·(V + τ²))) · √(V / (V + τ²)) · exp(τ²·b² / (2·V·(V + τ²)))
+
+  with ``b`` the difference in the bad direction. ``Λ⁺`` is a nonnegative supermartingale for every
+  "not worse" truth (δ in the good half-line or 0), so ``p = min(1, 1/Λ⁺)`` is an always-valid
+  one-sided p-value: the canary may look at every tick without inflating its false rollback rate
+  beyond ``alpha`` per stage. A guardrail is tested once both arms have at least
+  ``min(20, min_samples)`` units (the normal approximation needs a few).
+- any regression (``p < alpha``, difference in the bad direction) → **rollback**: traffic back to
+  the baseline (a new phase with weights [1, 0]), the experiment stopped, the registry alias
+  restored (``previous_alias``, else the baseline version);
+- no regression, ``stage_seconds`` elapsed, ``min_samples`` exposed users in both arms and every
+  guardrail testable → **advance** to the next stage (a new phase with the new weights, same seed);
+  passing the last stage below 100 % → **promote**: the alias moves to the candidate version, a last
+  phase with weights [0, 1] is opened and the experiment stopped;
+- otherwise **hold**, recorded only when its reasons change within a stage.
+
+The primary metric (if any) is compared too (two-sided) and its figures go into the evidence; it
+never decides. Alias moves happen after the decision's transaction commits, outside any database
+transaction; their outcome is written into the decision (``details.registry``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mlops_kit.audit import utcnow
+from mlops_kit.db import Database
+from scipy import special
+from sqlalchemy.orm import Session
+
+from ab_testing.experiments import get_experiment, new_phase, record_decision, transition
+from ab_testing.rollouts import PhaseData, load_phase, metric_by_name, rounded
+from ab_testing.rollouts.registry import Registry, RegistryError
+from ab_testing.stats import VariantSummary, compare
+from ab_testing.stats import sequential as seq
+from ab_testing.tables import Decision, Experiment, Status
+
+#: units per arm before a guardrail's test counts (at most min_samples)
+MIN_TEST_UNITS = 20
+RUNNING, ROLLED_BACK, PROMOTED = "running", "rolled_back", "promoted"
+
+
+# ---- pure statistics --------------------------------------------------------------------------------
+def one_sided_p_value(bad_diff: float, variance: float, tau2: float) -> float:
+    """Always-valid one-sided p-value of "the difference is positive in the bad direction"
+    (half-normal mixture SPRT): ``min(1, 1/Λ⁺)``; ``bad_diff`` is the estimated difference signed so
+    that positive is bad."""
+    if variance <= 0 or tau2 <= 0:
+        return 0.0 if bad_diff > 0 else 1.0
+    total = variance + tau2
+    z = math.sqrt(tau2) * bad_diff / math.sqrt(variance * total)
+    log_lr = (
+        math.log(2.0)
+        + float(special.log_ndtr(z))
+        + seq.log_mixture_likelihood_ratio(bad_diff, variance, tau2)
+    )
+    return 1.0 if log_lr <= 0 else math.exp(-log_lr)
+
+
+def guardrail_check(
+    metric: dict[str, Any],
+    baseline: Any,
+    candidate: Any,
+    *,
+    alpha: float,
+    min_samples: int,
+    role: str = "guardrail",
+) -> dict[str, Any]:
+    """Candidate vs baseline on one metric: the evidence dict, with ``testable`` and ``regression``."""
+    direction = metric.get("direction", "higher")
+    c = compare(
+        metric["type"],
+        baseline,
+        candidate,
+        alpha=alpha,
+        direction=direction,
+        sequential_n=max(min_samples, 2),
+    )
+    floor = max(2, min(MIN_TEST_UNITS, min_samples))
+    testable = (
+        c.control.n >= floor
+        and c.treatment.n >= floor
+        and c.std_error is not None
+        and c.sequential is not None
+    )
+    out: dict[str, Any] = {
+        "metric": metric["name"],
+        "role": role,
+        "type": c.metric_type,
+        "direction": direction,
+        "bad_direction": "increase" if direction == "lower" else "decrease",
+        "baseline": _summary(c.control),
+        "candidate": _summary(c.treatment),
+        "abs_lift": rounded(c.abs_lift),
+        "rel_lift": rounded(c.rel_lift),
+        "alpha": alpha,
+        "testable": testable,
+        "min_units": floor,
+        "test": "msprt_one_sided",
+        "p_value": None,
+        "regression": False,
+        "sequential_two_sided": None,
+        "fixed_horizon": {"test": c.test, "p_value": rounded(c.p_value), "ci": _pair(c.abs_lift_ci)},
+        "bayesian": None,
+    }
+    if c.bayesian is not None:
+        out["bayesian"] = {
+            "chance_to_win": rounded(c.bayesian.chance_to_win),
+            "expected_loss": rounded(c.bayesian.expected_loss),
+        }
+    if c.sequential is not None:
+        out["sequential_two_sided"] = {
+            "p_value": rounded(c.sequential.p_value),
+            "confidence_sequence": _pair(c.sequential.ci),
+            "tau": rounded(c.sequential.tau),
+        }
+    if c.cuped is not None:
+        out["cuped"] = {
+            "theta": rounded(c.cuped.theta),
+            "variance_reduction": rounded(c.cuped.variance_reduction),
+        }
+    if testable:
+        assert c.std_error is not None and c.sequential is not None
+        bad = c.abs_lift if direction == "lower" else -c.abs_lift
+        p = one_sided_p_value(bad, c.std_error**2, c.sequential.tau**2)
+        out["p_value"] = rounded(p)
+        out["regression"] = role == "guardrail" and bad > 0 and p < alpha
+    return out
+
+
+def _summary(side: VariantSummary) -> dict[str, Any]:
+    n = int(side.n) if float(side.n).is_integer() else side.n
+    return {"n": n, "mean": rounded(side.mean), "std": rounded(side.std)}
+
+
+def _pair(pair: tuple[float, float] | None) -> list[float | None] | None:
+    return None if pair is None else [rounded(pair[0]), rounded(pair[1])]
+
+
+@dataclass
+class Verdict:
+    """What one evaluation concludes: ``action`` rollback | advance | promote | hold."""
+
+    action: str
+    reasons: list[str] = field(default_factory=list)
+
+
+def decide(
+    *,
+    percent: float,
+    is_last_below_full: bool,
+    elapsed_seconds: float,
+    stage_seconds: float,
+    exposures: tuple[int, int],
+    min_samples: int,
+    checks: list[dict[str, Any]],
+) -> Verdict:
+    """The canary's decision from one evaluation's figures (pure)."""
+    regressions = [c["metric"] for c in checks if c.get("regression")]
+    if regressions:
+        return Verdict("rollback", [f"guardrail regression: {m}" for m in regressions])
+    if percent >= 100:
+        return Verdict("promote", ["the candidate already has all the traffic"])
+    reasons = []
+    if elapsed_seconds < stage_seconds:
+        reasons.append("stage_time")
+    if min(exposures) < min_samples:
+        reasons.append("min_samples")
+    reasons += [
+        f"untestable:{c['metric']}" for c in checks if c.get("role") == "guardrail" and not c["testable"]
+    ]
+    if reasons:
+        return Verdict("hold", reasons)
+    return Verdict("promote" if is_last_below_full else "advance", ["guardrails passed"])
+
+
+# ---- state ------------------------------------------------------------------------------------------
+def _weights(variants: list[dict[str, Any]], candidate_share: float) -> list[dict[str, Any]]:
+    share = min(max(candidate_share, 0.0), 1.0)
+    return [{**variants[0], "weight": round(1 - share, 6)}, {**variants[1], "weight": round(share, 6)}]
+
+
+def config(experiment: Experiment) -> dict[str, Any]:
+    return dict(experiment.config.get("canary") or {})
+
+
+def _save(experiment: Experiment, canary: dict[str, Any]) -> None:
+    experiment.config = {**experiment.config, "canary": canary}  # a new dict: JSON columns track assignment
+
+
+def model_name(experiment: Experiment, canary: dict[str, Any]) -> str | None:
+    return canary.get("model_name") or experiment.model_name
+
+
+def alias_probe_target(experiment: Experiment) -> tuple[str, str] | None:
+    """(model, alias) whose current target must be recorded before the canary goes on, if any."""
+    canary = config(experiment)
+    model = model_name(experiment, canary)
+    if (
+        experiment.mode != "canary"
+        or experiment.status != Status.RUNNING
+        or canary.get("status", RUNNING) != RUNNING
+        or model is None
+        or "previous_alias" in canary
+    ):
+        return None
+    return model, canary.get("alias") or "production"
+
+
+def pending_registry(experiment: Experiment) -> dict[str, Any] | None:
+    pending = config(experiment).get("pending_registry")
+    return dict(pending) if pending else None
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _parse(value: str | None, default: datetime) -> datetime:
+    return datetime.fromisoformat(value) if value else default
+
+
+@dataclass
+class Outcome:
+    """One evaluation: the verdict, the decision recorded (if any), whether routing changed."""
+
+    verdict: Verdict | None
+    decision: Decision | None = None
+    routing_changed: bool = False
+    evaluation: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluate(
+    experiment: Experiment, canary: dict[str, Any], data: PhaseData, now: datetime
+) -> dict[str, Any]:
+    """The figures of one evaluation (guardrails and the primary metric), JSON-able."""
+    base, cand = experiment.variants[0]["name"], experiment.variants[1]["name"]
+    alpha, min_samples = float(canary.get("alpha", 0.05)), int(canary.get("min_samples", 200))
+    checks = []
+    for name in experiment.guardrail_metrics:
+        metric = metric_by_name(experiment, name)
+        if metric is not None:
+            checks.append(
+                guardrail_check(
+                    metric,
+                    data.metric(metric, base),
+                    data.metric(metric, cand),
+                    alpha=alpha,
+                    min_samples=min_samples,
+                )
+            )
+    primary = None
+    metric = metric_by_name(experiment, experiment.primary_metric)
+    if metric is not None and metric["name"] not in experiment.guardrail_metrics:
+        primary = guardrail_check(
+            metric,
+            data.metric(metric, base),
+            data.metric(metric, cand),
+            alpha=experiment.significance_level,
+            min_samples=min_samples,
+            role="primary",
+        )
+    stages = canary["stages"]
+    stage = int(canary.get("stage", 0))
+    started = _parse(canary.get("stage_started_at"), now)
+    return {
+        "stage": stage,
+        "percent": stages[stage],
+        "stage_started_at": _iso(started),
+        "elapsed_seconds": round((now - started).total_seconds(), 3),
+        "stage_seconds": canary.get("stage_seconds"),
+        "min_samples": min_samples,
+        "phase": data.phase,
+        "exposures": {base: data.exposures.get(base, 0), cand: data.exposures.get(cand, 0)},
+        "guardrails": checks,
+        "primary": primary,
+    }
+
+
+def step(
+    session: Session, experiment: Experiment, now: datetime, probe: dict[str, Any] | None = None
+) -> Outcome:
+    """Evaluate a running canary once, in the caller's transaction: apply and record the decision
+    (rollback / advance / promote, or a hold when its reasons changed). An alias move it decides is
+    left in ``pending_registry`` for :func:`settle` to carry out after the commit."""
+    canary = config(experiment)
+    if experiment.status != Status.RUNNING or canary.get("status", RUNNING) != RUNNING:
+        return Outcome(None)
+    changed_state = False
+    if "stage" not in canary:
+        canary.update(
+            status=RUNNING,
+            stage=0,
+            stage_started_at=_iso(experiment.started_at or now),
+            phase=experiment.phase,
+        )
+        changed_state = True
+    if canary.get("phase") != experiment.phase:
+        # the weights were changed by hand (a new phase): this stage's clock starts again
+        canary.update(phase=experiment.phase, stage_started_at=_iso(now), last_hold=None)
+        changed_state = True
+    if probe is not None and "previous_alias" not in canary and "version" in probe:
+        canary["previous_alias"] = {"version": probe["version"], "checked_at": _iso(now)}
+        changed_state = True
+
+    data = load_phase(session, experiment)
+    figures = evaluate(experiment, canary, data, now)
+    stages: list[float] = canary["stages"]
+    stage = int(canary["stage"])
+    base, cand = experiment.variants[0]["name"], experiment.variants[1]["name"]
+    verdict = decide(
+        percent=stages[stage],
+        is_last_below_full=stage + 1 < len(stages) and stages[stage + 1] >= 100,
+        elapsed_seconds=figures["elapsed_seconds"],
+        stage_seconds=float(canary.get("stage_seconds", 3600)),
+        exposures=(figures["exposures"][base], figures["exposures"][cand]),
+        min_samples=int(canary.get("min_samples", 200)),
+        checks=figures["guardrails"],
+    )
+    details: dict[str, Any] = {"reasons": verdict.reasons, "evidence": figures}
+    outcome = Outcome(verdict, evaluation={"action": verdict.action, **details})
+
+    if verdict.action == "hold":
+        signature = sorted(verdict.reasons)
+        if canary.get("last_hold") != signature:
+            canary["last_hold"] = signature
+            outcome.decision = record_decision(session, experiment, "hold", details)
+            changed_state = True
+        if changed_state:
+            _save(experiment, canary)
+        return outcome
+
+    model = model_name(experiment, canary)
+    alias = canary.get("alias") or "production"
+    if verdict.action == "advance":
+        nxt = stage + 1
+        details.update(from_percent=stages[stage], to_percent=stages[nxt])
+        outcome.decision = record_decision(session, experiment, "advance", details)
+        new_phase(
+            session,
+            experiment,
+            _weights(experiment.variants, stages[nxt] / 100),
+            reason=f"canary {stages[nxt]:g}%",
+        )
+        canary.update(stage=nxt, stage_started_at=_iso(now), phase=experiment.phase, last_hold=None)
+        _save(experiment, canary)
+        outcome.routing_changed = True
+        return outcome
+
+    if verdict.action == "rollback":
+        previous = (canary.get("previous_alias") or {}).get("version")
+        if previous == canary.get("candidate_version"):
+            previous = None  # the alias already pointed at the candidate: back to the baseline
+        target = previous or canary.get("baseline_version")
+        op, share, status, reason = "restore", 0.0, ROLLED_BACK, "rollback"
+    else:
+        target = canary.get("candidate_version")
+        op, share, status, reason = "promote", 1.0, PROMOTED, "promote"
+        details.update(from_percent=stages[stage], to_percent=100.0)
+    if model and target:
+        details["registry"] = {
+            "status": "pending",
+            "action": op,
+            "model": model,
+            "alias": alias,
+            "version": target,
+        }
+    else:
+        missing = "model_name" if not model else ("baseline" if op == "restore" else "candidate") + "_version"
+        details["registry"] = {
+            "status": "skipped",
+            "action": op,
+            "reason": f"no {missing}: the registry is not touched",
+        }
+    outcome.decision = record_decision(session, experiment, verdict.action, details)
+    session.flush()  # the decision's id, for the registry outcome
+    new_phase(session, experiment, _weights(experiment.variants, share), reason=reason)
+    transition(session, experiment, "stop")
+    canary.update(status=status, phase=experiment.phase, finished_at=_iso(now), last_hold=None)
+    if model and target:
+        canary["pending_registry"] = {
+            "action": op,
+            "model": model,
+            "alias": alias,
+            "version": target,
+            "decision_id": outcome.decision.id,
+            "attempts": 0,
+        }
+    _save(experiment, canary)
+    outcome.routing_changed = True
+    return outcome
+
+
+def registry_result(
+    session: Session, experiment: Experiment, pending: dict[str, Any], result: dict[str, Any], *, done: bool
+) -> Decision | None:
+    """Write an alias move's outcome into the canary state and its decision (caller's transaction)."""
+    canary = config(experiment)
+    current = canary.get("pending_registry") or {}
+    if current.get("decision_id") != pending.get("decision_id"):
+        return None  # settled meanwhile (another replica)
+    if done:
+        canary.pop("pending_registry", None)
+        canary["registry"] = result
+    else:
+        canary["pending_registry"] = {
+            **current,
+            "attempts": int(current.get("attempts", 0)) + 1,
+            "last_error": result.get("error"),
+        }
+    _save(experiment, canary)
+    decision = session.get(Decision, pending.get("decision_id"))
+    if decision is not None:
+        decision.details = {**decision.details, "registry": result}
+    return decision
+
+
+def settle(db: Database, experiment_id: str, registry: Registry) -> Decision | None:
+    """Carry out a pending alias move (outside any database transaction), then record its outcome.
+    An unreachable registry leaves the move pending for the next tick; a rejection (unknown model or
+    version, a missing key) is final and recorded as ``failed``."""
+    with db.session(write=False) as session:
+        experiment = get_experiment(session, experiment_id)
+        pending = pending_registry(experiment)
+        key = experiment.key
+    if pending is None:
+        return None
+    where = {k: pending[k] for k in ("action", "model", "alias", "version")}
+    try:
+        move = registry.move_alias(
+            pending["model"],
+            pending["alias"],
+            pending["version"],
+            comment=f"A/B testing: canary {key!r} {pending['action']}",
+        )
+        result: dict[str, Any] = {"status": "done", **where, **move.to_dict(), "at": _iso(utcnow())}
+        done = True
+    except RegistryError as exc:
+        done = not exc.retryable
+        result = {
+            "status": "retrying" if exc.retryable else "failed",
+            **where,
+            "error": exc.to_dict(),
+            "attempts": int(pending.get("attempts", 0)) + 1,
+            "at": _iso(utcnow()),
+        }
+    with db.session(write=True) as session:
+        experiment = get_experiment(session, experiment_id, lock=True)
+        decision = registry_result(session, experiment, pending, result, done=done)
+        session.commit()
+    return decision
