@@ -180,25 +180,41 @@ def route(key: str, user: str, as_json: JsonOpt = False) -> None:
     emit(a.to_dict(), as_json, table)
 
 
-def _ci(interval: list[float] | None) -> str:
-    if not interval or len(interval) != 2 or None in interval:
+def _ci(interval: list[float | None] | None, relative: bool) -> str:
+    if not interval or len(interval) != 2 or interval[0] is None or interval[1] is None:
         return "-"
-    return f"[{interval[0] * 100:+.2f}%, {interval[1] * 100:+.2f}%]"
+    if relative:
+        return f"[{interval[0] * 100:+.2f}%, {interval[1] * 100:+.2f}%]"
+    return f"[{interval[0]:+.4g}, {interval[1]:+.4g}]"
 
 
-def _metric_table(m: MetricResult) -> Table:
-    title = f"{m.metric}" + (f" ({m.type}, {m.direction} is better)" if m.type else "")
+def _metric_table(m: MetricResult, control: str) -> Table:
+    role = " primary" if m.primary else " guardrail" if m.guardrail else ""
+    title = f"{m.name} ({m.type}{role}, {m.direction} is better)"
     table = Table("variant", "n", "mean", "lift", "95% CI", "p", "chance to win", title=title)
-    for v in m.variants:
-        p = v.adjusted_p_value if v.adjusted_p_value is not None else v.p_value
+    first = next((c for c in m.comparisons if c.control is not None), None)
+    if first is not None and first.control is not None:
+        table.add_row(control, f"{first.control.n:g}", _num(first.control.mean), "", "", "", "")
+    for c in m.comparisons:
+        if c.error is not None or c.treatment is None:
+            table.add_row(c.variant, "-", "-", "-", "-", "-", "-", end_section=False)
+            continue
+        # relative lift and its interval when there is one, else absolute
+        relative = c.rel_lift is not None
+        lift = _pct(c.rel_lift) if relative else _num(c.abs_lift, "+.4g")
+        p = c.adjusted_p_value if c.adjusted_p_value is not None else c.p_value
+        star = (
+            "*" if (c.significant_adjusted if c.significant_adjusted is not None else c.significant) else ""
+        )
+        win = c.chance_to_win
         table.add_row(
-            v.variant,
-            str(v.n),
-            _num(v.mean),
-            _pct(v.lift),
-            _ci(v.lift_ci),
-            _num(p, ".3g"),
-            "-" if v.chance_to_win is None else f"{v.chance_to_win * 100:.1f}%",
+            c.variant,
+            f"{c.treatment.n:g}",
+            _num(c.treatment.mean),
+            lift,
+            _ci(c.rel_lift_ci if relative else c.abs_lift_ci, relative),
+            _num(p, ".3g") + star,
+            "-" if win is None else f"{win * 100:.1f}%",
         )
     return table
 
@@ -207,44 +223,62 @@ def _metric_table(m: MetricResult) -> Table:
 def results(
     key: str,
     phase: Annotated[int | None, typer.Option(help="default: the current phase")] = None,
-    method: Annotated[str | None, typer.Option(help="multiple-testing correction: holm or bh")] = None,
+    method: Annotated[
+        str | None, typer.Option(help="multiple-testing correction: holm (default) or bh")
+    ] = None,
     sequential: Annotated[
-        bool | None, typer.Option("--sequential/--fixed", help="always-valid p-values")
+        bool | None, typer.Option("--sequential/--fixed", help="with always-valid p-values (default) or not")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The analysis: one table per metric (variant, n, mean, lift, CI, p, chance to win)."""
+    """The analysis: one table per metric (variant, n, mean, lift, CI, p, chance to win); p is
+    corrected across metrics x variants, * marks significance."""
     with ab() as client:
         found: ExperimentResults = client.results(key, phase=phase, method=method, sequential=sequential)
     if as_json:
         emit(found, True)
         return
-    console.print(f"[bold]{found.experiment}[/bold] phase {found.phase}")
+    exposures = ", ".join(f"{v.name} {v.exposures}" for v in found.variants)
+    console.print(
+        f"[bold]{found.experiment}[/bold] {found.status or ''} phase {found.phase}: exposed {exposures}"
+    )
     for m in found.metrics:
-        console.print(_metric_table(m))
-    if found.srm:
-        p = found.srm.get("p_value")
-        flag = "[red]sample ratio mismatch[/red]" if found.srm.get("mismatch") else "no sample ratio mismatch"
-        console.print(f"{flag} (p = {_num(p, '.3g')})")
+        console.print(_metric_table(m, found.control))
+        for c in m.comparisons:
+            if c.error is not None:
+                console.print(f"  {c.variant}: {c.error}")
+    srm = found.sample_ratio_mismatch
+    if srm:
+        p = _num(srm.get("p_value"), ".3g")
+        if found.srm_flagged:
+            console.print(f"[red]sample ratio mismatch[/red] (p = {p}): do not trust these results")
+        else:
+            console.print(f"no sample ratio mismatch (p = {p})")
 
 
 @ab_app.command("promote")
 def promote(
     key: str,
-    variant: Annotated[str | None, typer.Option(help="default: the winner of the analysis")] = None,
+    variant: Annotated[str | None, typer.Option(help="default: the winner on the primary metric")] = None,
     alias: Annotated[str, typer.Option(help="registry alias to move")] = "production",
+    test: Annotated[
+        str | None, typer.Option(help="p-value picking the winner: sequential (default) or fixed")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Point the model's registry alias at the winning variant's model version."""
     with ab() as client:
-        result = client.promote(key, variant, alias=alias)
+        decision = client.promote(key, variant, alias=alias, test=test)
     if as_json:
-        emit(result, True)
-    else:
-        console.print(
-            f"promoted {result.variant or variant or '?'} of {key}: "
-            f"{result.model_name or '?'}@{result.alias or alias} → {result.model_version or '?'}"
-        )
+        emit(decision, True)
+        return
+    details = decision.details
+    move = details.get("registry") or {}
+    chosen = details.get("variant", variant)
+    console.print(
+        f"promoted {chosen} of {key} ({details.get('chosen_by', 'request')}): "
+        f"{move.get('model', '?')}@{move.get('alias', alias)} → {move.get('to', '?')}"
+    )
 
 
 @ab_app.command("decisions")
@@ -254,7 +288,6 @@ def decisions(key: str, as_json: JsonOpt = False) -> None:
         found = client.decisions(key)
     table = Table("when", "kind", "phase", "details")
     for d in found:
-        table.add_row(
-            d.at.strftime("%Y-%m-%d %H:%M:%S"), d.kind, str(d.phase or "-"), json.dumps(d.details)[:200]
-        )
+        when = d.at.strftime("%Y-%m-%d %H:%M:%S") if d.at else "-"
+        table.add_row(when, d.kind, str(d.phase or "-"), json.dumps(d.details)[:200])
     emit(found, as_json, table)

@@ -10,8 +10,6 @@ from typing import Any
 
 from mlops_client.models import _Result
 
-STATUSES = ("draft", "running", "paused", "stopped", "archived")
-
 
 class AbVariant(_Result):
     name: str
@@ -89,63 +87,138 @@ class EventsResult(_Result):
 class Decision(_Result):
     id: int
     kind: str
-    """e.g. bandit_update, canary_advance, canary_rollback, promote."""
+    """e.g. promote, bandit_update, canary_advance, canary_rollback."""
     phase: int | None = None
     details: dict[str, Any] = {}
-    """The evidence the decision was taken on."""
-    at: datetime
+    """The evidence the decision was taken on (a promotion: the variant, how it was chosen, the
+    registry move)."""
+    at: datetime | None = None
 
 
-class VariantResult(_Result):
-    """One variant of one metric; the comparison fields are None for the control."""
+class VariantSummary(_Result):
+    """One variant's figures in a comparison. `sum`: successes (binary), sum of values
+    (continuous) or of numerators (ratio); `std`: per-user standard deviation."""
 
-    variant: str
-    n: int = 0
+    n: float
     mean: float | None = None
     std: float | None = None
-    lift: float | None = None
-    """Relative lift over the control (0.05 = +5%)."""
-    lift_ci: list[float] | None = None
-    abs_lift: float | None = None
-    abs_lift_ci: list[float] | None = None
+    sum: float | None = None
+    denominator_sum: float | None = None
+    adjusted_mean: float | None = None
+    """CUPED-adjusted mean (when covariates were sent)."""
+
+
+class SequentialResult(_Result):
+    """Always-valid p-value and confidence sequence (mSPRT): safe to look at any time."""
+
     p_value: float | None = None
-    test: str | None = None
-    adjusted_p_value: float | None = None
+    ci: list[float | None] | None = None
+    significant: bool | None = None
+    method: str | None = None
+
+
+class BayesianResult(_Result):
     chance_to_win: float | None = None
+    """P(the variant is better than the control, in the metric's direction)."""
     expected_loss: float | None = None
+    method: str | None = None
+
+
+class Comparison(_Result):
+    """One variant against the control on one metric (`error` set, the rest empty, when the
+    comparison could not be made, e.g. no data yet)."""
+
+    variant: str
+    error: str | None = None
+    test: str | None = None
+    """two_proportion_z, welch_t, delta_method_z or cuped_welch_t."""
+    alpha: float | None = None
+    control: VariantSummary | None = None
+    treatment: VariantSummary | None = None
+    abs_lift: float | None = None
+    abs_lift_ci: list[float | None] | None = None
+    rel_lift: float | None = None
+    """Relative lift over the control (0.05 = +5%)."""
+    rel_lift_ci: list[float | None] | None = None
+    p_value: float | None = None
+    adjusted_p_value: float | None = None
+    """Corrected across every metric x variant (`correction`: holm or bh)."""
+    correction: str | None = None
+    significant: bool | None = None
+    significant_adjusted: bool | None = None
+    better: bool | None = None
+    worse: bool | None = None
+    sequential: SequentialResult | None = None
+    bayesian: BayesianResult | None = None
+    cuped: dict[str, Any] | None = None
+    chi2: dict[str, Any] | None = None
+    mann_whitney: dict[str, Any] | None = None
+
+    @property
+    def chance_to_win(self) -> float | None:
+        return self.bayesian.chance_to_win if self.bayesian else None
 
 
 class MetricResult(_Result):
-    metric: str
-    type: str | None = None
-    direction: str | None = None
-    variants: list[VariantResult] = []
+    name: str
+    type: str
+    direction: str = "higher"
+    primary: bool = False
+    guardrail: bool = False
+    comparisons: list[Comparison] = []
+    """One per non-control variant."""
+
+    def comparison(self, variant: str) -> Comparison:
+        for c in self.comparisons:
+            if c.variant == variant:
+                return c
+        raise KeyError(f"metric {self.name!r} has no comparison for variant {variant!r}")
+
+
+class ResultVariant(_Result):
+    name: str
+    weight: float
+    model_version: str | None = None
+    exposures: int = 0
+    """Users counted as exposed in the phase (routed in the experiment, or with an event)."""
 
 
 class ExperimentResults(_Result):
     experiment: str
-    phase: int | None = None
+    status: str | None = None
+    phase: int
+    control: str
+    correction: str | None = None
+    variants: list[ResultVariant] = []
+    sample_ratio_mismatch: dict[str, Any] | None = None
+    """chi2, p_value, flagged (p < threshold), observed and expected users per variant."""
     metrics: list[MetricResult] = []
-    srm: dict[str, Any] | None = None
-    """Sample-ratio-mismatch check of the users per variant against the weights."""
 
     def metric(self, name: str) -> MetricResult:
         for m in self.metrics:
-            if m.metric == name:
+            if m.name == name:
                 return m
-        raise KeyError(f"no results for metric {name!r}; there are {[m.metric for m in self.metrics]}")
+        raise KeyError(f"no results for metric {name!r}; there are {[m.name for m in self.metrics]}")
+
+    @property
+    def srm_flagged(self) -> bool:
+        return bool(self.sample_ratio_mismatch and self.sample_ratio_mismatch.get("flagged"))
 
 
 class PowerResult(_Result):
-    """Required sample size per variant for an effect, or the detectable effect for a size."""
+    """Required sample size for an effect (`mde` given) and/or the effect a sample size can
+    detect (`n_per_variant` given)."""
 
-    sample_size_per_variant: int | None = None
+    metric_type: str
+    baseline_mean: float
     mde: float | None = None
-
-
-class PromoteResult(_Result):
+    relative: bool = True
+    n_per_variant: int | None = None
+    alpha: float
+    power: float
+    variants: int
+    required_per_variant: int | None = None
+    required_total: int | None = None
+    minimum_detectable_effect: float | None = None
     experiment: str | None = None
-    variant: str | None = None
-    model_name: str | None = None
-    model_version: str | None = None
-    alias: str | None = None
+    metric: str | None = None

@@ -21,7 +21,6 @@ from mlops_client.ab_models import (
     ExperimentResults,
     Override,
     PowerResult,
-    PromoteResult,
 )
 from mlops_client.ab_routing import Assignment, CompiledExperiment
 from mlops_client.config import service_url
@@ -265,31 +264,71 @@ class AbTestingClient(ServiceClient):
         experiment: str,
         *,
         phase: int | None = None,
-        sequential: bool | None = None,
         method: str | None = None,
+        sequential: bool | None = None,
         mann_whitney: bool | None = None,
-        **options: Any,
     ) -> ExperimentResults:
-        """Per metric and variant: counts, means, lift with CI, p-values (raw, adjusted by
-        `method` "holm" or "bh"), sequential p-values, Bayesian chance to win, CUPED figures,
-        and the SRM check. Other service query options pass through `options`."""
-        params = {
-            "phase": phase,
-            "sequential": _bool(sequential),
-            "method": method,
-            "mann_whitney": _bool(mann_whitney),
-            **{k: _bool(v) if isinstance(v, bool) else v for k, v in options.items()},
-        }
-        return ExperimentResults.model_validate(self.get_json(f"{_exp(experiment)}/results", **params))
+        """Per metric, every variant against the control: counts, means, absolute and relative
+        lift with intervals, the test's p-value and its correction across metrics x variants
+        (`method` "holm", the default, or "bh"), the sequential (always-valid) p-value and
+        confidence sequence, Bayesian chance to win and expected loss, CUPED figures when
+        covariates were sent, Mann-Whitney on request; and the sample-ratio-mismatch check.
+        `phase` defaults to the current one."""
+        data = self.get_json(
+            f"{_exp(experiment)}/results",
+            phase=phase,
+            method=method,
+            sequential=_bool(sequential),
+            mann_whitney=_bool(mann_whitney),
+        )
+        return ExperimentResults.model_validate(data)
 
-    def power(self, experiment: str | None = None, **params: Any) -> PowerResult:
-        """Sample size per variant for an effect, or the effect detectable with a sample size:
-        with `experiment` its metric and settings are used (``GET .../power?baseline=&mde=&
-        metric=``), without it every parameter is given (``POST /api/power``), e.g.
-        ``power(baseline=0.1, mde=0.02, alpha=0.05, power=0.8)``."""
+    def power(
+        self,
+        experiment: str | None = None,
+        *,
+        baseline: float,
+        mde: float | None = None,
+        n_per_variant: int | None = None,
+        std: float | None = None,
+        metric: str | None = None,
+        metric_type: str | None = None,
+        relative: bool | None = None,
+        alpha: float | None = None,
+        power: float | None = None,
+        variants: int | None = None,
+    ) -> PowerResult:
+        """The sample size per variant needed to detect `mde` (relative unless
+        ``relative=False``), and/or the effect `n_per_variant` users can detect, from the control's
+        expected mean `baseline` (a rate for binary metrics; continuous and ratio metrics also
+        need the per-user `std`).
+
+        With `experiment`, its metric (`metric`, default the primary), type, significance level,
+        power, number of variants and MDE are used; without it, give `metric_type` ("binary" by
+        default), `alpha`, `power`, `variants` as needed. A read: retried."""
         if experiment is not None:
+            params = {
+                "baseline": baseline,
+                "mde": mde,
+                "n_per_variant": n_per_variant,
+                "std": std,
+                "metric": metric,
+            }
             return PowerResult.model_validate(self.get_json(f"{_exp(experiment)}/power", **params))
-        response = self.request("POST", "/api/power", json=_present(params), idempotent=True)
+        body = _present(
+            {
+                "metric_type": metric_type,
+                "baseline_mean": baseline,
+                "std": std,
+                "mde": mde,
+                "relative": relative,
+                "n_per_variant": n_per_variant,
+                "alpha": alpha,
+                "power": power,
+                "variants": variants,
+            }
+        )
+        response = self.request("POST", "/api/power", json=body, idempotent=True)
         return PowerResult.model_validate(response.json())
 
     def list_decisions(
@@ -304,14 +343,30 @@ class AbTestingClient(ServiceClient):
         return list(_pages(lambda offset: self.list_decisions(experiment, kind=kind, offset=offset)))
 
     def promote(
-        self, experiment: str, variant: str | None = None, *, alias: str = "production"
-    ) -> PromoteResult:
-        """Point the registry `alias` of the experiment's model at the winner's model version
-        (`variant`, or the one the analysis picks). Sent once."""
-        body = _present({"variant": variant, "alias": alias})
-        return PromoteResult.model_validate(
-            self.request("POST", f"{_exp(experiment)}/promote", json=body).json()
-        )
+        self,
+        experiment: str,
+        variant: str | None = None,
+        *,
+        alias: str = "production",
+        test: str | None = None,
+    ) -> Decision:
+        """Point the registry `alias` of the experiment's model at a variant's model version:
+        `variant`, or the best variant significantly better than the control on the primary
+        metric (by the sequential p-value, or the fixed-horizon one with ``test="fixed"``).
+        Answers the recorded decision (its details: the variant, the evidence, the registry
+        move). A ConflictError NO_WINNER (details: the evidence) when no variant is significantly
+        better; a ValidationError NO_MODEL_NAME / NO_MODEL_VERSION / REGISTRY_REJECTED; a
+        ServiceUnavailableError REGISTRY_UNAVAILABLE. Sent once."""
+        body = _present({"variant": variant, "alias": alias, "test": test})
+        response = self.request("POST", f"{_exp(experiment)}/promote", json=body)
+        return Decision.model_validate(response.json())
+
+    def evaluate_rollout(self, experiment: str) -> dict[str, Any]:
+        """Run the rollout controller's check of a bandit or canary now (what the service does
+        every `controller_interval_seconds`): the figures and the decisions recorded. A
+        ConflictError NOT_A_ROLLOUT for an "ab" experiment. Sent once."""
+        data: dict[str, Any] = self.request("POST", f"{_exp(experiment)}/evaluate").json()
+        return data
 
 
 def _pages(fetch: Callable[[int], Page[Any]]) -> Iterator[Any]:
