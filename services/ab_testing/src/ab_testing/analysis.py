@@ -151,7 +151,12 @@ def results(
             entry["mann_whitney"] = _mann_whitney(session, experiment, number, metric_name, control, variant)
         by_metric[metric_name].append(entry)
     counts = [exposures.get(v["name"], 0) for v in variants]
-    srm = srm_check(counts, [v["weight"] for v in variants]).to_dict() if sum(counts) else None
+    srm: dict[str, Any] | None = None
+    if experiment.mode == "bandit":
+        # a bandit moves its weights within the phase: there is no fixed ratio to check against
+        srm = {"skipped": "bandit weights change during the phase"}
+    elif sum(counts):
+        srm = srm_check(counts, [v["weight"] for v in variants]).to_dict()
     return {
         "experiment": experiment.key,
         "status": experiment.status,

@@ -7,6 +7,7 @@ from mlops_kit.app import ServiceSpec, create_service_app
 
 from ab_testing import __version__
 from ab_testing.api.experiments import router as experiments_router
+from ab_testing.api.results import router as results_router
 from ab_testing.api.rollouts import router as rollouts_router
 from ab_testing.api.routing import router as routing_router
 from ab_testing.rollouts.controller import RolloutController
@@ -53,7 +54,7 @@ def create_app(settings: AbTestingSettings | None = None) -> FastAPI:
                 "Bayesian analysis with CUPED, multiple-testing correction and SRM checks; Thompson-sampling "
                 "bandits; canary rollouts that promote or roll back model versions in the registry."
             ),
-            routers=[routing_router, experiments_router, rollouts_router],
+            routers=[routing_router, experiments_router, results_router, rollouts_router],
             audit_table=audit_log,
             migrations=MIGRATIONS,
             uses_artifacts=False,

@@ -197,18 +197,28 @@ def definition(session: Session, experiment: Experiment) -> dict[str, Any]:
             select(Override.user_id, Override.variant).where(Override.experiment_id == experiment.id)
         ).all()
     )
+    status = experiment.status
+    variants = [
+        {"name": v["name"], "weight": v["weight"], "model_version": v.get("model_version")}
+        for v in experiment.variants
+    ]
+    rollout = None
+    canary = (experiment.config or {}).get("canary") or {}
+    if experiment.mode == "canary" and canary.get("status") == "promoted":
+        # the candidate won: everyone is served its model version, as the registry alias now says
+        rollout = "promoted"
+        status = Status.RUNNING
+        variants = [{**v, "weight": 1.0 if i == len(variants) - 1 else 0.0} for i, v in enumerate(variants)]
     return {
         "key": experiment.key,
         "id": experiment.id,
         "seed": experiment.seed,
-        "status": experiment.status,
+        "status": status,
+        "rollout": rollout,
         "phase": experiment.phase,
         "coverage": experiment.coverage,
         "namespace": experiment.namespace,
-        "variants": [
-            {"name": v["name"], "weight": v["weight"], "model_version": v.get("model_version")}
-            for v in experiment.variants
-        ],
+        "variants": variants,
         "overrides": overrides,
         "hash_version": 2,
     }

@@ -356,6 +356,10 @@ def test_a_healthy_canary_advances_through_every_stage_and_is_promoted(
     assert kinds == ["hold", "advance", "advance", "advance", "promote"]
     # a finished canary is not evaluated again
     assert ab.post(f"/api/experiments/{key}/evaluate").json()["decisions"] == []
+    # everyone is now served the promoted candidate, as the alias says
+    for user in ("u1", "u2", "u3", "u4"):
+        served = ab.get("/api/route", params={"user_id": user, "experiment": key}).json()
+        assert served["model_version"] == "2" and served["variant"] == "candidate"
 
 
 # ---- promote endpoint -------------------------------------------------------------------------------

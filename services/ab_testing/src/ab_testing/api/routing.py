@@ -17,7 +17,7 @@ router = APIRouter(tags=["routing"])
 
 
 def _expose(request: Request, definition: dict[str, Any], answer: dict[str, Any]) -> None:
-    if answer["in_experiment"] and definition["status"] == "running":
+    if answer["in_experiment"] and definition["status"] == "running" and not definition.get("rollout"):
         request.app.state.exposures.add(
             definition["id"], definition["phase"], answer["user_id"], answer["variant"]
         )
