@@ -28,7 +28,7 @@ test: install ## run the whole test suite against real PostgreSQL, Redis and S3
 lint: install ## ruff (lint + format check) and mypy
 	@$(UV) run --frozen --no-sync ruff check libs services scripts
 	@$(UV) run --frozen --no-sync ruff format --check libs services scripts
-	@$(UV) run --frozen --no-sync mypy libs/mlops_kit/src libs/mlops_client/src services/model_registry/src services/experiment_tracking/src services/feature_store/src services/pipeline_orchestrator/src
+	@$(UV) run --frozen --no-sync mypy libs/mlops_kit/src libs/mlops_client/src services/model_registry/src services/experiment_tracking/src services/feature_store/src services/pipeline_orchestrator/src services/ab_testing/src
 
 .PHONY: format
 format: install ## apply ruff fixes and formatting
