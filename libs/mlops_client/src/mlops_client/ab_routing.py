@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from typing import Any, Literal
 
 __all__ = [
@@ -55,6 +56,12 @@ def _fnv(state: int, data: bytes, prime: int = FNV_PRIME, mask: int = _MASK) -> 
     for byte in data:
         state = ((state ^ byte) * prime) & mask
     return state
+
+
+@lru_cache(maxsize=4096)
+def _seed_state(seed: str) -> int:
+    """The FNV state after a seed (experiments have few seeds, compiled again and again)."""
+    return _fnv(FNV_OFFSET, seed.encode())
 
 
 def fnv1a32(text: str) -> int:
@@ -183,17 +190,22 @@ class CompiledExperiment:
         self.status: str = str(definition.get("status") or "")
         self.running = self.status == "running"
         self.phase: int | None = definition.get("phase")
-        names = [str(v["name"]) for v in raw_variants]
-        self.variants: list[tuple[str, str | None]] = [
-            (name, None if v.get("model_version") is None else str(v["model_version"]))
-            for name, v in zip(names, raw_variants, strict=True)
-        ]
-        self._control = self.variants[names.index("control") if "control" in names else 0]
+        variants: list[tuple[str, str | None]] = []
+        weights: list[float] = []
+        control: tuple[str, str | None] | None = None
+        for v in raw_variants:
+            name, version = v["name"], v.get("model_version")
+            pair = (name if isinstance(name, str) else str(name), None if version is None else str(version))
+            variants.append(pair)
+            weights.append(float(v.get("weight", 0.0)))
+            if control is None and pair[0] == "control":
+                control = pair
+        self.variants = variants
+        self._control = control or variants[0]
+        self._by_name = dict(variants)
         coverage = definition.get("coverage")
-        weights = [float(v.get("weight", 0.0)) for v in raw_variants]
         self.ranges = bucket_ranges(weights, 1.0 if coverage is None else float(coverage))
-        self._seed_state = _fnv(FNV_OFFSET, self.seed.encode())
-        self._by_name = dict(self.variants)
+        self._seed_state = _seed_state(self.seed)
         self._overrides: Mapping[str, Any] = definition.get("overrides") or {}
         self._namespace = _namespace(definition.get("namespace"))
 
