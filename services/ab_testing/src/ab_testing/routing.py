@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from mlops_client.ab_routing import evaluate
+from mlops_client.ab_routing import CompiledExperiment, compile_definition, evaluate
 from mlops_kit.audit import utcnow
 from mlops_kit.db import Database
 from sqlalchemy import select
@@ -32,6 +32,7 @@ log = logging.getLogger("mlops.ab.routing")
 @dataclass
 class _Cached:
     definition: dict[str, Any]
+    compiled: CompiledExperiment
     at: float
 
 
@@ -44,27 +45,30 @@ class DefinitionCache:
         self._items: dict[str, _Cached] = {}
         self._lock = threading.Lock()
 
-    def get_cached(self, ref: str) -> dict[str, Any] | None:
+    def get_cached(self, ref: str) -> _Cached | None:
         hit = self._items.get(ref)
         if hit is not None and time.monotonic() - hit.at < self.ttl:
-            return hit.definition
+            return hit
         return None
 
-    def load(self, ref: str) -> dict[str, Any]:
+    def load(self, ref: str) -> _Cached:
         with self.db.session(write=False) as session:
             found = definition(session, get_experiment(session, ref))
-        entry = _Cached(found, time.monotonic())
+        entry = _Cached(found, compile_definition(found), time.monotonic())
         with self._lock:
             self._items[ref] = entry
             self._items[found["key"]] = entry
             self._items[found["id"]] = entry
-        return found
+        return entry
 
-    async def get(self, ref: str) -> dict[str, Any]:
+    async def entry(self, ref: str) -> _Cached:
         hit = self.get_cached(ref)
         if hit is not None:
             return hit
         return await anyio.to_thread.run_sync(self.load, ref)
+
+    async def get(self, ref: str) -> dict[str, Any]:
+        return (await self.entry(ref)).definition
 
     def invalidate(self, *refs: str) -> None:
         with self._lock:
@@ -72,8 +76,10 @@ class DefinitionCache:
                 self._items.pop(ref, None)
 
 
-def assignment_json(definition_: dict[str, Any], user_id: str) -> dict[str, Any]:
-    a = evaluate(definition_, user_id)
+def assignment_json(
+    definition_: dict[str, Any], user_id: str, compiled: CompiledExperiment | None = None
+) -> dict[str, Any]:
+    a = evaluate(compiled if compiled is not None else definition_, user_id)
     return {
         "experiment": definition_["key"],
         "user_id": user_id,

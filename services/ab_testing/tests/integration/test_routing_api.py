@@ -78,3 +78,20 @@ def test_exposures_are_written_in_batches_once_per_user(ab: TestClient) -> None:
         exp = get_experiment(session, "model_v2_test")
         counts = exposure_counts(session, exp.id, 1)
     assert sum(counts.values()) == 50 and set(counts) == {"control", "treatment"}
+
+
+def test_exposures_from_local_evaluation_are_counted_once(ab: TestClient) -> None:
+    create(ab)
+    users = [f"local{i}" for i in range(30)]
+    body = {"exposures": [{"experiment": "model_v2_test", "user_id": u} for u in users + users[:10]]}
+    answer = ab.post("/api/exposures", json=body)
+    assert answer.status_code == 202 and answer.json() == {"accepted": 40, "ignored": 0}
+    ab.app.state.exposures.flush()  # type: ignore[attr-defined]
+    from ab_testing.experiments import get_experiment
+    from ab_testing.routing import exposure_counts
+
+    with ab.app.state.db.session(write=False) as session:  # type: ignore[attr-defined]
+        counts = exposure_counts(session, get_experiment(session, "model_v2_test").id, 1)
+    assert sum(counts.values()) == 30
+    missing = ab.post("/api/exposures", json={"exposures": [{"experiment": "nope", "user_id": "u"}]})
+    assert missing.status_code == 404

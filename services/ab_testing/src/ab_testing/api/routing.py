@@ -30,9 +30,9 @@ async def route(
     experiment: str = Query(min_length=1, max_length=100),
 ) -> dict[str, Any]:
     """The user's variant and its model version: deterministic and stateless (FNV-1a hash v2)."""
-    definition = await request.app.state.definitions.get(experiment)
-    answer = assignment_json(definition, user_id)
-    _expose(request, definition, answer)
+    cached = await request.app.state.definitions.entry(experiment)
+    answer = assignment_json(cached.definition, user_id, cached.compiled)
+    _expose(request, cached.definition, answer)
     return answer
 
 
@@ -48,13 +48,40 @@ async def route_batch(body: RouteBatch, request: Request) -> dict[str, Any]:
     limit = request.app.state.settings.max_route_batch
     if len(body.user_ids) > limit:
         raise BadRequest(f"at most {limit} users per batch", {"limit": limit}, code="BATCH_TOO_LARGE")
-    definition = await request.app.state.definitions.get(body.experiment)
+    cached = await request.app.state.definitions.entry(body.experiment)
     answers = []
     for user_id in body.user_ids:
-        answer = assignment_json(definition, user_id)
-        _expose(request, definition, answer)
+        answer = assignment_json(cached.definition, user_id, cached.compiled)
+        _expose(request, cached.definition, answer)
         answers.append(answer)
     return {"assignments": answers}
+
+
+class ExposureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    experiment: str = Field(min_length=1, max_length=100)
+    user_id: str = Field(min_length=1, max_length=200)
+
+
+class ExposureBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    exposures: list[ExposureIn] = Field(min_length=1, max_length=100_000)
+
+
+@router.post("/api/exposures", status_code=202)
+async def post_exposures(body: ExposureBatch, request: Request) -> dict[str, Any]:
+    """Assignments a client made itself (local evaluation), to be counted like routed ones: the
+    service recomputes each user's variant from the definition, so a client cannot skew them."""
+    counted = 0
+    for exposure in body.exposures:
+        cached = await request.app.state.definitions.entry(exposure.experiment)
+        answer = assignment_json(cached.definition, exposure.user_id, cached.compiled)
+        before = answer["in_experiment"] and cached.definition["status"] == "running"
+        _expose(request, cached.definition, answer)
+        counted += int(before and not cached.definition.get("rollout"))
+    return {"accepted": counted, "ignored": len(body.exposures) - counted}
 
 
 class EventBatch(BaseModel):
