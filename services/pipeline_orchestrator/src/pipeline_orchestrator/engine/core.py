@@ -141,7 +141,9 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
 
     def on_event(self, event: ExecutorEvent) -> None:
         self._events.put(event)
-        self.wake()
+        if event.kind != "started":
+            # which worker took an attempt can wait for the next pass; results cannot
+            self.wake()
 
     async def _main(self) -> None:
         assert self._wake is not None
