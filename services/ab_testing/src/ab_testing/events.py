@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from mlops_client.ab_routing import evaluate
+from mlops_client.ab_routing import CompiledExperiment, compile_definition, evaluate
 from mlops_kit.audit import utcnow
 from mlops_kit.errors import Unprocessable
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from sqlalchemy import and_, insert, select, tuple_
+from sqlalchemy import and_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -61,6 +61,7 @@ class EventIn(BaseModel):
 class _Exp:
     row: Experiment
     definition: dict[str, Any]
+    compiled: CompiledExperiment
     variants: set[str]
     components: dict[str, dict[str, Any]]  # metric an event may name -> its definition (or a component stub)
     ratios_of: dict[str, list[dict[str, Any]]]  # component -> ratio metrics built on it
@@ -79,7 +80,8 @@ def _load(session: Session, ref: str) -> _Exp:
                 ratios_of[part].append(m)
     return _Exp(
         row=row,
-        definition=definition(session, row),
+        definition=(found := definition(session, row)),
+        compiled=compile_definition(found),
         variants={v["name"] for v in row.variants},
         components=components,
         ratios_of=ratios_of,
@@ -132,7 +134,7 @@ def ingest(session: Session, events: list[EventIn]) -> dict[str, Any]:
                 variant=variant,
             )
         if variant is None:
-            assignment = evaluate(exp.definition, ev.user_id)
+            assignment = evaluate(exp.compiled, ev.user_id)
             if not assignment.in_experiment or assignment.variant is None:
                 skipped += 1
                 continue
@@ -143,8 +145,10 @@ def ingest(session: Session, events: list[EventIn]) -> dict[str, Any]:
     if not fresh:
         return {"accepted": 0, "duplicates": duplicates, "not_in_experiment": skipped}
     now = utcnow()
-    session.execute(
-        insert(Event),
+    _insert_many(
+        session,
+        "events",
+        ["experiment_id", "event_id", "phase", "user_id", "variant", "metric", "value", "covariate", "at"],
         [
             {
                 "experiment_id": exp.row.id,
@@ -153,8 +157,8 @@ def ingest(session: Session, events: list[EventIn]) -> dict[str, Any]:
                 "user_id": ev.user_id,
                 "variant": variant,
                 "metric": ev.metric,
-                "value": float(ev.value) if ev.value is not None else None,
-                "covariate": float(ev.covariate) if ev.covariate is not None else None,
+                "value": ev.value,
+                "covariate": ev.covariate,
                 "at": _utc(ev.timestamp) or now,
             }
             for ev, exp, variant in fresh
@@ -176,17 +180,22 @@ def _utc(value: datetime | None) -> datetime | None:
 def _dedupe(
     session: Session, resolved: list[tuple[EventIn, _Exp, str]]
 ) -> tuple[list[tuple[EventIn, _Exp, str]], int]:
-    keyed = [(exp.row.id, ev.event_id) for ev, exp, _ in resolved if ev.event_id]
+    by_experiment: dict[str, list[str]] = defaultdict(list)
+    for ev, exp, _ in resolved:
+        if ev.event_id:
+            by_experiment[exp.row.id].append(ev.event_id)
     seen: set[tuple[str, str]] = set()
-    for start in range(0, len(keyed), 500):
-        chunk = keyed[start : start + 500]
-        seen.update(
-            session.execute(
-                select(Event.experiment_id, Event.event_id).where(
-                    tuple_(Event.experiment_id, Event.event_id).in_(chunk)
-                )
-            ).all()
-        )
+    conn = session.connection()
+    for exp_id, ids in by_experiment.items():
+        for start in range(0, len(ids), 900):
+            # (experiment, event id) is the unique index: one lookup per id
+            seen.update(
+                conn.execute(
+                    select(Event.experiment_id, Event.event_id).where(
+                        Event.experiment_id == exp_id, Event.event_id.in_(ids[start : start + 900])
+                    )
+                ).all()
+            )
     fresh = []
     duplicates = 0
     for item in resolved:
@@ -343,7 +352,6 @@ def _upsert(session: Session) -> Any:
 def _write_user_rows(session: Session, rows: dict[tuple[str, int, str, str], dict[str, Any]]) -> None:
     if not rows:
         return
-    insert_ = _upsert(session)
     values = [
         {
             "experiment_id": e,
@@ -357,16 +365,36 @@ def _write_user_rows(session: Session, rows: dict[tuple[str, int, str, str], dic
         }
         for (e, p, m, u), r in rows.items()
     ]
-    stmt = insert_(UserMetric)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["experiment_id", "phase", "metric", "user_id"],
-        set_={
-            "total": stmt.excluded.total,
-            "events": stmt.excluded.events,
-            "covariate": stmt.excluded.covariate,
-        },
+    _insert_many(
+        session,
+        "user_metrics",
+        ["experiment_id", "phase", "metric", "user_id", "variant", "total", "events", "covariate"],
+        values,
+        conflict="(experiment_id, phase, metric, user_id) DO UPDATE SET total = excluded.total, "
+        "events = excluded.events, covariate = excluded.covariate",
     )
-    session.execute(stmt, values)
+
+
+def _insert_many(
+    session: Session, table: str, columns: list[str], rows: list[dict[str, Any]], conflict: str | None = None
+) -> None:
+    """One INSERT sent with the driver's executemany: this is the ingestion hot path, and building
+    thousands of bound parameters through the SQL compiler cost more than the database."""
+    if not rows:
+        return
+    conn = session.connection()
+    sqlite_ = conn.dialect.name == "sqlite"
+    marks = ", ".join(f":{c}" if sqlite_ else f"%({c})s" for c in columns)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+    if conflict:
+        sql += f" ON CONFLICT {conflict}"
+    if sqlite_:
+        # stored as SQLAlchemy's SQLite DateTime does: naive UTC text
+        for row in rows:
+            at = row.get("at")
+            if isinstance(at, datetime):
+                row["at"] = at.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    conn.exec_driver_sql(sql, rows)
 
 
 def _write_stats(session: Session, stats: dict[tuple[str, int, str, str], list[float]]) -> None:

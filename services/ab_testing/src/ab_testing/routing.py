@@ -13,13 +13,13 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from mlops_client.ab_routing import CompiledExperiment, compile_definition, evaluate
 from mlops_kit.audit import utcnow
 from mlops_kit.db import Database
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -158,16 +158,16 @@ def record_exposures(session: Session, batch: dict[tuple[str, int, str], str]) -
         for (e, p, u), v in batch.items()
     ]
     added: Counter[tuple[str, int, str]] = Counter()
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        stmt = (
-            insert(Exposure)
-            .values(chunk)
-            .on_conflict_do_nothing()
-            .returning(Exposure.experiment_id, Exposure.phase, Exposure.variant)
-        )
-        for e, p, v in session.execute(stmt).all():
-            added[(e, p, v)] += 1
+    table = cast(Table, Exposure.__table__)
+    # one statement compiled once, sent in batches with RETURNING (insertmanyvalues): the users
+    # it returns are the ones seen for the first time in the phase
+    stmt = (
+        insert(table)
+        .on_conflict_do_nothing()
+        .returning(table.c.experiment_id, table.c.phase, table.c.variant)
+    )
+    for e, p, v in session.connection().execute(stmt, rows).all():
+        added[(e, p, v)] += 1
     for (e, p, v), n in added.items():
         upsert = insert(ExposureCount).values(experiment_id=e, phase=p, variant=v, users=n)
         session.execute(
