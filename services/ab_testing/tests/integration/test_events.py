@@ -146,7 +146,8 @@ def test_a_bad_event_rejects_the_whole_batch_naming_it(ab: TestClient) -> None:
         content=b'{"experiment": "model_v2_test", "user_id": "u", "metric": "revenue", "value": NaN}',
         headers={"content-type": "application/json"},
     )
-    assert non_finite.status_code == 422
+    # NaN is not JSON: refused before validation
+    assert non_finite.status_code == 400 and non_finite.json()["error"]["code"] == "INVALID_JSON"
     draft = create(ab, "draft_one", start=False)
     refused = ab.post("/api/events", json={**good, "experiment": draft["key"]})
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "EXPERIMENT_NOT_COLLECTING"

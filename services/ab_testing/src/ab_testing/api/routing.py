@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Query, Request
+import orjson
+from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
-from mlops_kit.deps import READ_ONLY, SessionDep
+from mlops_kit.deps import READ_ONLY, run_transaction
 from mlops_kit.errors import BadRequest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ab_testing.events import EventIn, ingest
 from ab_testing.routing import assignment_json
@@ -90,21 +91,34 @@ class EventBatch(BaseModel):
     events: list[EventIn] = Field(min_length=1)
 
 
-@router.post("/api/events", tags=["events"])
-def post_events(
-    session: SessionDep,
-    request: Request,
-    body: dict[str, Any] = Body(..., description="one event, or {'events': [...]}"),
-) -> dict[str, Any]:
+_EVENTS = TypeAdapter(list[EventIn])
+_ONE_OR_MANY = {"oneOf": [EventIn.model_json_schema(), EventBatch.model_json_schema()]}
+_EVENTS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": _ONE_OR_MANY}}}}
+
+
+@router.post("/api/events", tags=["events"], openapi_extra=_EVENTS_BODY)
+async def post_events(request: Request) -> dict[str, Any]:
     """Outcome events, all or nothing; idempotent on `event_id`. Without `variant`, an event counts
-    for the variant the user is assigned to (users outside the experiment are not counted)."""
+    for the variant the user is assigned to (users outside the experiment are not counted).
+    Parsed with orjson and validated in one pass: this is the ingestion hot path."""
     try:
-        events = (
-            EventBatch.model_validate(body).events if "events" in body else [EventIn.model_validate(body)]
-        )
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", code="INVALID_JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body is one event or {'events': [...]}", code="INVALID_BODY")
+    try:
+        if "events" in body:
+            if set(body) != {"events"} or not isinstance(body["events"], list) or not body["events"]:
+                raise BadRequest("'events' must be a non-empty list (and the only key)", code="INVALID_BODY")
+            events = _EVENTS.validate_python(body["events"])
+        else:
+            events = [EventIn.model_validate(body)]
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from None
+        loc_prefix = ("events",) if "events" in body else ()
+        errors = [{**e, "loc": ("body", *loc_prefix, *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
     limit = request.app.state.settings.max_events_per_request
     if len(events) > limit:
         raise BadRequest(f"at most {limit} events per request", {"limit": limit}, code="BATCH_TOO_LARGE")
-    return ingest(session, events)
+    return await run_transaction(request, lambda session: ingest(session, events))
