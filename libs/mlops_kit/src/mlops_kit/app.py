@@ -44,6 +44,9 @@ class ServiceSpec:
     on_shutdown: list[Callable[[FastAPI], Any]] = field(default_factory=list)
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
     error_renderer: ErrorRenderer | None = None
+    # pure ASGI middleware wrapped right around the routes (inside timeouts, limits and metrics):
+    # a service's hot-path handlers that answer without FastAPI's routing and dependencies
+    inner_middleware: list[type] = field(default_factory=list)
 
 
 def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
@@ -85,6 +88,8 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     app.include_router(_system_router(spec))
     for router in spec.routers:
         app.include_router(router, dependencies=[Depends(authorize)])
+    for middleware in spec.inner_middleware:
+        app.add_middleware(middleware)  # type: ignore[arg-type]
     if settings.resolved_database_url.startswith("sqlite"):
         app.add_middleware(SqliteWriteGate, limit=8)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)

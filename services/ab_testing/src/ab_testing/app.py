@@ -10,6 +10,7 @@ from ab_testing.api.experiments import router as experiments_router
 from ab_testing.api.results import router as results_router
 from ab_testing.api.rollouts import router as rollouts_router
 from ab_testing.api.routing import router as routing_router
+from ab_testing.fastpath import RouteFastPath
 from ab_testing.rollouts.controller import RolloutController
 from ab_testing.routing import DefinitionCache, ExposureBuffer
 from ab_testing.settings import AbTestingSettings
@@ -60,5 +61,6 @@ def create_app(settings: AbTestingSettings | None = None) -> FastAPI:
             uses_artifacts=False,
             on_startup=[start],
             on_shutdown=[stop],
+            inner_middleware=[RouteFastPath],
         ),
     )

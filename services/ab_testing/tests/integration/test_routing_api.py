@@ -95,3 +95,28 @@ def test_exposures_from_local_evaluation_are_counted_once(ab: TestClient) -> Non
     assert sum(counts.values()) == 30
     missing = ab.post("/api/exposures", json={"exposures": [{"experiment": "nope", "user_id": "u"}]})
     assert missing.status_code == 404
+
+
+def test_the_fast_path_answers_like_the_regular_route(ab: TestClient) -> None:
+    """Cached definition: the fast path answers; a cold cache or a malformed query goes through the
+    regular route (same answer, same errors)."""
+    create(ab)
+    ab.app.state.definitions._items.clear()  # type: ignore[attr-defined]
+    cold = ab.get(
+        "/api/route", params={"user_id": "u42", "experiment": "model_v2_test"}
+    )  # regular, fills the cache
+    warm = ab.get("/api/route", params={"user_id": "u42", "experiment": "model_v2_test"})  # fast path
+    assert cold.status_code == warm.status_code == 200 and cold.json() == warm.json()
+    assert warm.headers["content-type"] == "application/json" and warm.headers.get("x-request-id")
+    doubled = ab.get("/api/route?user_id=a&user_id=b&experiment=model_v2_test")
+    assert doubled.status_code == 200 and doubled.json()["user_id"] in ("a", "b")
+    assert ab.get("/api/route", params={"user_id": "", "experiment": "model_v2_test"}).status_code == 422
+    assert (
+        ab.get("/api/route", params={"user_id": "x" * 300, "experiment": "model_v2_test"}).status_code == 422
+    )
+    metrics = ab.get("/metrics").text
+    assert (
+        'mlops_http_requests_total{method="GET",route="/api/route",service="ab_testing",status="200"}'
+        in metrics
+    )
+    assert 'route="unmatched"' not in metrics
