@@ -164,9 +164,15 @@ def ingest(session: Session, events: list[EventIn]) -> dict[str, Any]:
             for ev, exp, variant in fresh
         ],
     )
-    _fold(session, fresh)
+    known = _fold(session, fresh)
+    # a user who already had an aggregate in this phase was exposed when it was created
     record_exposures(
-        session, {(exp.row.id, exp.row.phase, ev.user_id): variant for ev, exp, variant in fresh}
+        session,
+        {
+            (exp.row.id, exp.row.phase, ev.user_id): variant
+            for ev, exp, variant in fresh
+            if (exp.row.id, exp.row.phase, ev.user_id) not in known
+        },
     )
     return {"accepted": len(fresh), "duplicates": duplicates, "not_in_experiment": skipped}
 
@@ -246,7 +252,9 @@ def _ratio_contribution(num: dict[str, Any] | None, den: dict[str, Any] | None) 
     return (1.0, a, a * a, 0.0, 0.0, 0.0, 0.0, b, b * b, a * b)
 
 
-def _fold(session: Session, fresh: list[tuple[EventIn, _Exp, str]]) -> None:
+def _fold(session: Session, fresh: list[tuple[EventIn, _Exp, str]]) -> set[tuple[str, int, str]]:
+    """Fold the events into the users' aggregates and the variants' sums; returns the
+    (experiment, phase, user) that already had an aggregate."""
     # this batch's changes per (experiment, phase, component metric, user)
     delta: dict[tuple[str, int, str, str], list[Any]] = {}
     exps: dict[str, _Exp] = {}
@@ -303,6 +311,7 @@ def _fold(session: Session, fresh: list[tuple[EventIn, _Exp, str]]) -> None:
             )
     _write_user_rows(session, {k: new[k] for k in delta})
     _write_stats(session, stats)
+    return {(e, p, u) for e, p, _, u in old}
 
 
 def _accumulate(target: list[float], plus: tuple[float, ...], minus: tuple[float, ...]) -> None:
@@ -389,11 +398,17 @@ def _insert_many(
     if conflict:
         sql += f" ON CONFLICT {conflict}"
     if sqlite_:
-        # stored as SQLAlchemy's SQLite DateTime does: naive UTC text
+        # stored as SQLAlchemy's SQLite DateTime does: naive UTC text (most rows share one time)
+        texts: dict[datetime, str] = {}
         for row in rows:
             at = row.get("at")
             if isinstance(at, datetime):
-                row["at"] = at.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+                text = texts.get(at)
+                if text is None:
+                    text = texts[at] = (
+                        at.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+                    )
+                row["at"] = text
     conn.exec_driver_sql(sql, rows)
 
 

@@ -150,6 +150,8 @@ class ExposureBuffer:
 
 def record_exposures(session: Session, batch: dict[tuple[str, int, str], str]) -> int:
     """Insert first exposures (duplicates ignored) and count the new ones per variant."""
+    if not batch:
+        return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
