@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ab_testing.events import STAT_FIELDS
 from ab_testing.tables import Base
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -47,25 +48,13 @@ def create(
 
 def stats(client: TestClient, key: str) -> dict[tuple[str, str], dict[str, float]]:
     db = client.app.state.db  # type: ignore[attr-defined]
+    columns = ", ".join(f"s.{name}" for name in STAT_FIELDS)
     with db.reader.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT s.variant, s.metric, s.n, s.sum, s.sum_sq, s.n_cov, s.sum_x, s.sum_x_sq, s.sum_xy, "
-                "s.sum_den, s.sum_den_sq, s.sum_num_den FROM metric_stats s JOIN experiments e "
+                f"SELECT s.variant, s.metric, {columns} FROM metric_stats s JOIN experiments e "
                 "ON e.id = s.experiment_id WHERE e.key = :key"
             ),
             {"key": key},
         ).all()
-    names = (
-        "n",
-        "sum",
-        "sum_sq",
-        "n_cov",
-        "sum_x",
-        "sum_x_sq",
-        "sum_xy",
-        "sum_den",
-        "sum_den_sq",
-        "sum_num_den",
-    )
-    return {(r[0], r[1]): dict(zip(names, r[2:], strict=True)) for r in rows}
+    return {(r[0], r[1]): dict(zip(STAT_FIELDS, r[2:], strict=True)) for r in rows}

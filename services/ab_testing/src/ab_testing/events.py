@@ -216,7 +216,7 @@ def _dedupe(
     return fresh, duplicates
 
 
-_STAT_FIELDS = (
+STAT_FIELDS = (
     "n",
     "sum",
     "sum_sq",
@@ -415,12 +415,12 @@ def _insert_many(
 def _write_stats(session: Session, stats: dict[tuple[str, int, str, str], list[float]]) -> None:
     insert_ = _upsert(session)
     for (e, p, v, m), d in stats.items():
-        values = dict(zip(_STAT_FIELDS, d, strict=True))
+        values = dict(zip(STAT_FIELDS, d, strict=True))
         values["n"] = round(values["n"])
         values["n_cov"] = round(values["n_cov"])
         stmt = insert_(MetricStats).values(experiment_id=e, phase=p, variant=v, metric=m, **values)
         stmt = stmt.on_conflict_do_update(
             index_elements=["experiment_id", "phase", "variant", "metric"],
-            set_={f: getattr(MetricStats, f) + getattr(stmt.excluded, f) for f in _STAT_FIELDS},
+            set_={f: getattr(MetricStats, f) + getattr(stmt.excluded, f) for f in STAT_FIELDS},
         )
         session.execute(stmt)

@@ -68,7 +68,5 @@ class RouteFastPath:
         if cached is None:
             return None
         answer = assignment_json(cached.definition, user_id, cached.compiled)
-        definition = cached.definition
-        if answer["in_experiment"] and definition["status"] == "running" and not definition.get("rollout"):
-            state.exposures.add(definition["id"], definition["phase"], user_id, answer["variant"])
+        state.exposures.expose(cached.definition, answer)
         return answer

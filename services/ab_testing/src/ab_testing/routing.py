@@ -105,6 +105,14 @@ class ExposureBuffer:
     _stopping: bool = False
     written: int = 0
 
+    def expose(self, definition: dict[str, Any], answer: dict[str, Any]) -> bool:
+        """Buffer the assignment if it is an exposure: a user in a running experiment (not one a
+        promoted canary now serves to everyone). True when it counted."""
+        if answer["in_experiment"] and definition["status"] == "running" and not definition.get("rollout"):
+            self.add(definition["id"], definition["phase"], answer["user_id"], answer["variant"])
+            return True
+        return False
+
     def add(self, experiment_id: str, phase: int, user_id: str, variant: str) -> None:
         key = (experiment_id, phase, user_id)
         with self._lock:

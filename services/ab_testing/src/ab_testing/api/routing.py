@@ -17,11 +17,8 @@ from ab_testing.routing import assignment_json
 router = APIRouter(tags=["routing"])
 
 
-def _expose(request: Request, definition: dict[str, Any], answer: dict[str, Any]) -> None:
-    if answer["in_experiment"] and definition["status"] == "running" and not definition.get("rollout"):
-        request.app.state.exposures.add(
-            definition["id"], definition["phase"], answer["user_id"], answer["variant"]
-        )
+def _expose(request: Request, definition: dict[str, Any], answer: dict[str, Any]) -> bool:
+    return bool(request.app.state.exposures.expose(definition, answer))
 
 
 @router.get("/api/route")
@@ -79,9 +76,7 @@ async def post_exposures(body: ExposureBatch, request: Request) -> dict[str, Any
     for exposure in body.exposures:
         cached = await request.app.state.definitions.entry(exposure.experiment)
         answer = assignment_json(cached.definition, exposure.user_id, cached.compiled)
-        before = answer["in_experiment"] and cached.definition["status"] == "running"
-        _expose(request, cached.definition, answer)
-        counted += int(before and not cached.definition.get("rollout"))
+        counted += _expose(request, cached.definition, answer)
     return {"accepted": counted, "ignored": len(body.exposures) - counted}
 
 
