@@ -347,10 +347,9 @@ def coerce_parameter(name: str, type_: str, value: Any) -> Any:
     return value
 
 
-def resolve_parameters(spec: PipelineSpec, given: dict[str, Any] | None) -> dict[str, Any]:
-    """Given values checked against the declaration, defaults filled in."""
-    given = given or {}
-    declared = {p.name: p for p in spec.parameters}
+def check_known_parameters(spec: PipelineSpec, given: dict[str, Any]) -> None:
+    """A 422 naming the parameters the pipeline does not declare."""
+    declared = [p.name for p in spec.parameters]
     unknown = sorted(set(given) - set(declared))
     if unknown:
         raise Unprocessable(
@@ -359,6 +358,13 @@ def resolve_parameters(spec: PipelineSpec, given: dict[str, Any] | None) -> dict
             {"unknown": unknown, "declared": list(declared)},
             code="UNKNOWN_PARAMETER",
         )
+
+
+def resolve_parameters(spec: PipelineSpec, given: dict[str, Any] | None) -> dict[str, Any]:
+    """Given values checked against the declaration, defaults filled in."""
+    given = given or {}
+    check_known_parameters(spec, given)
+    declared = {p.name: p for p in spec.parameters}
     values: dict[str, Any] = {}
     for name, p in declared.items():
         if name in given and given[name] is not None:

@@ -22,6 +22,7 @@ from pipeline_orchestrator.engine.state import create_run, hash_token, utcnow
 from pipeline_orchestrator.spec import (
     PipelineDefinitionError,
     PipelineSpec,
+    check_known_parameters,
     resolve_parameters,
     validate_pipeline,
 )
@@ -339,10 +340,7 @@ def create_webhook(pipeline: str, session: SessionDep, body: WebhookCreate | Non
     body = body or WebhookCreate()
     p = get_pipeline(session, pipeline)
     spec = PipelineSpec.model_validate(get_version(session, p).definition)
-    declared = {param.name for param in spec.parameters}
-    unknown = sorted(set(body.parameters) - declared)
-    if unknown:
-        raise Unprocessable(f"unknown parameter(s) {unknown}", {"unknown": unknown}, code="UNKNOWN_PARAMETER")
+    check_known_parameters(spec, body.parameters)
     token = secrets.token_urlsafe(32)
     hook = Webhook(
         id=str(uuid.uuid4()),

@@ -18,7 +18,7 @@ from pipeline_orchestrator.api.common import get_pipeline, get_version, wake_aft
 from pipeline_orchestrator.api.serialize import alert_route_json, run_json, schedule_json
 from pipeline_orchestrator.engine.cron import check_cron, next_fire, zone
 from pipeline_orchestrator.engine.state import create_run, hash_token, utcnow
-from pipeline_orchestrator.spec import PipelineSpec, resolve_parameters
+from pipeline_orchestrator.spec import PipelineSpec, check_known_parameters, resolve_parameters
 from pipeline_orchestrator.tables import AlertRoute, Pipeline, Run, RunState, Schedule, Webhook
 
 router = APIRouter(tags=["triggers"])
@@ -162,21 +162,10 @@ class AlertRouteCreate(BaseModel):
     cooldown_seconds: float = Field(default=3600.0, ge=0, le=30 * 86_400)
 
 
-def _check_alert_parameters(spec: PipelineSpec, parameters: dict[str, Any]) -> None:
-    declared = {p.name for p in spec.parameters}
-    unknown = sorted(set(parameters) - declared)
-    if unknown:
-        raise Unprocessable(
-            f"unknown parameter(s) {unknown} for pipeline {spec.name!r}",
-            {"unknown": unknown},
-            code="UNKNOWN_PARAMETER",
-        )
-
-
 @router.post("/api/triggers/alert-routes", status_code=201)
 def create_alert_route(body: AlertRouteCreate, session: SessionDep) -> dict[str, Any]:
     pipeline = get_pipeline(session, body.pipeline)
-    _check_alert_parameters(
+    check_known_parameters(
         PipelineSpec.model_validate(get_version(session, pipeline).definition), body.parameters
     )
     route = AlertRoute(
