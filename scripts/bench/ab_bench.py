@@ -54,7 +54,6 @@ import re
 import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -67,7 +66,8 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
-from benchkit import Server, clean_env, cpu_calibration, free_port, percentile
+from benchkit import PySpy, Server, clean_env, cpu_calibration, free_port, percentile
+from benchkit import source_state as benchkit_source_state
 from mlops_client.ab_routing import compile_definition, evaluate
 
 try:
@@ -131,22 +131,12 @@ def machine_state() -> dict[str, Any]:
 
 def source_state() -> dict[str, Any]:
     """The commit measured, and whether the service's files differed from it (others edit it too)."""
-
-    def git(*argv: str) -> str:
-        try:
-            return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    dirty = git(
-        "status",
-        "--porcelain",
-        "--",
+    return benchkit_source_state(
+        ROOT,
         "services/ab_testing/src",
         "libs/mlops_client/src/mlops_client/ab_routing.py",
         "libs/mlops_kit/src",
     )
-    return {"commit": git("rev-parse", "HEAD").strip() or None, "service_files_changed": dirty.splitlines()}
 
 
 def start_server(workdir: Path, timeout: float) -> tuple[Server, dict[str, Any]]:
@@ -1045,28 +1035,11 @@ def analysis_scenario(
 # py-spy
 
 
-class Profile:
-    """`py-spy record` attached to the service process (raw collapsed stacks), until stopped."""
-
-    def __init__(self, py_spy: str, pid: int, out: Path, rate: int):
-        self.out = out
-        self.proc = subprocess.Popen(
-            [py_spy, "record", "-p", str(pid), "-f", "raw", "-o", str(out), "-r", str(rate), "--nonblocking"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        time.sleep(1.0)  # attached before the scenario starts
+class Profile(PySpy):
+    """py-spy on the service process, summarized for this service."""
 
     def stop(self) -> dict[str, Any]:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            _, err = self.proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        if not self.out.exists():
-            return {"error": err.decode(errors="replace")[-500:]}
-        return summarize_profile(self.out.read_text())
+        return self.finish(summarize_profile)
 
 
 AREAS = (

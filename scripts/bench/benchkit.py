@@ -14,7 +14,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -115,3 +117,40 @@ class Server:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+
+def source_state(root: Path, *paths: str) -> dict[str, Any]:
+    """The commit measured, and which of the measured service's files differed from it."""
+
+    def git(*argv: str) -> str:
+        try:
+            return subprocess.run(["git", *argv], cwd=root, capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    dirty = git("status", "--porcelain", "--", *paths)
+    return {"commit": git("rev-parse", "HEAD").strip() or None, "service_files_changed": dirty.splitlines()}
+
+
+class PySpy:
+    """`py-spy record` attached to a process (raw collapsed stacks), until `finish`."""
+
+    def __init__(self, py_spy: str, pid: int, out: Path, rate: int):
+        self.out = out
+        self.proc = subprocess.Popen(
+            [py_spy, "record", "-p", str(pid), "-f", "raw", "-o", str(out), "-r", str(rate), "--nonblocking"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(1.0)  # attached before the scenario starts
+
+    def finish(self, summarize: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        if not self.out.exists():
+            return {"error": err.decode(errors="replace")[-500:]}
+        return summarize(self.out.read_text())

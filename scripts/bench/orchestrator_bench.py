@@ -53,7 +53,6 @@ import platform
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,7 +61,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchkit import Server, clean_env, cpu_calibration, free_port
+from benchkit import PySpy, Server, clean_env, cpu_calibration, free_port
+from benchkit import source_state as benchkit_source_state
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results"
@@ -470,28 +470,11 @@ def warm_up(api: Orchestrator, workers: int, poll: float) -> dict[str, Any]:
 # py-spy
 
 
-class Profile:
-    """`py-spy record` attached to the service process (raw collapsed stacks), until stopped."""
-
-    def __init__(self, py_spy: str, pid: int, out: Path, rate: int):
-        self.out = out
-        self.proc = subprocess.Popen(
-            [py_spy, "record", "-p", str(pid), "-f", "raw", "-o", str(out), "-r", str(rate), "--nonblocking"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        time.sleep(1.0)  # attached before the scenario starts
+class Profile(PySpy):
+    """py-spy on the service process, summarized for this service."""
 
     def stop(self) -> dict[str, Any]:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            _, err = self.proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        if not self.out.exists():
-            return {"error": err.decode(errors="replace")[-500:]}
-        return summarize_profile(self.out.read_text())
+        return self.finish(summarize_profile)
 
 
 AREAS = (
@@ -609,16 +592,9 @@ def start_server(workdir: Path, workers: int, timeout: float) -> tuple[Server, d
 
 def source_state() -> dict[str, Any]:
     """The commit measured, and whether the service's files differed from it (others edit it too)."""
-    root = BENCH_DIR.parents[1]
-
-    def git(*argv: str) -> str:
-        try:
-            return subprocess.run(["git", *argv], cwd=root, capture_output=True, text=True, timeout=30).stdout
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    dirty = git("status", "--porcelain", "--", "services/pipeline_orchestrator/src", "libs/mlops_kit/src")
-    return {"commit": git("rev-parse", "HEAD").strip() or None, "service_files_changed": dirty.splitlines()}
+    return benchkit_source_state(
+        BENCH_DIR.parents[1], "services/pipeline_orchestrator/src", "libs/mlops_kit/src"
+    )
 
 
 def server_errors(server: Server, keep: str | None) -> dict[str, Any]:
