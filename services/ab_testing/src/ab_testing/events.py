@@ -25,11 +25,10 @@ from mlops_kit.audit import utcnow
 from mlops_kit.errors import Unprocessable
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import and_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ab_testing.experiments import definition, get_experiment
-from ab_testing.routing import record_exposures
+from ab_testing.routing import record_exposures, upsert_insert
 from ab_testing.tables import Event, Experiment, MetricStats, Status, UserMetric
 
 
@@ -354,10 +353,6 @@ def _load_rows(
     return found
 
 
-def _upsert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def _write_user_rows(session: Session, rows: dict[tuple[str, int, str, str], dict[str, Any]]) -> None:
     if not rows:
         return
@@ -413,7 +408,7 @@ def _insert_many(
 
 
 def _write_stats(session: Session, stats: dict[tuple[str, int, str, str], list[float]]) -> None:
-    insert_ = _upsert(session)
+    insert_ = upsert_insert(session)
     for (e, p, v, m), d in stats.items():
         values = dict(zip(STAT_FIELDS, d, strict=True))
         values["n"] = round(values["n"])

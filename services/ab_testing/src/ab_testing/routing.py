@@ -156,12 +156,16 @@ class ExposureBuffer:
         return written
 
 
+def upsert_insert(session: Session) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL alike)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def record_exposures(session: Session, batch: dict[tuple[str, int, str], str]) -> int:
     """Insert first exposures (duplicates ignored) and count the new ones per variant."""
     if not batch:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     now = utcnow()
     rows = [
         {"experiment_id": e, "phase": p, "user_id": u, "variant": v, "at": now}

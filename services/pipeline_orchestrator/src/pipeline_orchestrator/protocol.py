@@ -67,7 +67,7 @@ class TaskResult:
 
 @dataclass
 class ExecutorEvent:
-    kind: Literal["started", "log", "heartbeat", "finished"]
+    kind: Literal["started", "log", "finished"]
     attempt_id: str
     worker: str | None = None
     text: str | None = None  # kind == "log"
