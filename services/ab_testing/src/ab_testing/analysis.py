@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ab_testing.experiments import control_name
+from ab_testing.folding import user_value
 from ab_testing.routing import exposure_counts
 from ab_testing.stats import (
     Comparison,
@@ -204,8 +205,6 @@ def _mann_whitney(
                 UserMetric.events > 0,
             )
         ).all()
-        from ab_testing.events import user_value
-
         return [user_value(definition, total, events) for total, events in rows]
 
     result = mann_whitney(values(control), values(variant))

@@ -11,6 +11,7 @@ from ab_testing.api.results import router as results_router
 from ab_testing.api.rollouts import router as rollouts_router
 from ab_testing.api.routing import router as routing_router
 from ab_testing.fastpath import RouteFastPath
+from ab_testing.folding import Folder, tune_gc
 from ab_testing.rollouts.controller import RolloutController
 from ab_testing.routing import DefinitionCache, ExposureBuffer
 from ab_testing.settings import AbTestingSettings
@@ -26,11 +27,20 @@ def create_app(settings: AbTestingSettings | None = None) -> FastAPI:
 
     async def start(app: FastAPI) -> None:
         app.state.settings = settings
+        tune_gc()
         app.state.definitions = DefinitionCache(app.state.db, settings.definition_cache_seconds)
         app.state.exposures = ExposureBuffer(
             app.state.db, settings.exposure_flush_seconds, settings.exposure_buffer_max
         )
         await app.state.exposures.start()
+        app.state.folder = Folder(
+            app.state.db,
+            settings.fold_chunk_events,
+            settings.fold_interval_seconds,
+            shards=settings.fold_shards,
+            in_process=settings.fold_in_process,
+        )
+        await app.state.folder.start()
         app.state.rollouts = RolloutController(
             app.state.db, settings.controller_interval_seconds, invalidate=app.state.definitions.invalidate
         )
@@ -40,6 +50,9 @@ def create_app(settings: AbTestingSettings | None = None) -> FastAPI:
         rollouts = getattr(app.state, "rollouts", None)
         if rollouts is not None:
             await rollouts.stop()
+        folder = getattr(app.state, "folder", None)
+        if folder is not None:
+            await folder.stop()
         exposures = getattr(app.state, "exposures", None)
         if exposures is not None:
             await exposures.stop()

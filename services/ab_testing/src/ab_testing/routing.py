@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any, cast
 
 import anyio
@@ -165,23 +167,44 @@ def record_exposures(session: Session, batch: dict[tuple[str, int, str], str]) -
     """Insert first exposures (duplicates ignored) and count the new ones per variant."""
     if not batch:
         return 0
-    insert = upsert_insert(session)
     now = utcnow()
-    rows = [
-        {"experiment_id": e, "phase": p, "user_id": u, "variant": v, "at": now}
-        for (e, p, u), v in batch.items()
-    ]
     added: Counter[tuple[str, int, str]] = Counter()
-    table = cast(Table, Exposure.__table__)
-    # one statement compiled once, sent in batches with RETURNING (insertmanyvalues): the users
-    # it returns are the ones seen for the first time in the phase
-    stmt = (
-        insert(table)
-        .on_conflict_do_nothing()
-        .returning(table.c.experiment_id, table.c.phase, table.c.variant)
-    )
-    for e, p, v in session.connection().execute(stmt, rows).all():
-        added[(e, p, v)] += 1
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        # the one writer; per variant, the rows an INSERT OR IGNORE adds are the new exposures
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        at = now.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+        groups: dict[tuple[str, int, str], list[tuple[str, int, str, str, str]]] = {}
+        for (e, p, u), v in batch.items():
+            groups.setdefault((e, p, v), []).append((e, p, u, v, at))
+        cursor = raw.cursor()
+        for group, rows in groups.items():
+            cursor.executemany(
+                "INSERT OR IGNORE INTO exposures (experiment_id, phase, user_id, variant, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            if cursor.rowcount > 0:
+                added[group] += cursor.rowcount
+        cursor.close()
+    else:
+        insert = upsert_insert(session)
+        table = cast(Table, Exposure.__table__)
+        # one statement compiled once, sent in batches with RETURNING (insertmanyvalues): the users
+        # it returns are the ones seen for the first time in the phase (concurrent writers agree)
+        stmt = (
+            insert(table)
+            .on_conflict_do_nothing()
+            .returning(table.c.experiment_id, table.c.phase, table.c.variant)
+        )
+        rows_ = [
+            {"experiment_id": e, "phase": p, "user_id": u, "variant": v, "at": now}
+            for (e, p, u), v in batch.items()
+        ]
+        for e, p, v in conn.execute(stmt, rows_).all():
+            added[(e, p, v)] += 1
+    insert = upsert_insert(session)
     for (e, p, v), n in added.items():
         upsert = insert(ExposureCount).values(experiment_id=e, phase=p, variant=v, users=n)
         session.execute(

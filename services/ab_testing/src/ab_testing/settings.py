@@ -22,5 +22,24 @@ class AbTestingSettings(ServiceSettings):
     controller_interval_seconds: float = Field(
         default=10.0, gt=0, description="how often bandit re-weighting and canary stages are evaluated"
     )
+    fold_chunk_events: int = Field(
+        default=50_000, ge=1, description="pending events folded into the statistics per transaction"
+    )
+    fold_shards: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="users are split into this many shards, each folded by a process of its own",
+    )
+    fold_in_process: bool = Field(
+        default=False,
+        description="fold in a thread of the service instead of a process of its own (one core for both)",
+    )
+    fold_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="how often the folders fold what arrived (reads of the statistics fold first anyway): "
+        "larger chunks cost less per event",
+    )
     max_events_per_request: int = 100_000
     max_route_batch: int = 10_000

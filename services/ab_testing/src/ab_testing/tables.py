@@ -1,6 +1,6 @@
-"""A/B testing tables: experiments and their phases, overrides, exposures, raw events (for
-idempotency and rank tests), per-user metric values, and the per-variant sufficient statistics
-that analysis reads (it never scans raw events)."""
+"""A/B testing tables: experiments and their phases, overrides, exposures, accepted event ids
+(idempotency) and the log of events waiting to be folded, per-user metric values (rank tests),
+and the per-variant sufficient statistics that analysis reads (it never scans events)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from sqlalchemy import (
     BigInteger,
     Float,
     ForeignKey,
-    Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -101,12 +101,11 @@ class Exposure(Base):
     """A user's first assignment in a phase (the denominator of zero-filled metrics, and SRM)."""
 
     __tablename__ = "exposures"
-    __table_args__ = (UniqueConstraint("experiment_id", "phase", "user_id"),)
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    experiment_id: Mapped[str] = mapped_column(String(36))
-    phase: Mapped[int] = mapped_column(Integer)
-    user_id: Mapped[str] = mapped_column(String(200))
+    experiment_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    phase: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     variant: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -120,27 +119,35 @@ class ExposureCount(Base):
     users: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class Event(Base):
-    __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("experiment_id", "event_id"),)
+class EventId(Base):
+    """The ids of the events folded or waiting to be: an event id is accepted once per experiment."""
+
+    __tablename__ = "event_ids"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    experiment_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class PendingEvents(Base):
+    """Accepted events not yet folded into the users' aggregates and the variants' sums, one row
+    per request (an append-only log: ingestion writes it, the folder reads and deletes it in
+    chunks of many requests). ``payload``: orjson of ``[[experiment_id, phase, metric, user_id,
+    variant, value, covariate], ...]``."""
+
+    __tablename__ = "pending_events"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    experiment_id: Mapped[str] = mapped_column(String(36))
-    event_id: Mapped[str] = mapped_column(String(200))
-    phase: Mapped[int] = mapped_column(Integer)
-    user_id: Mapped[str] = mapped_column(String(200))
-    variant: Mapped[str] = mapped_column(String(100))
-    metric: Mapped[str] = mapped_column(String(100))
-    value: Mapped[float | None] = mapped_column(Float, nullable=True)
-    covariate: Mapped[float | None] = mapped_column(Float, nullable=True)
-    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    shard: Mapped[int] = mapped_column(Integer, default=0)  # of the users: one folder per shard
+    events: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class UserMetric(Base):
     """One user's aggregate for one (component) metric in one phase."""
 
     __tablename__ = "user_metrics"
-    __table_args__ = (Index("ix_user_metrics_lookup", "experiment_id", "phase", "metric", "variant"),)
+    __table_args__ = {"sqlite_with_rowid": False}
 
     experiment_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     phase: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from mlops_kit.deps import READ_ONLY, SessionDep
 from mlops_kit.errors import Unprocessable
 from pydantic import BaseModel, ConfigDict, Field
 
 from ab_testing.analysis import results
 from ab_testing.experiments import get_experiment
+from ab_testing.folding import catch_up
 from ab_testing.stats import minimum_detectable_effect, required_sample_size
 
 router = APIRouter(tags=["analysis"])
@@ -20,6 +21,7 @@ router = APIRouter(tags=["analysis"])
 @router.get("/api/experiments/{experiment}/results")
 def experiment_results(
     experiment: str,
+    request: Request,
     session: SessionDep,
     phase: int | None = Query(default=None, ge=1, description="default: the current phase"),
     method: Literal["holm", "bh"] = Query(default="holm", description="multiple-testing correction"),
@@ -28,7 +30,9 @@ def experiment_results(
 ) -> dict[str, Any]:
     """Per metric, every variant against the control: counts, means, lifts with intervals,
     p-values (corrected across variants x metrics), sequential and Bayesian figures, CUPED when
-    covariates were sent, and the sample-ratio-mismatch check."""
+    covariates were sent, and the sample-ratio-mismatch check. Events accepted before the call
+    are all counted (the pending ones are folded first)."""
+    catch_up(request.app.state.db)
     row = get_experiment(session, experiment)
     return results(
         session, row, phase=phase, method=method, sequential=sequential, with_mann_whitney=mann_whitney

@@ -116,4 +116,5 @@ async def post_events(request: Request) -> dict[str, Any]:
     limit = request.app.state.settings.max_events_per_request
     if len(events) > limit:
         raise BadRequest(f"at most {limit} events per request", {"limit": limit}, code="BATCH_TOO_LARGE")
-    return await run_transaction(request, lambda session: ingest(session, events))
+    shards = request.app.state.settings.fold_shards
+    return await run_transaction(request, lambda session: ingest(session, events, shards))

@@ -24,6 +24,7 @@ from mlops_kit.db import Database
 from sqlalchemy import select
 
 from ab_testing.experiments import get_experiment
+from ab_testing.folding import catch_up
 from ab_testing.rollouts import bandit, canary
 from ab_testing.rollouts.registry import Registry, RegistryError
 from ab_testing.tables import Decision, Experiment, Status
@@ -118,6 +119,7 @@ class RolloutController:
         "decisions"}`` — the figures of this evaluation and the decisions it recorded."""
         now = self.clock()
         probe: dict[str, Any] | None = None
+        catch_up(self.db)  # the guardrails see every accepted event
         with self.db.session(write=False) as session:
             experiment = get_experiment(session, ref)
             experiment_id, mode = experiment.id, experiment.mode
