@@ -139,7 +139,9 @@ def source_state() -> dict[str, Any]:
     )
 
 
-def start_server(workdir: Path, timeout: float) -> tuple[Server, dict[str, Any]]:
+def start_server(
+    workdir: Path, timeout: float, extra_env: dict[str, str] | None = None
+) -> tuple[Server, dict[str, Any]]:
     port = free_port()
     env = clean_env()
     env.update(
@@ -149,6 +151,7 @@ def start_server(workdir: Path, timeout: float) -> tuple[Server, dict[str, Any]]
             "MLOPS_ENV_FILE": "",
             "MLOPS_LOG_JSON": "false",
             "MLOPS_LOG_LEVEL": "warning",
+            **(extra_env or {}),
         }
     )
     server = Server("ab_testing", [sys.executable, "-m", "ab_testing"], env, port, workdir / "server.log")
@@ -1538,6 +1541,13 @@ def main() -> int:
         help="ingest all analysis events over HTTP if the measured rate does it within this many seconds "
         "(default 300; quick 0)",
     )
+    parser.add_argument(
+        "--service-env",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="settings of the service under test, e.g. MLOPS_AB_TESTING_FOLD_SHARDS=1 (recorded)",
+    )
     parser.add_argument("--py-spy", help="path of a py-spy binary: profile the scenarios that missed")
     parser.add_argument("--py-spy-rate", type=int, default=200, help="samples per second")
     parser.add_argument("--profile-all", action="store_true", help="with --py-spy: profile every scenario")
@@ -1597,7 +1607,8 @@ def main() -> int:
     sc = results["scenarios"]
     with tempfile.TemporaryDirectory(prefix="ab-bench-") as tmp:
         workdir = Path(tmp)
-        server, results["config"]["server"] = start_server(workdir, args.startup_timeout)
+        extra_env = dict(item.split("=", 1) for item in args.service_env)
+        server, results["config"]["server"] = start_server(workdir, args.startup_timeout, extra_env)
         assert server.proc is not None
         cpu = CpuMeter(server.proc.pid)
         db = database_file(workdir)

@@ -36,7 +36,7 @@ class AbTestingSettings(ServiceSettings):
         description="fold in a thread of the service instead of a process of its own (one core for both)",
     )
     fold_interval_seconds: float = Field(
-        default=1.0,
+        default=2.0,
         gt=0,
         description="how often the folders fold what arrived (reads of the statistics fold first anyway): "
         "larger chunks cost less per event",
