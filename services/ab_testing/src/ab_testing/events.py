@@ -155,7 +155,7 @@ def _store_ids(conn: Connection, keys: list[tuple[str, str]]) -> set[tuple[str, 
     if conn.dialect.name == "postgresql":
         # one statement; a concurrent insert of the same id waits for the other transaction
         inserted = conn.exec_driver_sql(
-            "INSERT INTO event_ids (experiment_id, event_id) SELECT * FROM unnest(%s::text[], %s::text[]) "
+            "INSERT INTO event_ids (experiment_id, event_id) SELECT * FROM unnest(%b::text[], %b::text[]) "
             "ON CONFLICT DO NOTHING RETURNING experiment_id, event_id",
             ([k[0] for k in keys], [k[1] for k in keys]),
         ).all()

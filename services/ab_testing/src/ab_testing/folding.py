@@ -339,7 +339,7 @@ def _load_user_rows(conn: Connection, experiment_id: str, keys: Iterable[Key]) -
     for (phase, metric), users in groups.items():
         if conn.dialect.name == "postgresql":
             result: Iterable[Any] = conn.exec_driver_sql(
-                head + "%s AND phase = %s AND metric = %s AND user_id = ANY(%s)",
+                head + "%s AND phase = %s AND metric = %s AND user_id = ANY(%b)",
                 (experiment_id, phase, metric, users),
             ).all()
             for user, total, events, covariate, variant in result:
@@ -360,13 +360,36 @@ def _load_user_rows(conn: Connection, experiment_id: str, keys: Iterable[Key]) -
 def _write_user_rows(conn: Connection, experiment_id: str, rows: dict[Key, list[Any]]) -> None:
     if not rows:
         return
-    sql = _sql(
-        conn,
-        "INSERT INTO user_metrics (experiment_id, phase, metric, user_id, total, events, covariate, variant) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, phase, metric, user_id) DO UPDATE SET "
-        "total = excluded.total, events = excluded.events, covariate = excluded.covariate",
+    update = (
+        " ON CONFLICT (experiment_id, phase, metric, user_id) DO UPDATE SET "
+        "total = excluded.total, events = excluded.events, covariate = excluded.covariate"
     )
-    conn.exec_driver_sql(sql, [(experiment_id, *key, *row) for key, row in rows.items()])
+    columns = (
+        "INSERT INTO user_metrics (experiment_id, phase, metric, user_id, total, events, covariate, variant) "
+    )
+    if conn.dialect.name == "postgresql":
+        # one statement over arrays: a statement per row costs a round trip and a parse each
+        phases, metrics, users = zip(*rows, strict=True)
+        totals, events, covariates, variants = zip(*rows.values(), strict=True)
+        conn.exec_driver_sql(
+            columns + "SELECT %s, * FROM unnest(%b::int[], %b::text[], %b::text[], %b::float8[], "
+            "%b::int[], %b::float8[], %b::text[])" + update,
+            (
+                experiment_id,
+                list(phases),
+                list(metrics),
+                list(users),
+                list(totals),
+                list(events),
+                list(covariates),
+                list(variants),
+            ),
+        )
+        return
+    conn.exec_driver_sql(
+        columns + "VALUES (?, ?, ?, ?, ?, ?, ?, ?)" + update,
+        [(experiment_id, *key, *row) for key, row in rows.items()],
+    )
 
 
 def _write_stats(

@@ -15,18 +15,18 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any, cast
+from typing import Any
 
 import anyio
 from mlops_client.ab_routing import CompiledExperiment, compile_definition, evaluate
 from mlops_kit.audit import utcnow
 from mlops_kit.db import Database
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ab_testing.experiments import definition, get_experiment
-from ab_testing.tables import Exposure, ExposureCount
+from ab_testing.tables import ExposureCount
 
 log = logging.getLogger("mlops.ab.routing")
 
@@ -189,20 +189,22 @@ def record_exposures(session: Session, batch: dict[tuple[str, int, str], str]) -
                 added[group] += cursor.rowcount
         cursor.close()
     else:
-        insert = upsert_insert(session)
-        table = cast(Table, Exposure.__table__)
-        # one statement compiled once, sent in batches with RETURNING (insertmanyvalues): the users
-        # it returns are the ones seen for the first time in the phase (concurrent writers agree)
-        stmt = (
-            insert(table)
-            .on_conflict_do_nothing()
-            .returning(table.c.experiment_id, table.c.phase, table.c.variant)
-        )
-        rows_ = [
-            {"experiment_id": e, "phase": p, "user_id": u, "variant": v, "at": now}
-            for (e, p, u), v in batch.items()
-        ]
-        for e, p, v in conn.execute(stmt, rows_).all():
+        # one statement over arrays; the rows it returns are the users seen for the first time in
+        # the phase (a concurrent writer of the same user waits, then skips it: they agree)
+        keys = list(batch)
+        returned = conn.exec_driver_sql(
+            "INSERT INTO exposures (experiment_id, phase, user_id, variant, at) "
+            "SELECT *, %s FROM unnest(%b::text[], %b::int[], %b::text[], %b::text[]) "
+            "ON CONFLICT DO NOTHING RETURNING experiment_id, phase, variant",
+            (
+                now,
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [k[2] for k in keys],
+                [batch[k] for k in keys],
+            ),
+        ).all()
+        for e, p, v in returned:
             added[(e, p, v)] += 1
     insert = upsert_insert(session)
     for (e, p, v), n in added.items():
