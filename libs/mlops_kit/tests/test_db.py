@@ -46,3 +46,41 @@ def test_postgres_urls_are_normalised_to_psycopg3() -> None:
     assert normalize_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalize_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalize_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_replicas_starting_together_migrate_one_after_the_other(tmp_path: Path) -> None:
+    """Four processes' worth of start-ups at once on one fresh database: every one succeeds and
+    the schema is migrated once (without the lock they race on CREATE TABLE / alembic_version)."""
+    import threading
+
+    from mlops_kit.db import run_migrations
+
+    migrations = Path(__file__).resolve().parents[3] / "services" / "model_registry" / "migrations"
+
+    def start_together(url: str) -> None:
+        barrier = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def start() -> None:
+            barrier.wait()
+            try:
+                run_migrations(url, migrations)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        database = Database.connect(url)
+        try:
+            with database.reader.connect() as conn:
+                assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+        finally:
+            database.dispose()
+
+    start_together(f"sqlite:///{tmp_path}/registry.db")
+    with fresh_postgres_database("kitmigrate") as url:
+        start_together(url)
