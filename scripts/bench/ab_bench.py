@@ -37,7 +37,8 @@ again under `py-spy record` attached to the service, and the hot frames go into 
     uv run python scripts/bench/ab_bench.py [--quick] [--py-spy PATH] [--only route eval ingest analysis]
 
 --quick is a smoke run of some seconds; it prints the figures and writes nothing unless --write.
-Writes scripts/bench/results/ab_testing.json and ab_testing.md. Exit status 1 when a check failed
+Writes scripts/bench/results/ab_testing.json and ab_testing.md (with --database-url: the service on
+PostgreSQL, ab_testing_postgres.json and .md). Exit status 1 when a check failed
 (errors, statistics that differ from the reduction, wrong routes); a missed target alone is not one.
 """
 
@@ -185,6 +186,54 @@ def start_server(
 
 def database_file(workdir: Path) -> Path:
     return workdir / "data" / "ab_testing" / "metadata.db"
+
+
+class StatsDb:
+    """The service's database, read (the statistics check) and written (the 10M-event analysis)
+    behind the service's back: its SQLite file, or the PostgreSQL database given by --database-url.
+    Statements are written with SQLite's ``?``."""
+
+    def __init__(self, target: Path | str, *, read_only: bool = False):
+        self.postgres = isinstance(target, str)
+        if self.postgres:
+            import psycopg
+
+            self.con: Any = psycopg.connect(str(target).replace("postgresql+psycopg://", "postgresql://"))
+        elif read_only:
+            self.con = sqlite3.connect(f"file:{target}?mode=ro", uri=True, timeout=60)
+        else:
+            self.con = sqlite3.connect(str(target), timeout=60, isolation_level=None)
+            self.con.execute("PRAGMA busy_timeout=60000")
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.postgres else sql
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        return self.con.execute(self._sql(sql), params)
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self.con.cursor().executemany(self._sql(sql), rows)
+
+    def begin(self) -> None:
+        if not self.postgres:  # psycopg opens a transaction on the first statement
+            self.con.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        if self.postgres:
+            self.con.commit()
+        else:
+            self.con.execute("COMMIT")
+
+    def columns(self, table: str) -> set[str]:
+        if self.postgres:
+            found = self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,)
+            )
+            return {r[0] for r in found}
+        return {r[1] for r in self.con.execute(f"PRAGMA table_info({table})")}
+
+    def close(self) -> None:
+        self.con.close()
 
 
 class Api:
@@ -796,9 +845,9 @@ def reduce_events(ev: Events) -> tuple[dict[tuple[str, str], list[float]], dict[
 
 
 def read_stats(
-    db: Path, experiment_id: str, phase: int = 1
+    db: Path | str, experiment_id: str, phase: int = 1
 ) -> tuple[dict[tuple[str, str], list[float]], dict]:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)
+    con = StatsDb(db, read_only=True)
     try:
         rows = con.execute(
             f"SELECT variant, metric, {', '.join(STAT_FIELDS)} FROM metric_stats "
@@ -840,18 +889,17 @@ def compare_stats(
 
 
 def write_stats(
-    db: Path, experiment_id: str, stats: dict, exposures: dict[str, int], phase: int = 1
+    db: Path | str, experiment_id: str, stats: dict, exposures: dict[str, int], phase: int = 1
 ) -> float:
     """Replace the experiment's sufficient statistics with `stats` (what ingestion would have written)."""
-    con = sqlite3.connect(str(db), timeout=60, isolation_level=None)
+    con = StatsDb(db)
     try:
-        columns = {r[1] for r in con.execute("PRAGMA table_info(metric_stats)")}
+        columns = con.columns("metric_stats")
         missing = {"experiment_id", "phase", "variant", "metric", *STAT_FIELDS} - columns
         if missing:
             raise RuntimeError(f"metric_stats has no column(s) {sorted(missing)}: the schema changed")
         t0 = time.perf_counter()
-        con.execute("PRAGMA busy_timeout=60000")
-        con.execute("BEGIN IMMEDIATE")
+        con.begin()
         con.execute("DELETE FROM metric_stats WHERE experiment_id = ? AND phase = ?", (experiment_id, phase))
         con.execute(
             "DELETE FROM exposure_counts WHERE experiment_id = ? AND phase = ?", (experiment_id, phase)
@@ -868,7 +916,7 @@ def write_stats(
             "INSERT INTO exposure_counts (experiment_id, phase, variant, users) VALUES (?, ?, ?, ?)",
             [(experiment_id, phase, v, n) for v, n in exposures.items()],
         )
-        con.execute("COMMIT")
+        con.commit()
         return time.perf_counter() - t0
     finally:
         con.close()
@@ -877,7 +925,7 @@ def write_stats(
 def ingest_scenario(
     api: Api,
     cpu: CpuMeter,
-    db: Path,
+    db: Path | str,
     key: str,
     events: int,
     users: int,
@@ -960,7 +1008,7 @@ def time_results(api: Api, key: str, calls: int, warmup: int = 3) -> dict[str, A
 
 
 def analysis_scenario(
-    api: Api, cpu: CpuMeter, db: Path, args: argparse.Namespace, seq_rate: float | None
+    api: Api, cpu: CpuMeter, db: Path | str, args: argparse.Namespace, seq_rate: float | None
 ) -> dict[str, Any]:
     key = "bench-analysis"
     created = api.experiment(key)
@@ -1278,8 +1326,19 @@ def write(results: dict[str, Any], to_files: bool) -> str:
         "pure-Python loop: larger means a slower or busier machine; every figure below has its own, "
         "before / after, with the 1-minute load average).",
         "",
-        "One `python -m ab_testing` process (one uvicorn worker, embedded SQLite in WAL mode under a "
-        "temporary MLOPS_DATA_DIR, default settings), driven over loopback HTTP by "
+        "One `python -m ab_testing` process (one uvicorn worker, its folder processes beside it, "
+        + (
+            "PostgreSQL on this machine, an empty database given by --database-url"
+            if results["config"].get("storage") == "postgres"
+            else "embedded SQLite in WAL mode under a temporary MLOPS_DATA_DIR"
+        )
+        + ", "
+        + (
+            "settings " + ", ".join(results["config"]["service_env"])
+            if results["config"].get("service_env")
+            else "default settings"
+        )
+        + "), driven over loopback HTTP by "
         "`scripts/bench/ab_bench.py` from another process on the same machine. Experiments have 3 "
         "variants (0.34 / 0.33 / 0.33), coverage 1 and 4 metrics (binary conversion, continuous revenue "
         "with a CUPED covariate, ratio ctr = clicks / views, continuous latency_ms as a guardrail).",
@@ -1498,8 +1557,9 @@ def write(results: dict[str, Any], to_files: bool) -> str:
     markdown = "\n".join(lines)
     if to_files:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "ab_testing.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-        (RESULTS / "ab_testing.md").write_text(markdown)
+        name = "ab_testing_postgres" if results["config"].get("storage") == "postgres" else "ab_testing"
+        (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        (RESULTS / f"{name}.md").write_text(markdown)
     return markdown
 
 
@@ -1540,6 +1600,10 @@ def main() -> int:
         type=float,
         help="ingest all analysis events over HTTP if the measured rate does it within this many seconds "
         "(default 300; quick 0)",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="run the service on this (empty) PostgreSQL database instead of its embedded SQLite",
     )
     parser.add_argument(
         "--service-env",
@@ -1608,10 +1672,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ab-bench-") as tmp:
         workdir = Path(tmp)
         extra_env = dict(item.split("=", 1) for item in args.service_env)
+        results["config"]["service_env"] = args.service_env
+        results["config"]["storage"] = "postgres" if args.database_url else "sqlite"
+        if args.database_url:
+            extra_env["MLOPS_DATABASE_URL"] = args.database_url
         server, results["config"]["server"] = start_server(workdir, args.startup_timeout, extra_env)
         assert server.proc is not None
         cpu = CpuMeter(server.proc.pid)
-        db = database_file(workdir)
+        db: Path | str = args.database_url or database_file(workdir)
         api = Api(server.uri)
         try:
             route_key = "bench-route"
@@ -1677,7 +1745,13 @@ def main() -> int:
 
 
 def run_profiles(
-    api: Api, cpu: CpuMeter, db: Path, server: Server, args: argparse.Namespace, workdir: Path, results: dict
+    api: Api,
+    cpu: CpuMeter,
+    db: Path | str,
+    server: Server,
+    args: argparse.Namespace,
+    workdir: Path,
+    results: dict,
 ) -> dict[str, Any]:
     assert server.proc is not None
     pid = server.proc.pid

@@ -338,9 +338,15 @@ def _load_user_rows(conn: Connection, experiment_id: str, keys: Iterable[Key]) -
     head = "SELECT user_id, total, events, covariate, variant FROM user_metrics WHERE experiment_id = "
     for (phase, metric), users in groups.items():
         if conn.dialect.name == "postgresql":
+            # one primary-key probe per user, whatever the planner believes: while the table grows
+            # faster than its statistics it would scan it with `user_id = ANY(...)` or a plain join,
+            # comparing every row with every user (LIMIT 1 keeps the lookup a probe)
             result: Iterable[Any] = conn.exec_driver_sql(
-                head + "%s AND phase = %s AND metric = %s AND user_id = ANY(%b)",
-                (experiment_id, phase, metric, users),
+                "SELECT m.* FROM unnest(%b::text[]) AS wanted(user_id) CROSS JOIN LATERAL ("
+                "SELECT user_id, total, events, covariate, variant FROM user_metrics "
+                "WHERE experiment_id = %s AND phase = %s AND metric = %s "
+                "AND user_id = wanted.user_id LIMIT 1) AS m",
+                (users, experiment_id, phase, metric),
             ).all()
             for user, total, events, covariate, variant in result:
                 found[(phase, metric, user)] = [total, events, covariate, variant]
