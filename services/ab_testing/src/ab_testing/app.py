@@ -42,7 +42,10 @@ def create_app(settings: AbTestingSettings | None = None) -> FastAPI:
         )
         await app.state.folder.start()
         app.state.rollouts = RolloutController(
-            app.state.db, settings.controller_interval_seconds, invalidate=app.state.definitions.invalidate
+            app.state.db,
+            settings.controller_interval_seconds,
+            invalidate=app.state.definitions.invalidate,
+            read_fold_seconds=settings.read_fold_seconds,
         )
         await app.state.rollouts.start()
 

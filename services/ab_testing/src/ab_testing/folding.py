@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -431,16 +432,36 @@ def pending_shards(db: Database) -> list[int]:
         ]
 
 
-def catch_up(db: Database, chunk: int = 50_000, shard: int | None = None) -> int:
-    """Fold every pending event (of one shard, or of all); returns how many were folded. The
-    statistics then include every event accepted before the call: called before they are read."""
+def catch_up(
+    db: Database, chunk: int = 50_000, shard: int | None = None, *, seconds: float | None = None
+) -> int:
+    """Fold every pending event (of one shard, or of all), or what `seconds` allow (chunks are
+    not cut short); returns how many were folded. With nothing left, the statistics include
+    every event accepted before the call: reads of the statistics call it first."""
+    deadline = None if seconds is None else time.monotonic() + seconds
     folded = 0
     while shards := ([shard] if shard is not None else pending_shards(db)):
         done = sum(fold_chunk(db, s, chunk) for s in shards)
         if not done:
             break
         folded += done
+        if deadline is not None and time.monotonic() >= deadline:
+            break
     return folded
+
+
+def pending_events(db: Database) -> int:
+    """Accepted events not in the statistics yet."""
+    with db.reader.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT COALESCE(SUM(events), 0) FROM pending_events").scalar_one())
+
+
+def fold_for_read(db: Database, seconds: float, chunk: int = 50_000) -> int:
+    """Before a read of the statistics: fold what is pending, for at most about `seconds` (after a
+    burst the folders may be far behind); returns how many events are still pending (0: the
+    statistics include every accepted event)."""
+    catch_up(db, chunk, seconds=seconds)
+    return pending_events(db)
 
 
 def _folder_main(

@@ -31,6 +31,12 @@ class AbTestingSettings(ServiceSettings):
         le=64,
         description="users are split into this many shards, each folded by a process of its own",
     )
+    read_fold_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="a read of the statistics first folds pending events for up to this long; what is "
+        "left is reported as pending_events",
+    )
     fold_in_process: bool = Field(
         default=False,
         description="fold in a thread of the service instead of a process of its own (one core for both)",

@@ -5,13 +5,16 @@ same users lose nothing; the migration from raw events keeps their ids and expos
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import ab_testing.app as ab_app
 import numpy as np
 import pytest
 from ab_helpers import create, oracle_stats, sample_events, stats
+from ab_testing.app import create_app
 from ab_testing.events import shard_of
-from ab_testing.folding import catch_up, pending_shards
+from ab_testing.folding import catch_up, fold_for_read, pending_events, pending_shards
+from ab_testing.settings import AbTestingSettings
 from fastapi.testclient import TestClient
 from mlops_kit.db import Database, run_migrations
 from sqlalchemy import text
@@ -81,7 +84,7 @@ def test_an_event_id_stays_a_duplicate_after_its_event_was_folded(ab: TestClient
     assert after[revenue]["sum"] == before[revenue]["sum"] + 2
 
 
-def test_migration_from_raw_events_keeps_ids_and_exposures(ab_backend: dict, tmp_path) -> None:
+def test_migration_from_raw_events_keeps_ids_and_exposures(ab_backend: dict, tmp_path: Path) -> None:
     if "database_url" in ab_backend:
         from mlops_kit.testing import fresh_postgres_database
 
@@ -137,3 +140,43 @@ def _check_migration(url: str) -> None:
             assert conn.execute(text("SELECT user_id, variant FROM exposures")).all() == [("u1", "control")]
     finally:
         db.dispose()
+
+
+def test_a_read_after_a_burst_folds_for_a_while_and_reports_what_is_left(
+    ab_backend: dict, tmp_path: Path
+) -> None:
+    """The folder in the service's own thread (fold_in_process), idle for the test, on a database
+    of its own: a read folds for `read_fold_seconds` at most and reports the rest as
+    pending_events."""
+    if "database_url" in ab_backend:
+        from mlops_kit.testing import fresh_postgres_database
+
+        with fresh_postgres_database("abread") as url:
+            _burst_then_read({"database_url": url, "data_dir": tmp_path})
+    else:
+        _burst_then_read({"data_dir": tmp_path})
+
+
+def _burst_then_read(storage: dict) -> None:
+    settings = AbTestingSettings(
+        **storage,
+        log_level="WARNING",
+        fold_in_process=True,
+        fold_interval_seconds=3600,
+        fold_chunk_events=1,  # a chunk is one request's events (per shard)
+        read_fold_seconds=0.000001,
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        create(client)
+        definition = client.get("/api/experiments/model_v2_test/definition").json()
+        events = sample_events(np.random.default_rng(21), n_users=60)
+        for start in range(0, len(events), 40):
+            assert client.post("/api/events", json={"events": events[start : start + 40]}).status_code == 200
+        db = client.app.state.db  # type: ignore[attr-defined]
+        accepted = pending_events(db)
+        assert accepted == len(events)
+        first = client.get("/api/experiments/model_v2_test/results").json()["pending_events"]
+        assert 0 < first < accepted  # one chunk per shard, then the time was up
+        assert fold_for_read(db, 60, 1) == 0
+        assert client.get("/api/experiments/model_v2_test/results").json()["pending_events"] == 0
+        _close(stats(client, "model_v2_test", fold=False), oracle_stats(definition, events))

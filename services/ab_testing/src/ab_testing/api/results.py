@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ab_testing.analysis import results
 from ab_testing.experiments import get_experiment
-from ab_testing.folding import catch_up
+from ab_testing.folding import fold_for_read
 from ab_testing.stats import minimum_detectable_effect, required_sample_size
 
 router = APIRouter(tags=["analysis"])
@@ -31,12 +31,19 @@ def experiment_results(
     """Per metric, every variant against the control: counts, means, lifts with intervals,
     p-values (corrected across variants x metrics), sequential and Bayesian figures, CUPED when
     covariates were sent, and the sample-ratio-mismatch check. Events accepted before the call
-    are all counted (the pending ones are folded first)."""
-    catch_up(request.app.state.db)
+    are counted: pending ones are folded first (`pending_events`: how many a burst left for the
+    folders after `read_fold_seconds`, normally 0)."""
+    left = fold_for_read(
+        request.app.state.db,
+        request.app.state.settings.read_fold_seconds,
+        request.app.state.settings.fold_chunk_events,
+    )
     row = get_experiment(session, experiment)
-    return results(
+    answer = results(
         session, row, phase=phase, method=method, sequential=sequential, with_mann_whitney=mann_whitney
     )
+    answer["pending_events"] = left
+    return answer
 
 
 class PowerIn(BaseModel):

@@ -12,7 +12,7 @@ from mlops_kit.errors import Conflict, ServiceUnavailable, Unprocessable
 from pydantic import BaseModel, ConfigDict, Field
 
 from ab_testing.experiments import control_name, get_experiment, record_decision
-from ab_testing.folding import catch_up
+from ab_testing.folding import fold_for_read
 from ab_testing.rollouts import PhaseData, load_phase, metric_by_name, rounded
 from ab_testing.rollouts.controller import RolloutController, decision_json
 from ab_testing.rollouts.registry import RegistryError
@@ -113,7 +113,10 @@ def promote(experiment: str, body: PromoteIn, request: Request, session: Session
     (the given `variant`, else the best one significantly better than control on the primary
     metric); the decision is recorded with its evidence and returned."""
     db = request.app.state.db
-    catch_up(db)  # the evidence counts every accepted event (before this request's session begins)
+    # the evidence counts the accepted events (folded before this request's session begins)
+    fold_for_read(
+        db, request.app.state.settings.read_fold_seconds, request.app.state.settings.fold_chunk_events
+    )
     with db.session(write=False) as reader:
         row = get_experiment(reader, experiment)
         canary_model = (row.config.get("canary") or {}).get("model_name")

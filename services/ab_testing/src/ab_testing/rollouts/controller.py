@@ -24,7 +24,7 @@ from mlops_kit.db import Database
 from sqlalchemy import select
 
 from ab_testing.experiments import get_experiment
-from ab_testing.folding import catch_up
+from ab_testing.folding import fold_for_read
 from ab_testing.rollouts import bandit, canary
 from ab_testing.rollouts.registry import Registry, RegistryError
 from ab_testing.tables import Decision, Experiment, Status
@@ -51,8 +51,10 @@ class RolloutController:
         registry: Registry | None = None,
         invalidate: Callable[..., None] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        read_fold_seconds: float = 5.0,
     ):
         self.db = db
+        self.read_fold_seconds = read_fold_seconds
         self.interval = interval
         self.registry = registry or Registry()
         self._invalidate = invalidate or (lambda *refs: None)
@@ -119,7 +121,7 @@ class RolloutController:
         "decisions"}`` — the figures of this evaluation and the decisions it recorded."""
         now = self.clock()
         probe: dict[str, Any] | None = None
-        catch_up(self.db)  # the guardrails see every accepted event
+        fold_for_read(self.db, self.read_fold_seconds)  # the guardrails see the accepted events
         with self.db.session(write=False) as session:
             experiment = get_experiment(session, ref)
             experiment_id, mode = experiment.id, experiment.mode
