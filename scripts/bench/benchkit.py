@@ -30,6 +30,32 @@ def cpu_calibration() -> float:
     return round(time.perf_counter() - start, 3)
 
 
+def machine_state() -> dict[str, Any]:
+    """The calibration loop's time and the load average, taken before and after each figure."""
+    return {"cpu_calibration_s": cpu_calibration(), "loadavg": [round(x, 2) for x in os.getloadavg()]}
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    """A figure for a markdown table: thousands separated, floats to `digits`, None as '-'."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def verdict(ok: bool | None) -> str:
+    return "-" if ok is None else "met" if ok else "**missed**"
+
+
+def cal(fig: dict[str, Any]) -> str:
+    """A figure's machine state: calibration before / after, and the load average before."""
+    b, a = fig.get("machine_before", {}), fig.get("machine_after", {})
+    return (
+        f"{b.get('cpu_calibration_s')} / {a.get('cpu_calibration_s')} s (load {b.get('loadavg', ['?'])[0]})"
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchkit import PySpy, Server, clean_env, cpu_calibration, free_port
+from benchkit import PySpy, Server, cal, clean_env, cpu_calibration, fmt, free_port, machine_state, verdict
 from benchkit import source_state as benchkit_source_state
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -129,10 +129,6 @@ def seconds(a: str | None, b: str | None) -> float | None:
     if not a or not b:
         return None
     return (ts(b) - ts(a)).total_seconds()
-
-
-def machine_state() -> dict[str, Any]:
-    return {"cpu_calibration_s": cpu_calibration(), "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
 
 class Orchestrator:
@@ -617,25 +613,6 @@ def server_errors(server: Server, keep: str | None) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # output
-
-
-def fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
-def verdict(ok: bool | None) -> str:
-    return "-" if ok is None else "met" if ok else "**missed**"
-
-
-def cal(fig: dict[str, Any]) -> str:
-    b, a = fig.get("machine_before", {}), fig.get("machine_after", {})
-    return (
-        f"{b.get('cpu_calibration_s')} / {a.get('cpu_calibration_s')} s (load {b.get('loadavg', ['?'])[0]})"
-    )
 
 
 def chain_row(key: str, fig: dict[str, Any]) -> str:
