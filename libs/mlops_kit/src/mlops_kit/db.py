@@ -120,12 +120,21 @@ def _migration_lock(url: str) -> Iterator[None]:
         finally:
             engine.dispose()
         return
+    with sqlite_file_lock(url, "migrate"):
+        yield
+
+
+@contextmanager
+def sqlite_file_lock(url: str, name: str) -> Iterator[None]:
+    """An exclusive lock shared by every process using the SQLite database at `url`: a lock file
+    beside it (``<db>.<name>-lock``), held until the block ends. No-op for other databases and
+    in-memory SQLite."""
     path = url.split("///", 1)[-1] if url.startswith("sqlite") else ""
     if not path or path == ":memory:":
         yield
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path + ".migrate-lock", "a") as handle:
+    with open(f"{path}.{name}-lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -56,7 +56,7 @@ def metric_components(metrics: list[dict[str, Any]]) -> set[str]:
 @dataclass
 class _Target:
     row: Experiment
-    id: str
+    id: str  # row.id and row.phase, read once: ORM attribute access per event showed in profiles
     phase: int
     compiled: CompiledExperiment
     variants: set[str]

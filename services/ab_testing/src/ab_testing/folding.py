@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import gc
 import logging
 import multiprocessing
@@ -29,8 +28,7 @@ import signal
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -38,7 +36,7 @@ from typing import Any
 import anyio
 import numpy as np
 import orjson
-from mlops_kit.db import Database
+from mlops_kit.db import Database, sqlite_file_lock
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
@@ -288,19 +286,6 @@ def _apply(session: Session, plan: _Plan) -> None:
         conn.exec_driver_sql(f"DELETE FROM pending_events WHERE id IN ({marks})", tuple(plan.taken))
 
 
-@contextmanager
-def _sqlite_fold_lock(db: Database, shard: int) -> Iterator[None]:
-    """One folder per shard at a time among the processes sharing the SQLite file (a lock file
-    beside it): the aggregates a folder read stay current until it has written."""
-    path = db.url.split("///", 1)[-1] + f".fold-lock-{shard}"
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def fold_chunk(db: Database, shard: int = 0, limit: int = 50_000) -> int:
     """Fold the shard's oldest pending events (about `limit`); returns how many (0: none left).
     Shards hold disjoint users, so folders of different shards never touch the same aggregate
@@ -308,7 +293,9 @@ def fold_chunk(db: Database, shard: int = 0, limit: int = 50_000) -> int:
     computing happen outside the write transaction, so ingestion and the other shards keep
     writing meanwhile; on PostgreSQL it is one transaction under the shard's advisory lock."""
     if db.is_sqlite:
-        with _sqlite_fold_lock(db, shard):
+        # one folder per shard at a time among the processes sharing the file: the aggregates a
+        # folder read stay current until it has written
+        with sqlite_file_lock(db.url, f"fold-{shard}"):
             with db.session(write=False) as reader:
                 # a page cache that holds the aggregates a chunk reads (the default is 2 MiB)
                 reader.connection().exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
