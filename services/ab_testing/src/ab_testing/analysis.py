@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from mlops_kit.errors import NotFound
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ab_testing.experiments import control_name
-from ab_testing.folding import user_value
+from ab_testing.folding import user_values
 from ab_testing.routing import exposure_counts
 from ab_testing.stats import (
     Comparison,
@@ -195,7 +196,7 @@ def _mann_whitney(
     if definition is None or definition["type"] == "ratio":
         return None
 
-    def values(name: str) -> list[float]:
+    def values(name: str) -> np.ndarray:
         rows = session.execute(
             select(UserMetric.total, UserMetric.events).where(
                 UserMetric.experiment_id == experiment.id,
@@ -205,7 +206,8 @@ def _mann_whitney(
                 UserMetric.events > 0,
             )
         ).all()
-        return [user_value(definition, total, events) for total, events in rows]
+        columns = np.array(rows, dtype=np.float64).reshape(-1, 2)
+        return user_values(definition, columns[:, 0], columns[:, 1])
 
     result = mann_whitney(values(control), values(variant))
     return {k: getattr(result, k) for k in result.__dataclass_fields__}

@@ -64,11 +64,14 @@ STAT_FIELDS = (
 Key = tuple[int, str, str]  # (phase, component metric, user)
 
 
-def user_value(metric: dict[str, Any], total: float, events: int) -> float:
+def user_values(metric: dict[str, Any], total: np.ndarray, events: np.ndarray) -> np.ndarray:
+    """Each user's value of a binary or continuous metric from their summed values and event
+    count: binary 1 if the sum is positive, else 0; continuous the sum (``aggregation: "mean"``:
+    the mean, for users with events)."""
     if metric["type"] == "binary":
-        return 1.0 if total > 0 else 0.0
-    if metric.get("aggregation") == "mean" and events:
-        return total / events
+        return (total > 0).astype(np.float64)
+    if metric.get("aggregation") == "mean":
+        return np.divide(total, events, out=total.astype(np.float64), where=events > 0)
     return total
 
 
@@ -81,12 +84,7 @@ def _mean_columns(metric: dict[str, Any], rows: np.ndarray) -> np.ndarray:
     metrics (as a 0 with n unchanged)."""
     total, events, x = rows[:, 0], rows[:, 1], rows[:, 2]
     has = events > 0
-    if metric["type"] == "binary":
-        y = (total > 0).astype(np.float64)
-    elif metric.get("aggregation") == "mean":
-        y = np.divide(total, events, out=total.copy(), where=has)
-    else:
-        y = total
+    y = user_values(metric, total, events)
     counted = has | bool(metric.get("zero_fill"))
     with_x = counted & ~np.isnan(x)
     x0 = np.where(with_x, x, 0.0)
