@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 import networkx as nx
@@ -29,6 +30,10 @@ PlatformStep = Literal["log_to_tracking", "register_model", "fetch_training_data
 # {{ expr }} with an optional filter-free dotted path; whitespace inside the braces is free
 REFERENCE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 RUN_FIELDS = {"id", "pipeline", "pipeline_version", "logical_date", "trigger"}
+# programs whose ``-c`` argument is shell code (a list command running one gets its script
+# rendered like a string command) and interpreters whose code argument may hold no reference
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"})
+INTERPRETER = re.compile(r"(python[0-9.]*|pypy[0-9.]*|perl|ruby|node|nodejs|php|lua|Rscript)")
 
 
 class PipelineDefinitionError(Unprocessable):
@@ -275,6 +280,39 @@ def parse_reference(expr: str) -> tuple[str, ...]:
     return parts
 
 
+def shell_script_index(argv: list[str]) -> int | None:
+    """In a list command that runs a shell (``["bash", "-ec", "..."]``), the index of its script."""
+    if not argv or PurePosixPath(str(argv[0])).name not in SHELLS:
+        return None
+    i = 1
+    while i < len(argv) - 1:
+        arg = str(argv[i])
+        if arg in ("-o", "+o"):
+            i += 2
+            continue
+        if not arg.startswith("-") or arg == "--":
+            return None
+        if not arg.startswith("--") and "c" in arg:
+            return i + 1
+        i += 1
+    return None
+
+
+def _check_code_arguments(task: TaskSpec) -> None:
+    """A reference in the code an interpreter runs (``python -c``) would make data code: refused."""
+    argv = task.command if isinstance(task.command, list) else []
+    if not argv or not INTERPRETER.fullmatch(PurePosixPath(argv[0]).name):
+        return
+    for i, arg in enumerate(argv[1:-1], start=1):
+        if arg in ("-c", "-e", "-E", "--eval", "-r") and "{{" in argv[i + 1]:
+            raise PipelineDefinitionError(
+                f"task {task.name!r}: a reference in the code of {argv[0]} {arg} would run data as "
+                "code; pass the value as an argument after the code (sys.argv) or through 'env'",
+                {"task": task.name, "field": f"command[{i + 1}]"},
+                code="REFERENCE_IN_CODE",
+            )
+
+
 def validate_pipeline(spec: PipelineSpec) -> nx.DiGraph:
     """Everything that can be checked before a run: the DAG and every reference in every task."""
     graph = build_graph(spec)
@@ -287,6 +325,7 @@ def validate_pipeline(spec: PipelineSpec) -> nx.DiGraph:
             )
         seen.add(p.name)
     for task in spec.tasks:
+        _check_code_arguments(task)
         ancestors = nx.ancestors(graph, task.name)
         for field_path, expr in iter_references(task.templated()):
             where = {"task": task.name, "field": field_path, "reference": expr}

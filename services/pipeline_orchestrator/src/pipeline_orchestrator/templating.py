@@ -3,19 +3,34 @@
 A string that is exactly one reference takes the referenced value with its JSON type (a number
 stays a number, a dict a dict); a reference inside a longer string is formatted into it (JSON for
 lists and dicts).
+
+Data never becomes code (``render_task``): in a ``shell`` task's command the value of a
+reference is never written into the script. Each reference becomes a quoted expansion of an
+environment variable (``"${MLOPS_REF_params_x}"``) and the value travels in that variable, so
+``$(...)``, backticks, ``;``, ``|``, quotes and newlines in parameters, alert labels, webhook
+payloads or upstream outputs stay text. In an ``http`` task's URL a reference after the host is
+percent-encoded.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
-from pipeline_orchestrator.spec import REFERENCE, parse_reference
+from pipeline_orchestrator.spec import REFERENCE, TaskSpec, parse_reference, shell_script_index
+
+ENV_PREFIX = "MLOPS_REF_"
 
 
 class MissingReference(LookupError):
     """A reference that names something the run does not have (e.g. an output never produced)."""
+
+
+class UnusableValue(MissingReference):
+    """A value the task cannot be given (a NUL byte in an environment variable)."""
 
 
 def lookup(parts: tuple[str, ...], scope: dict[str, Any]) -> Any:
@@ -68,3 +83,93 @@ def render(value: Any, scope: dict[str, Any]) -> Any:
     if isinstance(value, list):
         return [render(v, scope) for v in value]
     return value
+
+
+def render_task(task: TaskSpec, scope: dict[str, Any]) -> dict[str, Any]:
+    """``task.templated()`` resolved; shell commands and http URLs keep data out of code."""
+    resolved = render(task.templated(), scope)
+    if task.kind == "shell":
+        env: dict[str, str] = {}
+        resolved["command"] = _shell_command(task.command, scope, env)
+        resolved["env"] = {**(resolved.get("env") or {}), **env}
+    elif task.kind == "http" and task.url is not None:
+        resolved["url"] = render_url(task.url, scope)
+    return resolved
+
+
+def _shell_command(command: str | list[str] | None, scope: dict[str, Any], env: dict[str, str]) -> Any:
+    if isinstance(command, str):
+        return shell_script(command, scope, env)
+    if not command:
+        return command
+    script = shell_script_index(command)
+    return [
+        shell_script(part, scope, env) if i == script else _format(render(part, scope))
+        for i, part in enumerate(command)
+    ]
+
+
+def shell_script(template: str, scope: dict[str, Any], env: dict[str, str]) -> str:
+    """``template`` with every reference replaced by a quoted ``${MLOPS_REF_...}`` expansion whose
+    value is added to ``env``; the quoting fits where the reference stands (outside quotes, in
+    double quotes, in single quotes), and an expansion is never parsed again as shell code."""
+    out: list[str] = []
+    pos, state = 0, ""
+    for match in REFERENCE.finditer(template):
+        state = _quote_state(template[pos : match.start()], state)
+        out.append(template[pos : match.start()])
+        name = _bind(match.group(1), scope, env)
+        out.append({"": f'"${{{name}}}"', '"': f"${{{name}}}", "'": f"'\"${{{name}}}\"'"}[state])
+        pos = match.end()
+    out.append(template[pos:])
+    return "".join(out)
+
+
+def _quote_state(text: str, state: str) -> str:
+    """The quoting in force after ``text`` ("" none, "'" or '"'), starting from ``state``."""
+    escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\" and state != "'":
+            escaped = True
+        elif state == "" and char in "'\"":
+            state = char
+        elif char == state:
+            state = ""
+    return state
+
+
+def _bind(expr: str, scope: dict[str, Any], env: dict[str, str]) -> str:
+    """The variable that carries ``{{ expr }}``'s value (the same expression, the same variable)."""
+    parts = parse_reference(expr)
+    value = _format(lookup(parts, scope))
+    if "\x00" in value:
+        raise UnusableValue(f"{{{{ {expr} }}}} holds a NUL byte, which an environment variable cannot")
+    base = ENV_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts))
+    name, n = base, 1
+    while name in env and env[name] != value:
+        n += 1
+        name = f"{base}_{n}"
+    env[name] = value
+    return name
+
+
+def render_url(template: str, scope: dict[str, Any]) -> Any:
+    """References up to the host are inserted as they are (a base URL may come from a
+    parameter); those in the path, query or fragment are percent-encoded, so a value cannot add
+    path segments or query parameters."""
+    if "{{" not in template:
+        return template
+    whole = REFERENCE.fullmatch(template.strip())
+    if whole is not None:
+        return lookup(parse_reference(whole.group(1)), scope)
+    scheme = template.find("://")
+    host_end = re.search(r"[/?#]", template[scheme + 3 if scheme >= 0 else 0 :])
+    split = len(template) if host_end is None else host_end.start() + (scheme + 3 if scheme >= 0 else 0)
+
+    def one(match: re.Match[str]) -> str:
+        text = _format(lookup(parse_reference(match.group(1)), scope))
+        return text if match.start() < split else quote(text, safe="")
+
+    return REFERENCE.sub(one, template)

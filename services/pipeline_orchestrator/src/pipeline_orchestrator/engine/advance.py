@@ -29,7 +29,7 @@ from pipeline_orchestrator.tables import (
     TaskInstance,
     TaskState,
 )
-from pipeline_orchestrator.templating import MissingReference, render
+from pipeline_orchestrator.templating import MissingReference, render_task
 
 log = logging.getLogger("mlops.orchestrator.engine")
 
@@ -143,7 +143,7 @@ class AdvanceMixin:
             return False  # no free slot: look at it again when one frees up
         refs = self.definitions.get_cached(run.pipeline_id, run.pipeline_version).refs.get(task.name, set())
         try:
-            resolved = render(task.templated(), self._scope(run, by_name, refs))
+            resolved = render_task(task, self._scope(run, by_name, refs))
         except MissingReference as exc:
             ti.state = TaskState.FAILED
             ti.error = f"cannot resolve the inputs of {task.name!r}: {exc}"
