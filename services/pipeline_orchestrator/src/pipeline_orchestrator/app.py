@@ -8,6 +8,7 @@ from mlops_kit.app import ServiceSpec, create_service_app
 from pipeline_orchestrator import __version__
 from pipeline_orchestrator.api.pipelines import router as pipelines_router
 from pipeline_orchestrator.api.runs import router as runs_router
+from pipeline_orchestrator.api.triggers import alertmanager_router
 from pipeline_orchestrator.api.triggers import router as triggers_router
 from pipeline_orchestrator.api.workers import router as workers_router
 from pipeline_orchestrator.engine.core import Engine
@@ -33,7 +34,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         if engine is not None:
             await engine.stop()
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         ServiceSpec(
             title="Pipeline Orchestrator",
@@ -51,3 +52,5 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             on_shutdown=[stop_engine],
         ),
     )
+    app.include_router(alertmanager_router)
+    return app

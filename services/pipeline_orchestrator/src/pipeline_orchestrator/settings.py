@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from mlops_kit.settings import ServiceSettings
-from pydantic import Field
+from mlops_kit.settings import PLACEHOLDER_SECRETS, ServiceSettings
+from pydantic import Field, SecretStr, field_validator
 
 
 class OrchestratorSettings(ServiceSettings):
@@ -52,8 +52,28 @@ class OrchestratorSettings(ServiceSettings):
     )
     k8s_ttl_seconds_after_finished: int = 3600
 
+    alert_webhook_token: SecretStr | None = Field(
+        default=None,
+        description="the bearer token AlertManager sends to POST /api/triggers/alertmanager; when set, "
+        "that route accepts this token only; unset, it needs an editor API key like any write (open "
+        "only when no API keys are configured)",
+    )
+
     max_runs_per_page: int = 200
     log_chunk_bytes: int = 1024 * 1024
+
+    @field_validator("alert_webhook_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        token = value.get_secret_value()
+        if token.lower() in PLACEHOLDER_SECRETS or len(token) < 16:
+            raise ValueError(
+                "the alert webhook token looks like a placeholder: use at least 16 random characters "
+                "(e.g. `openssl rand -hex 24`)"
+            )
+        return value
 
     @property
     def log_dir(self) -> Path:

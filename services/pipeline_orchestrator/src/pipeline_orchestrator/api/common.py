@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 
 from fastapi import Request
+from mlops_kit.auth import Principal, Role
 from mlops_kit.db import after_commit
-from mlops_kit.errors import NotFound
+from mlops_kit.deps import authenticate, authorize
+from mlops_kit.errors import NotFound, Unauthorized
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -21,6 +24,23 @@ def engine(request: Request) -> Engine:
 def wake_after_commit(request: Request, session: Session, run_ids: list[str] | None = None) -> None:
     eng = engine(request)
     after_commit(session, lambda: eng.wake_many(run_ids or []))
+
+
+async def authorize_alertmanager(request: Request) -> Principal:
+    """AlertManager's webhook: the alert webhook token when one is set, else the API-key rule of
+    every write (an editor key; open only when no keys are configured)."""
+    token = request.app.state.settings.alert_webhook_token
+    if token is None:
+        return await authorize(request, await authenticate(request))
+    auth = request.headers.get("authorization") or ""
+    presented = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if not presented or not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+        raise Unauthorized(
+            "missing or wrong alert webhook token: send 'Authorization: Bearer <token>' "
+            "(MLOPS_PIPELINE_ORCHESTRATOR_ALERT_WEBHOOK_TOKEN)"
+        )
+    principal = request.state.principal = Principal(name="alertmanager", role=Role.editor)
+    return principal
 
 
 def _is_uuid(value: str) -> bool:

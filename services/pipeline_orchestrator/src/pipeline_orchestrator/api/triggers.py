@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import NotFound, Unprocessable
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -14,7 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pipeline_orchestrator.api.common import get_pipeline, get_version, wake_after_commit
+from pipeline_orchestrator.api.common import (
+    authorize_alertmanager,
+    get_pipeline,
+    get_version,
+    wake_after_commit,
+)
 from pipeline_orchestrator.api.serialize import alert_route_json, run_json, schedule_json
 from pipeline_orchestrator.engine.cron import check_cron, next_fire, zone
 from pipeline_orchestrator.engine.state import create_run, hash_token, utcnow
@@ -22,6 +27,9 @@ from pipeline_orchestrator.spec import PipelineSpec, check_known_parameters, res
 from pipeline_orchestrator.tables import AlertRoute, Pipeline, Run, RunState, Schedule, Webhook
 
 router = APIRouter(tags=["triggers"])
+# AlertManager's webhook has its own credential (the alert webhook token), not the API-key rule
+# the kit puts on `router`: app.py includes it on its own
+alertmanager_router = APIRouter(tags=["triggers"], dependencies=[Depends(authorize_alertmanager)])
 
 
 # schedules -----------------------------------------------------------------------------------
@@ -224,7 +232,7 @@ class AlertManagerPayload(BaseModel):
     alerts: list[Alert] = Field(default_factory=list, max_length=1000)
 
 
-@router.post("/api/triggers/alertmanager")
+@alertmanager_router.post("/api/triggers/alertmanager")
 def alertmanager_webhook(body: AlertManagerPayload, request: Request, session: SessionDep) -> dict[str, Any]:
     """Start the pipeline mapped to each firing alert: the entry point of automated retraining."""
     started: list[dict[str, Any]] = []
