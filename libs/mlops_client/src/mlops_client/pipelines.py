@@ -447,9 +447,11 @@ class PipelinesClient(ServiceClient):
     def delete_alert_route(self, route_id: str) -> None:
         self.request("DELETE", f"/api/triggers/alert-routes/{_q(route_id)}")
 
-    def notify_alerts(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def notify_alerts(self, payload: Mapping[str, Any], *, token: str | None = None) -> dict[str, Any]:
         """Send an AlertManager webhook payload (version 4) as AlertManager would: answers which
-        runs were `started` and which alerts were `skipped` and why."""
-        response = self.request("POST", "/api/triggers/alertmanager", json=dict(payload))
+        runs were `started` and which alerts were `skipped` and why. `token`: the orchestrator's
+        alert webhook token, sent instead of the API key (needed when the orchestrator sets one)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        response = self.request("POST", "/api/triggers/alertmanager", json=dict(payload), headers=headers)
         data: dict[str, Any] = response.json()
         return data
