@@ -64,6 +64,9 @@ def test_create_run_wait_and_inspect(orchestrator_url: str, unique: str, tmp_pat
 
     code, out, _ = _run(orchestrator_url, "pipelines", "logs", run["id"], "greet")
     assert code == 0 and "\nhi ana\n" in out
+    # the short id the progress bar shows is enough
+    code, out, err = _run(orchestrator_url, "pipelines", "logs", run["id"][:8], "greet")
+    assert code == 0 and "\nhi ana\n" in out, err
     code, out, _ = _run(orchestrator_url, "pipelines", "logs", run["id"], "count", "--follow")
     assert code == 0 and "\n3\n" in out and "succeeded" in out.splitlines()[-1]
     code, out, _ = _run(orchestrator_url, "pipelines", "status", run["id"])
@@ -176,3 +179,34 @@ def test_cancel_and_a_wait_that_times_out(orchestrator_url: str, unique: str, tm
     for run in json.loads(out):
         if run["state"] not in ("cancelled", "cancelling"):
             _run(orchestrator_url, "pipelines", "cancel", run["id"])
+
+
+def test_backfill_of_a_week_of_days_includes_the_last_day(
+    orchestrator_url: str, unique: str, tmp_path: Path
+) -> None:
+    file = _definition(
+        tmp_path,
+        unique,
+        _shell("day", "echo {{ params.ds }}"),
+        parameters={"ds": {"type": "string", "default": "today"}},
+    )
+    assert _run(orchestrator_url, "pipelines", "create", str(file))[0] == 0
+    code, out, err = _run(
+        orchestrator_url,
+        "pipelines",
+        "backfill",
+        unique,
+        "--start",
+        "2026-11-01",
+        "--end",
+        "2026-11-07",
+        "--cron",
+        "0 3 * * *",
+        "--timezone",
+        "Europe/Paris",
+        "--json",
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    days = sorted(r["parameters"]["ds"] for r in result["runs"])
+    assert result["count"] == 7 and days == [f"2026-11-0{d}" for d in range(1, 8)]

@@ -381,8 +381,10 @@ class PipelinesClient(ServiceClient):
         parameters: Mapping[str, Any] | None = None,
     ) -> Backfill:
         """One run (trigger "backfill", with its `logical_date`) per `cron` tick from `start`
-        to `end`; `cron` defaults to the pipeline's first schedule. Runs beyond the pipeline's
-        `max_active_runs` wait queued."""
+        to `end`, both included (a `date` or bare "2026-11-07" is the whole day in the cron's
+        timezone); `cron` defaults to the pipeline's first schedule. Declared string parameters
+        `ds` (the run's day) and `logical_date` get each run's own unless given. Runs beyond the
+        pipeline's `max_active_runs` wait queued."""
         body = _present(
             {
                 "start": _when(start),

@@ -404,14 +404,17 @@ def unschedule(schedule_id: str) -> None:
 @pipelines_app.command("backfill")
 def backfill(
     name: Annotated[str, typer.Argument(help="name or id")],
-    start: Annotated[str, typer.Option(help="first logical date (ISO 8601)")],
-    end: Annotated[str, typer.Option(help="last logical date (ISO 8601)")],
+    start: Annotated[str, typer.Option(help="first logical date (ISO 8601; a bare date: that day)")],
+    end: Annotated[
+        str, typer.Option(help="last logical date, included (ISO 8601; a bare date: that whole day)")
+    ],
     cron: Annotated[str | None, typer.Option(help="default: the pipeline's first schedule")] = None,
     timezone: Annotated[str | None, typer.Option(help="of the cron (default UTC)")] = None,
     param: ParamOpt = [],
     as_json: JsonOpt = False,
 ) -> None:
-    """One run per cron tick between --start and --end, each with its logical date."""
+    """One run per cron tick from --start to --end (included), each with its logical date (and
+    the parameters ds and logical_date, when the pipeline declares them)."""
     parameters = pairs(param, "parameter")
     with orchestrator() as client:
         result = client.backfill(name, start, end, cron=cron, timezone=timezone, parameters=parameters)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import networkx as nx
 import orjson
@@ -397,6 +399,17 @@ def check_known_parameters(spec: PipelineSpec, given: dict[str, Any]) -> None:
             {"unknown": unknown, "declared": list(declared)},
             code="UNKNOWN_PARAMETER",
         )
+
+
+def logical_date_parameters(spec: PipelineSpec, logical_date: datetime, tz: str) -> dict[str, str]:
+    """What a run with a logical date (schedule, backfill) gives the string parameters it declares
+    under these names: ``logical_date`` (ISO 8601, UTC) and ``ds`` (its day in the schedule's
+    timezone, YYYY-MM-DD), as Airflow users expect."""
+    values = {
+        "logical_date": logical_date.astimezone(UTC).isoformat(),
+        "ds": logical_date.astimezone(ZoneInfo(tz)).date().isoformat(),
+    }
+    return {p.name: values[p.name] for p in spec.parameters if p.name in values and p.type == "string"}
 
 
 def resolve_parameters(spec: PipelineSpec, given: dict[str, Any] | None) -> dict[str, Any]:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import hmac
+import re
 import uuid
 
 from fastapi import Request
 from mlops_kit.auth import Principal, Role
 from mlops_kit.db import after_commit
 from mlops_kit.deps import authenticate, authorize
-from mlops_kit.errors import NotFound, Unauthorized
+from mlops_kit.errors import Conflict, NotFound, Unauthorized
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pipeline_orchestrator.engine.core import Engine
 from pipeline_orchestrator.tables import Pipeline, PipelineVersion, Run
+
+# a run id's first characters (at least 4): lower-case hex and dashes, so no LIKE wildcard
+_ID_PREFIX = re.compile(r"[0-9a-f][0-9a-f-]{3,34}")
 
 
 def engine(request: Request) -> Engine:
@@ -76,7 +80,22 @@ def get_version(session: Session, pipeline: Pipeline, version: int | None = None
 
 
 def get_run(session: Session, run_id: str) -> Run:
+    """The run with this id, or with this id prefix (the CLI shows the first 8 characters)."""
     run = session.get(Run, run_id) if len(run_id) <= 36 else None
+    if run is None and _ID_PREFIX.fullmatch(run_id):
+        run = _run_by_prefix(session, run_id)
     if run is None:
         raise NotFound(f"run {run_id!r} not found", {"run_id": run_id}, code="RUN_NOT_FOUND")
     return run
+
+
+def _run_by_prefix(session: Session, prefix: str) -> Run | None:
+    ids = session.scalars(select(Run.id).where(Run.id.like(f"{prefix}%")).order_by(Run.id).limit(6)).all()
+    if len(ids) > 1:
+        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        raise Conflict(
+            f"run id {prefix!r} matches several runs ({shown}); give more of the id",
+            {"run_id": prefix, "matches": list(ids[:5])},
+            code="AMBIGUOUS_RUN_ID",
+        )
+    return session.get(Run, ids[0]) if ids else None

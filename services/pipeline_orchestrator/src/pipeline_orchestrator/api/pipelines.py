@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from datetime import datetime
@@ -12,12 +13,27 @@ from fastapi.responses import JSONResponse
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import Conflict, Unprocessable
 from mlops_kit.pagination import Limit, Offset, page_fields
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 from sqlalchemy import delete, func, select
 
 from pipeline_orchestrator.api.common import get_pipeline, get_version, wake_after_commit
 from pipeline_orchestrator.api.serialize import pipeline_json, run_json, schedule_json, version_json
-from pipeline_orchestrator.engine.cron import MAX_CATCHUP, check_cron, fires_between, next_fire, zone
+from pipeline_orchestrator.engine.cron import (
+    MAX_CATCHUP,
+    check_cron,
+    day_bounds,
+    fires_between,
+    next_fire,
+    zone,
+)
 from pipeline_orchestrator.engine.state import create_run, hash_token, utcnow
 from pipeline_orchestrator.spec import (
     PipelineDefinitionError,
@@ -29,6 +45,7 @@ from pipeline_orchestrator.spec import (
 from pipeline_orchestrator.tables import Pipeline, PipelineVersion, Run, RunState, Schedule, Webhook
 
 router = APIRouter(tags=["pipelines"])
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def parse_definition(body: dict[str, Any]) -> PipelineSpec:
@@ -248,24 +265,43 @@ def create_schedule(
 class BackfillCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: datetime
-    end: datetime
+    start: datetime = Field(
+        description="first logical date; a bare date (2026-11-01) is that day's start in the cron's "
+        "timezone, a time without an offset is UTC"
+    )
+    end: datetime = Field(
+        description="last logical date, included; a bare date (2026-11-07) includes that whole day"
+    )
     cron: str | None = Field(default=None, description="default: the pipeline's first schedule's")
     timezone: str | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
+    _days: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _note_bare_dates(
+        cls, data: Any, handler: ModelWrapValidatorHandler[BackfillCreate]
+    ) -> BackfillCreate:
+        model = handler(data)
+        if isinstance(data, dict):
+            bare = {k for k in ("start", "end") if isinstance(data.get(k), str) and _DAY.fullmatch(data[k])}
+            model._days = frozenset(bare)
+        return model
+
+    def bounds(self, tz: str) -> tuple[datetime, datetime]:
+        """[start, end] in UTC: bare dates are whole days in ``tz``."""
+        first, last = day_bounds(self.start.date(), self.end.date(), tz)
+        start = first if "start" in self._days else _utc(self.start)
+        end = last if "end" in self._days else _utc(self.end)
+        return start, end
 
 
 @router.post("/api/pipelines/{pipeline}/backfill", status_code=201, tags=["schedules"])
 def backfill(pipeline: str, body: BackfillCreate, request: Request, session: SessionDep) -> dict[str, Any]:
-    """A run per cron fire time in [start, end] (naive times are UTC), each with its logical date."""
+    """A run per cron fire time from start to end, both included (a bare end date includes its
+    whole day, as in Airflow), each with its logical date (and the parameters ``logical_date``
+    and ``ds`` when the pipeline declares them)."""
     p = get_pipeline(session, pipeline)
-    start, end = _utc(body.start), _utc(body.end)
-    if end < start:
-        raise Unprocessable(
-            "'end' is before 'start'",
-            {"start": body.start.isoformat(), "end": body.end.isoformat()},
-            code="INVALID_RANGE",
-        )
     cron, tz = body.cron, body.timezone
     if cron is None:
         first = session.scalar(
@@ -278,6 +314,13 @@ def backfill(pipeline: str, body: BackfillCreate, request: Request, session: Ses
         cron, tz = first.cron, tz or first.timezone
     cron = check_cron(cron)
     tz = tz or "UTC"
+    start, end = body.bounds(tz)
+    if end < start:
+        raise Unprocessable(
+            "'end' is before 'start'",
+            {"start": body.start.isoformat(), "end": body.end.isoformat()},
+            code="INVALID_RANGE",
+        )
     fires = fires_between(cron, tz, start, end, limit=MAX_CATCHUP + 1)
     if len(fires) > MAX_CATCHUP:
         raise Unprocessable(
@@ -298,6 +341,7 @@ def backfill(pipeline: str, body: BackfillCreate, request: Request, session: Ses
                 trigger="backfill",
                 trigger_info={"cron": cron, "timezone": tz},
                 logical_date=fire,
+                timezone=tz,
             )
         )
     session.flush()

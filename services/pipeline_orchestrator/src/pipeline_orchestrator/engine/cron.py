@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -54,3 +54,11 @@ def fires_between(
         if fire >= start:
             out.append(fire)
     return out
+
+
+def day_bounds(first: date, last: date, tz: str) -> tuple[datetime, datetime]:
+    """The UTC range of whole days ``first`` to ``last`` (both included) in ``tz``."""
+    local = zone(tz)
+    start = datetime.combine(first, time(), tzinfo=local).astimezone(UTC)
+    after = datetime.combine(last + timedelta(days=1), time(), tzinfo=local).astimezone(UTC)
+    return start, after - _EPSILON

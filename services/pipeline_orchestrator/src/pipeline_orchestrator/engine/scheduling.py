@@ -65,6 +65,7 @@ class SchedulingMixin:
                         trigger="schedule",
                         trigger_info={"schedule_id": schedule.id, "cron": schedule.cron},
                         logical_date=fire,
+                        timezone=schedule.timezone,
                         dedupe_key=key,
                     )
                 except Exception as exc:  # the pipeline changed under the schedule's parameters

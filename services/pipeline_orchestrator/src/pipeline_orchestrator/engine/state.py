@@ -14,7 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline_orchestrator.protocol import TaskPayload
-from pipeline_orchestrator.spec import PipelineSpec, TaskSpec, iter_references, resolve_parameters
+from pipeline_orchestrator.spec import (
+    PipelineSpec,
+    TaskSpec,
+    iter_references,
+    logical_date_parameters,
+    resolve_parameters,
+)
 from pipeline_orchestrator.tables import (
     Pipeline,
     PipelineVersion,
@@ -132,10 +138,14 @@ def create_run(
     trigger: str = "manual",
     trigger_info: dict[str, Any] | None = None,
     logical_date: datetime | None = None,
+    timezone: str = "UTC",
     dedupe_key: str | None = None,
 ) -> Run:
-    """A queued run with a pending task instance per task (parameters checked: 422 on error)."""
+    """A queued run with a pending task instance per task (parameters checked: 422 on error).
+    With a logical date, the parameters ``logical_date`` and ``ds`` default to it."""
     spec = PipelineSpec.model_validate(definition)
+    if logical_date is not None:
+        parameters = {**logical_date_parameters(spec, logical_date, timezone), **(parameters or {})}
     values = resolve_parameters(spec, parameters)
     run = Run(
         id=str(uuid.uuid4()),
