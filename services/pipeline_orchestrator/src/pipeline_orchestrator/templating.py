@@ -89,9 +89,11 @@ def render_task(task: TaskSpec, scope: dict[str, Any]) -> dict[str, Any]:
     """``task.templated()`` resolved; shell commands and http URLs keep data out of code."""
     resolved = render(task.templated(), scope)
     if task.kind == "shell":
-        env: dict[str, str] = {}
+        env = {
+            name: _env_value(f"env {name!r}", value) for name, value in (resolved.get("env") or {}).items()
+        }
         resolved["command"] = _shell_command(task.command, scope, env)
-        resolved["env"] = {**(resolved.get("env") or {}), **env}
+        resolved["env"] = env
     elif task.kind == "http" and task.url is not None:
         resolved["url"] = render_url(task.url, scope)
     return resolved
@@ -140,12 +142,17 @@ def _quote_state(text: str, state: str) -> str:
     return state
 
 
+def _env_value(what: str, value: Any) -> str:
+    text = _format(value)
+    if "\x00" in text:
+        raise UnusableValue(f"{what} holds a NUL byte, which an environment variable cannot")
+    return text
+
+
 def _bind(expr: str, scope: dict[str, Any], env: dict[str, str]) -> str:
     """The variable that carries ``{{ expr }}``'s value (the same expression, the same variable)."""
     parts = parse_reference(expr)
-    value = _format(lookup(parts, scope))
-    if "\x00" in value:
-        raise UnusableValue(f"{{{{ {expr} }}}} holds a NUL byte, which an environment variable cannot")
+    value = _env_value(f"{{{{ {expr} }}}}", lookup(parts, scope))
     base = ENV_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts))
     name, n = base, 1
     while name in env and env[name] != value:

@@ -47,7 +47,7 @@ def test_shell_tasks_get_values_in_env_and_list_commands_stay_argv() -> None:
     task = TaskSpec(name="t", kind="shell", command="echo {{ params.v }}", env={"A": "{{ params.n }}"})
     resolved = render_task(task, SCOPE)
     assert resolved["command"] == 'echo "${MLOPS_REF_params_v}"'
-    assert resolved["env"] == {"A": 3, "MLOPS_REF_params_v": HOSTILE}
+    assert resolved["env"] == {"A": "3", "MLOPS_REF_params_v": HOSTILE}, "env values are text (JSON)"
     argv = TaskSpec(name="t", kind="shell", command=["printf", "%s", "{{ params.v }}", "{{ params.n }}"])
     assert render_task(argv, SCOPE)["command"] == ["printf", "%s", HOSTILE, "3"]
     bash = ["bash", "-o", "pipefail", "-ec", "echo {{ params.v }}"]
@@ -58,6 +58,9 @@ def test_shell_tasks_get_values_in_env_and_list_commands_stay_argv() -> None:
 def test_a_value_with_a_nul_byte_cannot_reach_the_shell() -> None:
     with pytest.raises(UnusableValue, match="NUL"):
         shell_script("echo {{ params.v }}", {"params": {"v": "a\x00b"}}, {})
+    in_env = TaskSpec(name="t", kind="shell", command="true", env={"A": "{{ params.v }}"})
+    with pytest.raises(UnusableValue, match="'A' holds a NUL"):
+        render_task(in_env, {"params": {"v": "a\x00b"}})
 
 
 def test_a_reference_in_an_interpreters_code_argument_is_refused() -> None:
