@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -34,7 +35,7 @@ REFERENCE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 RUN_FIELDS = {"id", "pipeline", "pipeline_version", "logical_date", "trigger"}
 # programs whose ``-c`` argument is shell code (a list command running one gets its script
 # rendered like a string command) and interpreters whose code argument may hold no reference
-SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"})
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})
 INTERPRETER = re.compile(r"(python[0-9.]*|pypy[0-9.]*|perl|ruby|node|nodejs|php|lua|Rscript)")
 
 
@@ -282,11 +283,21 @@ def parse_reference(expr: str) -> tuple[str, ...]:
     return parts
 
 
+def _program_index(argv: list[str], accepts: Callable[[str], object]) -> int | None:
+    """The first element naming a program ``accepts`` likes: wrappers (env, timeout, busybox,
+    nice, ...) may come before it."""
+    for i, arg in enumerate(argv):
+        if accepts(PurePosixPath(str(arg)).name):
+            return i
+    return None
+
+
 def shell_script_index(argv: list[str]) -> int | None:
     """In a list command that runs a shell (``["bash", "-ec", "..."]``), the index of its script."""
-    if not argv or PurePosixPath(str(argv[0])).name not in SHELLS:
+    start = _program_index(argv, SHELLS.__contains__)
+    if start is None:
         return None
-    i = 1
+    i = start + 1
     while i < len(argv) - 1:
         arg = str(argv[i])
         if arg in ("-o", "+o"):
@@ -303,13 +314,14 @@ def shell_script_index(argv: list[str]) -> int | None:
 def _check_code_arguments(task: TaskSpec) -> None:
     """A reference in the code an interpreter runs (``python -c``) would make data code: refused."""
     argv = task.command if isinstance(task.command, list) else []
-    if not argv or not INTERPRETER.fullmatch(PurePosixPath(argv[0]).name):
+    start = _program_index(argv, INTERPRETER.fullmatch)
+    if start is None:
         return
-    for i, arg in enumerate(argv[1:-1], start=1):
-        if arg in ("-c", "-e", "-E", "--eval", "-r") and "{{" in argv[i + 1]:
+    for i in range(start + 1, len(argv) - 1):
+        if argv[i] in ("-c", "-e", "-E", "--eval", "-r") and "{{" in argv[i + 1]:
             raise PipelineDefinitionError(
-                f"task {task.name!r}: a reference in the code of {argv[0]} {arg} would run data as "
-                "code; pass the value as an argument after the code (sys.argv) or through 'env'",
+                f"task {task.name!r}: a reference in the code of {argv[start]} {argv[i]} would run data "
+                "as code; pass the value as an argument after the code (sys.argv) or through 'env'",
                 {"task": task.name, "field": f"command[{i + 1}]"},
                 code="REFERENCE_IN_CODE",
             )

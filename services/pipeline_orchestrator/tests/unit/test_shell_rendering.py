@@ -53,6 +53,10 @@ def test_shell_tasks_get_values_in_env_and_list_commands_stay_argv() -> None:
     bash = ["bash", "-o", "pipefail", "-ec", "echo {{ params.v }}"]
     script = TaskSpec(name="t", kind="shell", command=bash)
     assert render_task(script, SCOPE)["command"][-1] == 'echo "${MLOPS_REF_params_v}"'
+    wrapped = TaskSpec(
+        name="t", kind="shell", command=["env", "A=1", "busybox", "sh", "-c", "echo {{ params.v }}"]
+    )
+    assert render_task(wrapped, SCOPE)["command"][-1] == 'echo "${MLOPS_REF_params_v}"'
 
 
 def test_a_value_with_a_nul_byte_cannot_reach_the_shell() -> None:
@@ -75,6 +79,8 @@ def test_a_reference_in_an_interpreters_code_argument_is_refused() -> None:
     with pytest.raises(PipelineDefinitionError) as err:
         define(["python3", "-c", "print('{{ params.v }}')"])
     assert err.value.code == "REFERENCE_IN_CODE"
+    with pytest.raises(PipelineDefinitionError):
+        define(["timeout", "9", "/usr/bin/python3.11", "-c", "print({{ params.v }})"])
     define(["python3", "-c", "import sys; print(sys.argv[1])", "{{ params.v }}"])
     define(["grep", "-c", "{{ params.v }}", "file"])
 
