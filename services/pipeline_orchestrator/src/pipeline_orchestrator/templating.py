@@ -23,6 +23,7 @@ import orjson
 from pipeline_orchestrator.spec import REFERENCE, TaskSpec, parse_reference, shell_script_index
 
 ENV_PREFIX = "MLOPS_REF_"
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 class MissingReference(LookupError):
@@ -114,32 +115,49 @@ def _shell_command(command: str | list[str] | None, scope: dict[str, Any], env: 
 def shell_script(template: str, scope: dict[str, Any], env: dict[str, str]) -> str:
     """``template`` with every reference replaced by a quoted ``${MLOPS_REF_...}`` expansion whose
     value is added to ``env``; the quoting fits where the reference stands (outside quotes, in
-    double quotes, in single quotes), and an expansion is never parsed again as shell code."""
+    double quotes, in single quotes), and an expansion is never parsed again as shell code.
+    Inside ``$(( ))`` the value must be a number: bash evaluates a variable's text there."""
     out: list[str] = []
-    pos, state = 0, ""
+    pos, scan = 0, _Scan()
     for match in REFERENCE.finditer(template):
-        state = _quote_state(template[pos : match.start()], state)
+        scan.feed(template[pos : match.start()])
         out.append(template[pos : match.start()])
-        name = _bind(match.group(1), scope, env)
-        out.append({"": f'"${{{name}}}"', '"': f"${{{name}}}", "'": f"'\"${{{name}}}\"'"}[state])
+        name = _bind(match.group(1), scope, env, numeric=scan.arithmetic > 0)
+        if scan.arithmetic and scan.quote != "'":
+            out.append(f"${{{name}}}")
+        else:
+            out.append({"": f'"${{{name}}}"', '"': f"${{{name}}}", "'": f"'\"${{{name}}}\"'"}[scan.quote])
         pos = match.end()
     out.append(template[pos:])
     return "".join(out)
 
 
-def _quote_state(text: str, state: str) -> str:
-    """The quoting in force after ``text`` ("" none, "'" or '"'), starting from ``state``."""
-    escaped = False
-    for char in text:
-        if escaped:
-            escaped = False
-        elif char == "\\" and state != "'":
-            escaped = True
-        elif state == "" and char in "'\"":
-            state = char
-        elif char == state:
-            state = ""
-    return state
+class _Scan:
+    """The quoting ("" none, "'" or '"') and the ``$(( ))`` parenthesis depth after the text fed."""
+
+    def __init__(self) -> None:
+        self.quote, self.arithmetic = "", 0
+
+    def feed(self, text: str) -> None:
+        i = 0
+        while i < len(text):
+            char = text[i]
+            if self.quote != "'" and char == "\\":
+                i += 2
+                continue
+            if self.quote == "" and char in "'\"" and not self.arithmetic:
+                self.quote = char
+            elif char == self.quote:
+                self.quote = ""
+            elif self.quote != "'" and text.startswith("$((", i):
+                self.arithmetic += 2
+                i += 3
+                continue
+            elif self.arithmetic and char == "(":
+                self.arithmetic += 1
+            elif self.arithmetic and char == ")":
+                self.arithmetic -= 1
+            i += 1
 
 
 def _env_value(what: str, value: Any) -> str:
@@ -149,10 +167,14 @@ def _env_value(what: str, value: Any) -> str:
     return text
 
 
-def _bind(expr: str, scope: dict[str, Any], env: dict[str, str]) -> str:
+def _bind(expr: str, scope: dict[str, Any], env: dict[str, str], *, numeric: bool = False) -> str:
     """The variable that carries ``{{ expr }}``'s value (the same expression, the same variable)."""
     parts = parse_reference(expr)
     value = _env_value(f"{{{{ {expr} }}}}", lookup(parts, scope))
+    if numeric and not _NUMBER.fullmatch(value):
+        raise UnusableValue(
+            f"{{{{ {expr} }}}} is used in $(( )) arithmetic but is not a number: {value[:80]!r}"
+        )
     base = ENV_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts))
     name, n = base, 1
     while name in env and env[name] != value:

@@ -36,6 +36,21 @@ def test_a_reference_arrives_verbatim_whatever_quotes_surround_it(template: str,
     assert _run(script, env) == expected
 
 
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("echo $(( {{ params.n }} + 1 ))", "4\n"),
+        ('echo "$(( ({{ params.n }}) * (2) ))"', "6\n"),
+        ("echo $(( (1) )) {{ params.v }}", f"1 {HOSTILE}\n"),
+    ],
+)
+def test_numbers_work_in_arithmetic_and_nothing_else_gets_there(template: str, expected: str) -> None:
+    env: dict[str, str] = {}
+    assert _run(shell_script(template, SCOPE, env), env) == expected
+    with pytest.raises(UnusableValue, match="not a number"):
+        shell_script("echo $(( {{ params.v }} ))", SCOPE, {})
+
+
 def test_the_same_reference_shares_a_variable_and_values_are_formatted() -> None:
     env: dict[str, str] = {}
     script = shell_script("echo {{ params.n }} {{params.n}} {{ run.id }}", SCOPE, env)
