@@ -115,49 +115,92 @@ def _shell_command(command: str | list[str] | None, scope: dict[str, Any], env: 
 def shell_script(template: str, scope: dict[str, Any], env: dict[str, str]) -> str:
     """``template`` with every reference replaced by a quoted ``${MLOPS_REF_...}`` expansion whose
     value is added to ``env``; the quoting fits where the reference stands (outside quotes, in
-    double quotes, in single quotes), and an expansion is never parsed again as shell code.
-    Inside ``$(( ))`` the value must be a number: bash evaluates a variable's text there."""
+    double quotes, in single quotes, in a here-document), and an expansion is never parsed again
+    as shell code. Inside ``$(( ))`` the value must be a number: bash evaluates a variable's
+    text there."""
     out: list[str] = []
     pos, scan = 0, _Scan()
     for match in REFERENCE.finditer(template):
         scan.feed(template[pos : match.start()])
         out.append(template[pos : match.start()])
+        if scan.heredoc is not None and scan.heredoc[1]:
+            raise UnusableValue(
+                f"{{{{ {match.group(1)} }}}} stands in a here-document with a quoted delimiter, where "
+                "nothing is expanded; unquote the delimiter"
+            )
         name = _bind(match.group(1), scope, env, numeric=scan.arithmetic > 0)
-        if scan.arithmetic and scan.quote != "'":
-            out.append(f"${{{name}}}")
-        else:
-            out.append({"": f'"${{{name}}}"', '"': f"${{{name}}}", "'": f"'\"${{{name}}}\"'"}[scan.quote])
+        out.append(_expansion(name, scan))
         pos = match.end()
     out.append(template[pos:])
     return "".join(out)
 
 
+def _expansion(name: str, scan: _Scan) -> str:
+    if scan.heredoc is not None or (scan.arithmetic and scan.quote != "'"):
+        return f"${{{name}}}"
+    return {"": f'"${{{name}}}"', '"': f"${{{name}}}", "'": f"'\"${{{name}}}\"'"}[scan.quote]
+
+
 class _Scan:
-    """The quoting ("" none, "'" or '"') and the ``$(( ))`` parenthesis depth after the text fed."""
+    """Where the text fed so far leaves the shell: the quoting ("" none, "'" or '"'), the
+    ``$(( ))`` parenthesis depth, and the here-document being read (delimiter, quoted, tabs)."""
 
     def __init__(self) -> None:
         self.quote, self.arithmetic = "", 0
+        self.heredoc: tuple[str, bool, bool] | None = None
+        self.pending: list[tuple[str, bool, bool]] = []
+        self.line = ""
 
     def feed(self, text: str) -> None:
         i = 0
         while i < len(text):
-            char = text[i]
-            if self.quote != "'" and char == "\\":
+            if self.heredoc is not None:
+                i = self._body(text, i)
+            elif self.quote != "'" and text[i] == "\\":
                 i += 2
-                continue
-            if self.quote == "" and char in "'\"" and not self.arithmetic:
-                self.quote = char
-            elif char == self.quote:
-                self.quote = ""
-            elif self.quote != "'" and text.startswith("$((", i):
-                self.arithmetic += 2
-                i += 3
-                continue
-            elif self.arithmetic and char == "(":
-                self.arithmetic += 1
-            elif self.arithmetic and char == ")":
-                self.arithmetic -= 1
-            i += 1
+            elif self.quote == "" and not self.arithmetic and text.startswith("<<", i):
+                i = self._redirect(text, i)
+            else:
+                self._char(text, i)
+                i += 3 if self.quote != "'" and text.startswith("$((", i) else 1
+
+    def _char(self, text: str, i: int) -> None:
+        char = text[i]
+        if self.quote == "" and char in "'\"" and not self.arithmetic:
+            self.quote = char
+        elif char == self.quote:
+            self.quote = ""
+        elif self.quote != "'" and text.startswith("$((", i):
+            self.arithmetic += 2
+        elif self.arithmetic and char in "()":
+            self.arithmetic += 1 if char == "(" else -1
+        elif char == "\n" and self.quote == "" and self.pending:
+            self.heredoc, self.line = self.pending.pop(0), ""
+
+    def _redirect(self, text: str, i: int) -> int:
+        """``<<[-] word``: a here-document starts at the next line."""
+        if text.startswith("<<<", i):
+            return i + 3
+        match = re.compile(r"<<(-?)[ \t]*([^\s;|&<>()]+)").match(text, i)
+        if match is None:
+            return i + 2
+        word = match.group(2)
+        quoted = any(c in word for c in "'\"\\")
+        self.pending.append((re.sub(r"['\"\\]", "", word), quoted, bool(match.group(1))))
+        return match.end()
+
+    def _body(self, text: str, i: int) -> int:
+        assert self.heredoc is not None
+        end = text.find("\n", i)
+        if end < 0:
+            self.line += text[i:]
+            return len(text)
+        line = self.line + text[i:end]
+        delimiter, _, tabs = self.heredoc
+        if (line.lstrip("\t") if tabs else line) == delimiter:
+            self.heredoc = self.pending.pop(0) if self.pending else None
+        self.line = ""
+        return end + 1
 
 
 def _env_value(what: str, value: Any) -> str:

@@ -51,6 +51,26 @@ def test_numbers_work_in_arithmetic_and_nothing_else_gets_there(template: str, e
         shell_script("echo $(( {{ params.v }} ))", SCOPE, {})
 
 
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("cat <<EOF\n{{ params.v }}\nEOF", f"{HOSTILE}\n"),
+        ("cat <<-END\n\t<{{ params.v }}>\n\tEND\necho after {{ params.n }}", f"<{HOSTILE}>\nafter 3\n"),
+        ("cat <<A; cat << B\n1\nA\n{{ params.n }}\nB\nprintf %s '{{ params.v }}'", f"1\n3\n{HOSTILE}"),
+    ],
+)
+def test_here_documents_take_the_value_as_text(template: str, expected: str) -> None:
+    env: dict[str, str] = {}
+    assert _run(shell_script(template, SCOPE, env), env) == expected
+    breakout = {"params": {"v": "x\nEOF\necho INJECTED"}}
+    env = {}
+    assert (
+        _run(shell_script("cat <<EOF\n{{ params.v }}\nEOF", breakout, env), env) == "x\nEOF\necho INJECTED\n"
+    )
+    with pytest.raises(UnusableValue, match="quoted delimiter"):
+        shell_script("cat <<'EOF'\n{{ params.v }}\nEOF", SCOPE, {})
+
+
 def test_the_same_reference_shares_a_variable_and_values_are_formatted() -> None:
     env: dict[str, str] = {}
     script = shell_script("echo {{ params.n }} {{params.n}} {{ run.id }}", SCOPE, env)
