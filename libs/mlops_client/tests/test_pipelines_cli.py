@@ -67,7 +67,7 @@ def test_create_run_wait_and_inspect(orchestrator_url: str, unique: str, tmp_pat
     # the short id the progress bar shows is enough
     code, out, err = _run(orchestrator_url, "pipelines", "logs", run["id"][:8], "greet")
     assert code == 0 and "\nhi ana\n" in out, err
-    code, out, _ = _run(orchestrator_url, "pipelines", "logs", run["id"], "count", "--follow")
+    code, out, _ = _run(orchestrator_url, "pipelines", "logs", run["id"][:8], "count", "--follow")
     assert code == 0 and "\n3\n" in out and "succeeded" in out.splitlines()[-1]
     code, out, _ = _run(orchestrator_url, "pipelines", "status", run["id"])
     assert code == 0 and "succeeded" in out and "greet" in out and "2/2 tasks" in out
