@@ -136,7 +136,9 @@ def test_a_statement_over_the_timeout_is_a_503_database_timeout(on_postgres: Tes
     assert on_postgres.get("/api/demo/query").json() == {"one": 1}
 
 
-def test_a_frozen_s3_server_gives_a_fast_503_and_ready_reports_it(on_s3: TestClient, s3_server: S3Server) -> None:
+def test_a_frozen_s3_server_gives_a_fast_503_and_ready_reports_it(
+    on_s3: TestClient, s3_server: S3Server
+) -> None:
     assert on_s3.get("/api/demo/artifact").json() == {"size": None}
     with frozen_process(s3_server.process.pid):
         response, took = timed(on_s3, "/api/demo/artifact")
