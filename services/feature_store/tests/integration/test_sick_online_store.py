@@ -35,10 +35,11 @@ def client(tmp_path: Path, private_redis: PrivateServer) -> Iterator[TestClient]
         yield test_client
 
 
-def make_feature_set(client: TestClient) -> None:
+def make_feature_set(client: TestClient, name: str = "user_features") -> None:
     entity = {"name": "user", "join_keys": ["user_id"], "value_type": "string"}
-    assert client.post("/api/entities", json=entity).status_code == 201
-    body = {"name": "user_features", "entity": "user", "features": [{"name": "age", "type": "int"}]}
+    if client.get("/api/entities/user").status_code == 404:
+        assert client.post("/api/entities", json=entity).status_code == 201
+    body = {"name": name, "entity": "user", "features": [{"name": "age", "type": "int"}]}
     assert client.post("/api/feature-sets", json=body).status_code == 201
 
 
@@ -72,6 +73,7 @@ def test_a_frozen_redis_gives_fast_503s_and_ready_reports_the_online_store_down(
     client: TestClient, private_redis: PrivateServer
 ) -> None:
     make_feature_set(client)
+    make_feature_set(client, "doomed")
     assert push_age(client, 30).status_code == 200
     assert served_age(client) == 30
     assert client.get("/ready").json()["checks"]["online_store"] == "ok"
@@ -89,6 +91,10 @@ def test_a_frozen_redis_gives_fast_503s_and_ready_reports_the_online_store_down(
         assert took < READY_BOUND
         pushed, took = timed(lambda: push_age(client, 31))
         assert_unavailable(pushed, "ONLINE_WRITE_FAILED")
+        assert took < READ_BOUND
+        deleted, took = timed(lambda: client.delete("/api/feature-sets/doomed"))
+        assert deleted.status_code == 503 and deleted.json()["error"]["code"] == "ONLINE_DELETE_FAILED"
+        assert deleted.json()["error"]["details"]["feature_set_deleted"] is True
         assert took < READ_BOUND
     wait_until(lambda: client.get("/ready").status_code == 200, timeout=15, what="ready after SIGCONT")
     assert served_age(client) == 30
