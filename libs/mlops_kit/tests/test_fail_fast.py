@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import anyio
 import httpx
 import pytest
 from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
 from mlops_kit.app import ServiceSpec, create_service_app
 from mlops_kit.audit import audit_table
+from mlops_kit.db import Database, DbTimeouts
 from mlops_kit.deps import SessionDep
 from mlops_kit.settings import ServiceSettings
 from mlops_kit.testing import PrivateServer, S3Server, frozen_process, wait_until
@@ -150,3 +152,23 @@ def test_a_frozen_s3_server_gives_a_fast_503_and_ready_reports_it(
         assert ready.json()["checks"]["database"] == "ok"
         assert took < READY_BOUND
     assert_recovers(on_s3, "/api/demo/artifact")
+
+
+def test_the_statement_timeout_keeps_the_urls_own_options(private_postgres: PrivateServer) -> None:
+    url = f"{private_postgres.url}?options=-c%20application_name%3Dfrom_url"
+    db = Database.connect(url, pool_size=1, timeouts=DbTimeouts(statement=0.75))
+    try:
+        with db.reader.connect() as conn:
+            assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "750ms"
+            assert conn.execute(text("SHOW application_name")).scalar_one() == "from_url"
+
+        async def read_async() -> tuple[str, str]:
+            assert db.async_reader is not None
+            async with db.async_reader.connect() as conn:
+                timeout = (await conn.execute(text("SHOW statement_timeout"))).scalar_one()
+                name = (await conn.execute(text("SHOW application_name"))).scalar_one()
+                return timeout, name
+
+        assert anyio.run(read_async) == ("750ms", "from_url")
+    finally:
+        anyio.run(db.adispose)

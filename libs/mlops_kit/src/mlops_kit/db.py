@@ -57,10 +57,12 @@ class DbTimeouts:
         return self.statement + self.grace
 
     def connect_args(self) -> dict[str, Any]:
-        return {
-            "connect_timeout": max(2, math.ceil(self.connect)),
-            "options": f"-c statement_timeout={max(1, round(self.statement * 1000))}",
-        }
+        return {"connect_timeout": max(2, math.ceil(self.connect))}
+
+    def with_statement_timeout(self, cparams: dict[str, Any]) -> dict[str, Any]:
+        """The connection parameters plus the statement timeout, after any `options` of the URL."""
+        option = f"-c statement_timeout={max(1, round(self.statement * 1000))}"
+        return {**cparams, "options": f"{cparams.get('options') or ''} {option}".strip()}
 
 
 class _WaitBound:
@@ -70,9 +72,6 @@ class _WaitBound:
 
     io_timeout: float | None = None
 
-    def _bounded(self, timeout: float | None) -> float | None:
-        return timeout if timeout is not None else self.io_timeout
-
     def _gave_up(self) -> psycopg.OperationalError:
         self.pgconn.finish()  # type: ignore[attr-defined]
         return psycopg.OperationalError(f"the database did not answer within {self.io_timeout:g} s")
@@ -80,33 +79,37 @@ class _WaitBound:
 
 class BoundedConnection(_WaitBound, psycopg.Connection[Any]):
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        if timeout is not None:  # psycopg's own bounded waits keep their meaning
+            return super().wait(gen, interval, timeout)
         try:
-            return super().wait(gen, interval, self._bounded(timeout))
+            return super().wait(gen, interval, self.io_timeout)
         except psycopg.errors._WaitTimeout:
             raise self._gave_up() from None
 
 
 class BoundedAsyncConnection(_WaitBound, psycopg.AsyncConnection[Any]):
     async def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        if timeout is not None:
+            return await super().wait(gen, interval, timeout)
         try:
-            return await super().wait(gen, interval, self._bounded(timeout))
+            return await super().wait(gen, interval, self.io_timeout)
         except psycopg.errors._WaitTimeout:
             raise self._gave_up() from None
 
 
-def _bounded_connect(io_timeout: float) -> Callable[..., BoundedConnection]:
+def _bounded_connect(timeouts: DbTimeouts) -> Callable[..., BoundedConnection]:
     def connect(_dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> BoundedConnection:
-        conn = BoundedConnection.connect(*cargs, **cparams)
-        conn.io_timeout = io_timeout
+        conn = BoundedConnection.connect(*cargs, **timeouts.with_statement_timeout(cparams))
+        conn.io_timeout = timeouts.io
         return conn
 
     return connect
 
 
-def _bounded_async_connect(io_timeout: float) -> Callable[..., Any]:
+def _bounded_async_connect(timeouts: DbTimeouts) -> Callable[..., Any]:
     async def connect(*args: Any, **kwargs: Any) -> BoundedAsyncConnection:
-        conn = await BoundedAsyncConnection.connect(*args, **kwargs)
-        conn.io_timeout = io_timeout
+        conn = await BoundedAsyncConnection.connect(*args, **timeouts.with_statement_timeout(kwargs))
+        conn.io_timeout = timeouts.io
         return conn
 
     return connect
@@ -142,7 +145,7 @@ def make_engine(
         pool_timeout=timeouts.pool,
         connect_args=timeouts.connect_args(),
     )
-    event.listen(engine, "do_connect", _bounded_connect(timeouts.io))
+    event.listen(engine, "do_connect", _bounded_connect(timeouts))
     return engine
 
 
@@ -170,7 +173,7 @@ class Database:
             max_overflow=pool_size,
             pool_pre_ping=True,
             pool_timeout=timeouts.pool,
-            connect_args={**timeouts.connect_args(), "async_creator_fn": _bounded_async_connect(timeouts.io)},
+            connect_args={**timeouts.connect_args(), "async_creator_fn": _bounded_async_connect(timeouts)},
         )
         return cls(url, writer, writer, async_reader, timeouts)
 
