@@ -99,9 +99,24 @@ def _spawn(
     log_path = workdir / f"{name}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
     process = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir, user=user
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=workdir,
+        user=user,
+        preexec_fn=_die_with_parent,
     )
     return process, log_path
+
+
+def _die_with_parent() -> None:
+    # a test run that is killed must not leave a (perhaps frozen) server behind: SIGKILL reaches
+    # stopped processes too
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def _started(server: PrivateServer, check: object, timeout: float = 60) -> PrivateServer:
