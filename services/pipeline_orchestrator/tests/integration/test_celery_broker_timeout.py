@@ -13,8 +13,8 @@ from pipeline_orchestrator.executors.celery import CeleryExecutor
 from pipeline_orchestrator.protocol import TaskPayload
 from pipeline_orchestrator.settings import OrchestratorSettings
 
-BROKER_TIMEOUT = 1.0
-SUBMIT_BOUND = 6.0  # two tries of a 1 s socket timeout, with room for a loaded machine
+BROKER_TIMEOUT = 2.0  # the smallest allowed
+SUBMIT_BOUND = 10.0  # a publish, a reconnect and one retry at 2 s each, with room for a loaded machine
 
 
 @pytest.fixture
@@ -52,5 +52,6 @@ def test_a_frozen_broker_fails_a_submission_quickly_and_recovers(
         started = time.monotonic()
         with pytest.raises(Exception):  # noqa: B017 - kombu/redis raise their own timeout types
             executor.submit(payload())
-        assert time.monotonic() - started < SUBMIT_BOUND
+        took = time.monotonic() - started
+        assert took < SUBMIT_BOUND, took
     executor.submit(payload())
