@@ -180,15 +180,18 @@ def _begin(db: Any, job_id: int, fs_id: int) -> Scope:
         newest = select(func.max(OfflineRow.id)).where(OfflineRow.feature_set_id == fs_id)
         job = session.get(MaterializationJob, job_id)
         scope = Scope(job.start_us, job.end_us, job.after_row_id, session.scalar(newest))
-        entities = _range(
-            select(func.count(func.distinct(OfflineRow.entity_key))).where(
-                OfflineRow.feature_set_id == fs_id
-            ),
-            scope,
-        )
-        job.rows_total = session.scalar(entities) or 0
         job.status, job.started_at = "RUNNING", utcnow()
-        return scope
+    # counted after the lock is released: ingestion does not wait for the count
+    entities = _range(
+        select(func.count(func.distinct(OfflineRow.entity_key))).where(OfflineRow.feature_set_id == fs_id),
+        scope,
+    )
+    with db.session(write=True) as session, session.begin():
+        total = session.scalar(entities) or 0
+        session.execute(
+            update(MaterializationJob).where(MaterializationJob.id == job_id).values(rows_total=total)
+        )
+    return scope
 
 
 def _chunk(
