@@ -186,8 +186,9 @@ def _begin(db: Any, job_id: int, fs_id: int) -> Scope:
         select(func.count(func.distinct(OfflineRow.entity_key))).where(OfflineRow.feature_set_id == fs_id),
         scope,
     )
-    with db.session(write=True) as session, session.begin():
+    with db.session(write=False) as session:
         total = session.scalar(entities) or 0
+    with db.session(write=True) as session, session.begin():
         session.execute(
             update(MaterializationJob).where(MaterializationJob.id == job_id).values(rows_total=total)
         )
