@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,13 @@ from sqlalchemy import Table, func, select
 from mlops_kit.auth import KeyRing, Role
 from mlops_kit.db import Database, run_migrations
 from mlops_kit.deps import SessionDep, authorize, require
-from mlops_kit.errors import AppError, ErrorRenderer, JsonResponse, install_error_handlers
+from mlops_kit.errors import (
+    RETRY_AFTER_SECONDS,
+    AppError,
+    ErrorRenderer,
+    JsonResponse,
+    install_error_handlers,
+)
 from mlops_kit.limits import BodyLimitMiddleware, RequestTimeoutMiddleware, SqliteWriteGate
 from mlops_kit.observability import Metrics, ObservabilityMiddleware, configure_logging
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -47,6 +54,9 @@ class ServiceSpec:
     # pure ASGI middleware wrapped right around the routes (inside timeouts, limits and metrics):
     # a service's hot-path handlers that answer without FastAPI's routing and dependencies
     inner_middleware: list[type] = field(default_factory=list)
+    # the service's own backends for `/ready` beside the database and artifact store, by name
+    # (e.g. "online_store"): an awaitable that raises when the backend cannot be used
+    ready_checks: dict[str, Callable[[FastAPI], Awaitable[None]]] = field(default_factory=dict)
 
 
 def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
@@ -61,7 +71,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
         url = settings.resolved_database_url
         if settings.migrate_on_start:
             await anyio.to_thread.run_sync(run_migrations, url, spec.migrations)
-        app.state.db = Database.connect(url, pool_size=settings.db_pool_size)
+        app.state.db = Database.connect(url, pool_size=settings.db_pool_size, timeouts=settings.db_timeouts)
         app.state.store = build_store(settings) if spec.uses_artifacts else None
         for hook in spec.on_startup:
             await _maybe_await(hook(app))
@@ -112,23 +122,25 @@ def _system_router(spec: ServiceSpec) -> APIRouter:
         return {"status": "ok", "service": request.app.state.settings.service_name, "version": spec.version}
 
     @router.get("/ready")
-    def ready(request: Request) -> JsonResponse:
-        checks: dict[str, str] = {}
-        ok = True
-        try:
-            request.app.state.db.ping()
-            checks["database"] = "ok"
-        except Exception as exc:
-            ok, checks["database"] = False, f"error: {type(exc).__name__}: {exc}"[:300]
-        store = request.app.state.store
-        if store is not None:
-            try:
-                store.check()
-                checks["artifact_store"] = "ok"
-            except AppError as exc:
-                ok, checks["artifact_store"] = False, exc.message[:300]
-        body = {"status": "ready" if ok else "unavailable", "checks": checks}
-        return JsonResponse(body, status_code=200 if ok else 503)
+    async def ready(request: Request) -> JsonResponse:
+        """Each backend checked at once, each within `ready_timeout_seconds`: a stalled backend is
+        reported down (503) instead of holding the probe."""
+        app = request.app
+        checks: dict[str, Callable[[], Awaitable[None]]] = {"database": _in_thread(app.state.db.ping)}
+        if app.state.store is not None:
+            checks["artifact_store"] = _in_thread(app.state.store.check)
+        for name, service_check in spec.ready_checks.items():
+            checks[name] = functools.partial(service_check, app)
+        results: dict[str, str] = {}
+        limit = app.state.settings.ready_timeout_seconds
+        async with anyio.create_task_group() as group:
+            for name, check in checks.items():
+                group.start_soon(_run_check, results, name, check, limit)
+        ok = all(value == "ok" for value in results.values())
+        body = {"status": "ready" if ok else "unavailable", "checks": dict(sorted(results.items()))}
+        return JsonResponse(
+            body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": RETRY_AFTER_SECONDS}
+        )
 
     @router.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
@@ -151,6 +163,26 @@ def _system_router(spec: ServiceSpec) -> APIRouter:
         return {"items": [dict(r._mapping) for r in rows], **page_fields(total or 0, limit, offset)}
 
     return router
+
+
+def _in_thread(check: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    # a stalled call is abandoned at the deadline; its thread ends when the call's own timeout fires
+    return functools.partial(anyio.to_thread.run_sync, check, abandon_on_cancel=True)
+
+
+async def _run_check(
+    results: dict[str, str], name: str, check: Callable[[], Awaitable[None]], limit: float
+) -> None:
+    try:
+        with anyio.fail_after(limit):
+            await check()
+        results[name] = "ok"
+    except TimeoutError:
+        results[name] = f"error: no answer within {limit:g} s"
+    except AppError as exc:
+        results[name] = f"error: {exc.message}"[:300]
+    except Exception as exc:
+        results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
 
 
 def serve(app_factory: Callable[[], FastAPI], settings: ServiceSettings) -> None:

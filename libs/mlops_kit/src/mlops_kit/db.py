@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, text
@@ -37,8 +39,87 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 10, immediate: bool = False) -> Engine:
+@dataclass(frozen=True)
+class DbTimeouts:
+    """How long the database may take, so a stalled server costs a request seconds, not minutes.
+
+    `statement` is PostgreSQL's own statement_timeout; a server that does not answer at all
+    (frozen, partitioned) cannot enforce it, so the client gives up after `statement + grace`
+    and drops the connection."""
+
+    connect: float = 5.0  # the whole connection handshake (psycopg's minimum is 2 s)
+    statement: float = 30.0
+    pool: float = 10.0  # waiting for a free pooled connection
+    grace: float = 1.0
+
+    @property
+    def io(self) -> float:
+        return self.statement + self.grace
+
+    def connect_args(self) -> dict[str, Any]:
+        return {"connect_timeout": max(2, math.ceil(self.connect))}
+
+    def with_statement_timeout(self, cparams: dict[str, Any]) -> dict[str, Any]:
+        """The connection parameters plus the statement timeout, after any `options` of the URL."""
+        option = f"-c statement_timeout={max(1, round(self.statement * 1000))}"
+        return {**cparams, "options": f"{cparams.get('options') or ''} {option}".strip()}
+
+
+class _WaitBound:
+    """Every round trip of a connection ends within `io_timeout` seconds, or the connection is
+    closed (its state is unknown) and the call fails with OperationalError, which SQLAlchemy takes
+    for a disconnect: the pool drops the connection and the request answers 503."""
+
+    io_timeout: float | None = None
+
+    def _gave_up(self) -> psycopg.OperationalError:
+        self.pgconn.finish()  # type: ignore[attr-defined]
+        return psycopg.OperationalError(f"the database did not answer within {self.io_timeout:g} s")
+
+
+class BoundedConnection(_WaitBound, psycopg.Connection[Any]):
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        if timeout is not None:  # psycopg's own bounded waits keep their meaning
+            return super().wait(gen, interval, timeout)
+        try:
+            return super().wait(gen, interval, self.io_timeout)
+        except psycopg.errors._WaitTimeout:
+            raise self._gave_up() from None
+
+
+class BoundedAsyncConnection(_WaitBound, psycopg.AsyncConnection[Any]):
+    async def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        if timeout is not None:
+            return await super().wait(gen, interval, timeout)
+        try:
+            return await super().wait(gen, interval, self.io_timeout)
+        except psycopg.errors._WaitTimeout:
+            raise self._gave_up() from None
+
+
+def _bounded_connect(timeouts: DbTimeouts) -> Callable[..., BoundedConnection]:
+    def connect(_dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> BoundedConnection:
+        conn = BoundedConnection.connect(*cargs, **timeouts.with_statement_timeout(cparams))
+        conn.io_timeout = timeouts.io
+        return conn
+
+    return connect
+
+
+def _bounded_async_connect(timeouts: DbTimeouts) -> Callable[..., Any]:
+    async def connect(*args: Any, **kwargs: Any) -> BoundedAsyncConnection:
+        conn = await BoundedAsyncConnection.connect(*args, **timeouts.with_statement_timeout(kwargs))
+        conn.io_timeout = timeouts.io
+        return conn
+
+    return connect
+
+
+def make_engine(
+    url: str, *, pool_size: int = 10, immediate: bool = False, timeouts: DbTimeouts | None = None
+) -> Engine:
     url = normalize_url(url)
+    timeouts = timeouts or DbTimeouts()
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -48,6 +129,7 @@ def make_engine(url: str, *, pool_size: int = 10, immediate: bool = False) -> En
             connect_args={"check_same_thread": False, "isolation_level": None},
             pool_size=pool_size,
             max_overflow=pool_size,
+            pool_timeout=timeouts.pool,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling is off; we issue BEGIN ourselves, and writers take
@@ -55,7 +137,16 @@ def make_engine(url: str, *, pool_size: int = 10, immediate: bool = False) -> En
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=timeouts.pool,
+        connect_args=timeouts.connect_args(),
+    )
+    event.listen(engine, "do_connect", _bounded_connect(timeouts))
+    return engine
 
 
 @dataclass
@@ -67,17 +158,24 @@ class Database:
     reader: Engine
     writer: Engine
     async_reader: AsyncEngine | None = None
+    timeouts: DbTimeouts = field(default_factory=DbTimeouts)
 
     @classmethod
-    def connect(cls, url: str, pool_size: int = 10) -> Database:
+    def connect(cls, url: str, pool_size: int = 10, timeouts: DbTimeouts | None = None) -> Database:
         url = normalize_url(url)
-        writer = make_engine(url, pool_size=pool_size, immediate=True)
+        timeouts = timeouts or DbTimeouts()
+        writer = make_engine(url, pool_size=pool_size, immediate=True, timeouts=timeouts)
         if url.startswith("sqlite"):
-            return cls(url, make_engine(url, pool_size=pool_size), writer)
+            return cls(url, make_engine(url, pool_size=pool_size, timeouts=timeouts), writer, None, timeouts)
         async_reader = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_timeout=timeouts.pool,
+            connect_args={**timeouts.connect_args(), "async_creator_fn": _bounded_async_connect(timeouts)},
         )
-        return cls(url, writer, writer, async_reader)
+        return cls(url, writer, writer, async_reader, timeouts)
 
     @property
     def is_sqlite(self) -> bool:

@@ -11,9 +11,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("mlops.errors")
+RETRY_AFTER_SECONDS = "1"  # what a 503 (a backend down or stalled) tells clients to wait
 
 
 class JsonResponse(Response):
@@ -117,7 +119,10 @@ def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
-        return _render(request, exc.status_code, exc.code, exc.message, exc.details)
+        response = _render(request, exc.status_code, exc.code, exc.message, exc.details)
+        if exc.status_code == 503:
+            response.headers.setdefault("Retry-After", RETRY_AFTER_SECONDS)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -144,13 +149,21 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> Response:
         log.error("database error on %s %s: %s", request.method, request.url.path, exc.orig)
-        return _render(
-            request,
-            503,
-            "DATABASE_UNAVAILABLE",
-            "the database rejected or failed the request; nothing was written",
-            {"retryable": True},
-        )
+        if type(exc.orig).__name__ == "QueryCanceled":  # PostgreSQL's statement_timeout
+            code, message = "DATABASE_TIMEOUT", "the database did not finish the request in time"
+        else:
+            code, message = "DATABASE_UNAVAILABLE", "the database rejected or failed the request"
+        response = _render(request, 503, code, f"{message}; nothing was written", {"retryable": True})
+        response.headers.setdefault("Retry-After", RETRY_AFTER_SECONDS)
+        return response
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_timeout(request: Request, exc: PoolTimeout) -> Response:
+        log.error("no free database connection for %s %s: %s", request.method, request.url.path, exc)
+        message = "every database connection is busy; nothing was written"
+        response = _render(request, 503, "DATABASE_UNAVAILABLE", message, {"retryable": True})
+        response.headers.setdefault("Retry-After", RETRY_AFTER_SECONDS)
+        return response
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:

@@ -17,6 +17,7 @@ from pydantic_settings import (
 )
 
 from mlops_kit.auth import ApiKey, parse_api_keys
+from mlops_kit.db import DbTimeouts
 
 log = logging.getLogger("mlops.settings")
 
@@ -41,6 +42,21 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = None
     migrate_on_start: bool = True
     db_pool_size: int = 10
+    db_connect_timeout_seconds: float = Field(
+        default=5.0, ge=0, description="PostgreSQL connection handshake limit (psycopg's minimum is 2 s)"
+    )
+    db_statement_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="PostgreSQL statement_timeout; a server that does not answer at all is given up "
+        "on 1 s later (the request answers 503 DATABASE_UNAVAILABLE)",
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="wait for a free pooled connection"
+    )
+    ready_timeout_seconds: float = Field(
+        default=1.0, gt=0, description="each `/ready` check's limit: a slower backend is reported down"
+    )
 
     artifact_store: Literal["local", "s3"] = "local"
     artifact_dir: Path | None = None
@@ -50,6 +66,9 @@ class ServiceSettings(BaseSettings):
     s3_bucket: str = "mlops-artifacts"
     s3_secure: bool = False
     s3_region: str | None = None
+    s3_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    s3_read_timeout_seconds: float = Field(default=30.0, gt=0, description="per socket read, not per object")
+    s3_max_retries: int = Field(default=2, ge=0, le=10, description="retries of a failed S3 call")
 
     api_keys: str = Field(default="", description="comma-separated role:name:key entries")
     log_level: str = "INFO"
@@ -95,6 +114,14 @@ class ServiceSettings(BaseSettings):
         if self.artifact_store == "s3" and self.s3_secret_key.lower() in PLACEHOLDER_SECRETS:
             raise ValueError("MLOPS_S3_SECRET_KEY is a placeholder; set the real secret")
         return self
+
+    @property
+    def db_timeouts(self) -> DbTimeouts:
+        return DbTimeouts(
+            connect=self.db_connect_timeout_seconds,
+            statement=self.db_statement_timeout_seconds,
+            pool=self.db_pool_timeout_seconds,
+        )
 
     @property
     def parsed_api_keys(self) -> list[ApiKey]:

@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,6 +190,44 @@ class LocalArtifactStore(ArtifactStore):
             raise ServiceUnavailable(f"artifact directory not writable: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class S3Timeouts:
+    """minio's own defaults wait 5 minutes per read and retry 5 times; a stalled S3 server would
+    hold a request for half an hour."""
+
+    connect: float = 5.0
+    read: float = 30.0  # per socket read: a large object streams for longer
+    retries: int = 2
+
+
+def _s3_http_client(timeouts: S3Timeouts, secure: bool) -> object:
+    import certifi
+    import urllib3
+
+    retry = urllib3.Retry(total=timeouts.retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504])
+    timeout = urllib3.Timeout(connect=timeouts.connect, read=timeouts.read)
+    if secure:
+        return urllib3.PoolManager(
+            timeout=timeout, maxsize=10, retries=retry, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where()
+        )
+    return urllib3.PoolManager(timeout=timeout, maxsize=10, retries=retry)
+
+
+@contextmanager
+def s3_unavailable(bucket: str) -> Iterator[None]:
+    """A failed or timed-out S3 call is a 503 ARTIFACT_STORE_UNAVAILABLE, not a 500."""
+    import urllib3
+
+    try:
+        yield
+    except urllib3.exceptions.HTTPError as exc:
+        raise ServiceUnavailable(
+            f"S3 store {bucket!r} unreachable: {type(exc).__name__}: {exc}"[:500],
+            {"retryable": True},
+            code="ARTIFACT_STORE_UNAVAILABLE",
+        ) from exc
+
+
 class S3ArtifactStore(ArtifactStore):
     def __init__(
         self,
@@ -200,20 +239,33 @@ class S3ArtifactStore(ArtifactStore):
         secure: bool = False,
         region: str | None = None,
         spool_dir: Path,
+        timeouts: S3Timeouts | None = None,
+        probe_timeout: float = 1.0,
     ):
         from minio import Minio
 
         super().__init__(spool_dir)
         endpoint = endpoint.removeprefix("http://").removeprefix("https://").rstrip("/")
-        self.client = Minio(
-            endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region
-        )
+
+        def client(limits: S3Timeouts) -> Minio:
+            http = _s3_http_client(limits, secure)
+            kwargs = {"access_key": access_key, "secret_key": secret_key, "secure": secure, "region": region}
+            return Minio(endpoint, **kwargs, http_client=http)  # type: ignore[arg-type]
+
+        self.client = client(timeouts or S3Timeouts())
+        # readiness asks once, briefly: a stalled server is reported down, not waited for
+        self.probe = client(S3Timeouts(probe_timeout, probe_timeout, 0))
         self.bucket = bucket
         self._bucket_ready = False
 
     def ensure_bucket(self) -> None:
         if self._bucket_ready:
             return
+        with s3_unavailable(self.bucket):
+            self._make_bucket()
+        self._bucket_ready = True
+
+    def _make_bucket(self) -> None:
         if not self.client.bucket_exists(self.bucket):
             from minio.error import S3Error
 
@@ -222,16 +274,17 @@ class S3ArtifactStore(ArtifactStore):
             except S3Error as exc:
                 if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                     raise
-        self._bucket_ready = True
 
     def put_file(self, key: str, source: Path) -> None:
         self.ensure_bucket()
-        self.client.fput_object(self.bucket, key, str(source), part_size=16 * 1024 * 1024)
+        with s3_unavailable(self.bucket):
+            self.client.fput_object(self.bucket, key, str(source), part_size=16 * 1024 * 1024)
         source.unlink(missing_ok=True)
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         length = 0 if end is None else end - start + 1
-        response = self.client.get_object(self.bucket, key, offset=start, length=length)
+        with s3_unavailable(self.bucket):
+            response = self.client.get_object(self.bucket, key, offset=start, length=length)
         try:
             yield from response.stream(CHUNK)
         finally:
@@ -242,40 +295,45 @@ class S3ArtifactStore(ArtifactStore):
         from minio.error import S3Error
 
         try:
-            return self.client.stat_object(self.bucket, key).size
+            with s3_unavailable(self.bucket):
+                return self.client.stat_object(self.bucket, key).size
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
                 return None
             raise
 
     def delete(self, key: str) -> None:
-        self.client.remove_object(self.bucket, key)
+        with s3_unavailable(self.bucket):
+            self.client.remove_object(self.bucket, key)
 
     def delete_prefix(self, prefix: str) -> None:
         from minio.deleteobjects import DeleteObject
 
-        objects = self.client.list_objects(self.bucket, prefix=prefix.rstrip("/") + "/", recursive=True)
-        errors = self.client.remove_objects(
-            self.bucket, (DeleteObject(o.object_name) for o in objects if o.object_name)
-        )
-        for _ in errors:
-            pass
+        with s3_unavailable(self.bucket):
+            objects = self.client.list_objects(self.bucket, prefix=prefix.rstrip("/") + "/", recursive=True)
+            errors = self.client.remove_objects(
+                self.bucket, (DeleteObject(o.object_name) for o in objects if o.object_name)
+            )
+            for _ in errors:
+                pass
 
     def list_dir(self, prefix: str) -> list[StoredEntry]:
         self.ensure_bucket()
         base = prefix.strip("/") + "/" if prefix.strip("/") else ""
         entries = []
-        for obj in self.client.list_objects(self.bucket, prefix=base, recursive=False):
-            name = (obj.object_name or "")[len(base) :]
-            if obj.is_dir:
-                entries.append(StoredEntry(name.rstrip("/"), True, None))
-            elif name:
-                entries.append(StoredEntry(name, False, obj.size))
+        with s3_unavailable(self.bucket):
+            for obj in self.client.list_objects(self.bucket, prefix=base, recursive=False):
+                name = (obj.object_name or "")[len(base) :]
+                if obj.is_dir:
+                    entries.append(StoredEntry(name.rstrip("/"), True, None))
+                elif name:
+                    entries.append(StoredEntry(name, False, obj.size))
         return sorted(entries, key=lambda e: e.path)
 
     def check(self) -> None:
         try:
-            self.ensure_bucket()
+            if not self.probe.bucket_exists(self.bucket):
+                self.ensure_bucket()
         except Exception as exc:
             raise ServiceUnavailable(f"S3 store {self.bucket!r} unreachable: {exc}") from exc
 
@@ -293,5 +351,9 @@ def build_store(settings: object) -> ArtifactStore:
             secure=settings.s3_secure,
             region=settings.s3_region,
             spool_dir=settings.service_dir.resolve() / "spool",
+            timeouts=S3Timeouts(
+                settings.s3_connect_timeout_seconds, settings.s3_read_timeout_seconds, settings.s3_max_retries
+            ),
+            probe_timeout=settings.ready_timeout_seconds,
         )
     return LocalArtifactStore(settings.resolved_artifact_dir)

@@ -13,6 +13,17 @@ class FeatureStoreSettings(ServiceSettings):
     )
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = Field(default="fs", description="namespace of every online-store key in Redis")
+    online_read_timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="a serving read answers within this, else 503 ONLINE_STORE_UNAVAILABLE",
+    )
+    redis_socket_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="every other Redis call (push, materialization, deletes): per socket read",
+    )
+    redis_connect_timeout_seconds: float = Field(default=1.0, gt=0)
     schema_cache_seconds: float = Field(
         default=1.0, description="how long a replica may serve with a cached feature-set schema"
     )

@@ -70,6 +70,9 @@ class FeatureSet(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     # materialization watermark: offline rows with event time up to here are in the online store
     materialized_until_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the newest offline row (by id: the ingestion order) an incremental job has copied: rows
+    # ingested later are materialized whatever their event time
+    materialized_row_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class FeatureSetVersion(Base):
@@ -134,6 +137,8 @@ class MaterializationJob(Base):
     start_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     end_us: Mapped[int] = mapped_column(BigInteger)
     incremental: Mapped[bool] = mapped_column(default=False)
+    # incremental jobs: rows ingested after this offline row id are copied too, older event times included
+    after_row_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="PENDING")  # PENDING RUNNING SUCCEEDED FAILED
     rows_total: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_done: Mapped[int] = mapped_column(BigInteger, default=0)

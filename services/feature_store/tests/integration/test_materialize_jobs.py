@@ -73,10 +73,42 @@ def test_incremental_jobs_continue_from_the_watermark(users: TestClient) -> None
     ingest(users, [("u1", 20, 2), ("u2", 17, 5), ("u3", 12, 6)])  # u3 arrives late, below the watermark
     job = run(users, {"incremental": True, "end": T0 + 100})
     assert job["status"] == "SUCCEEDED"
-    assert job["start"] == "2026-01-01T00:00:15.000001Z" and job["rows_total"] == 2
-    assert [r[2]["age"] if r else None for r in online(users, ["u1", "u2", "u3"])] == [2, 5, None]
+    assert job["start"] == "2026-01-01T00:00:15.000001Z" and job["rows_total"] == 3
+    assert [r[2]["age"] if r else None for r in online(users, ["u1", "u2", "u3"])] == [2, 5, 6]
     job = run(users, {"incremental": True, "end": T0 + 100})
     assert job["rows_total"] == 0 and job["status"] == "SUCCEEDED"
+
+
+def served_ages(client: TestClient, *users: str) -> list[Any]:
+    params = {"entities": ",".join(users), "features": "user_features:age"}
+    response = client.get("/api/features/serve", params=params)
+    assert response.status_code == 200, response.text
+    return [result["values"]["age"] for result in response.json()["results"]]
+
+
+def test_incremental_jobs_copy_rows_ingested_since_whatever_their_event_time(users: TestClient) -> None:
+    ingest(users, [("u1", 10, 1), ("u2", 50, 7)])
+    assert run(users, {"end": T0 + 100})["status"] == "SUCCEEDED"
+    assert served_ages(users, "u1", "u2") == [1, 7]
+    # ingested after the job, event times before its watermark: u1's is newer than what is online
+    # (it must be served), u2's is older (point in time: it must not replace the newer value)
+    ingest(users, [("u1", 40, 2), ("u2", 30, 99)])
+    job = run(users, {"incremental": True})
+    assert job["status"] == "SUCCEEDED" and job["rows_total"] == 2
+    assert served_ages(users, "u1", "u2") == [2, 7]
+    u1 = online(users, ["u1"])[0]
+    assert u1 is not None and u1[0] == (T0 + 40) * 1_000_000
+    assert run(users, {"incremental": True})["rows_total"] == 0
+
+
+def test_a_job_ending_before_the_watermark_keeps_late_rows_for_the_next_one(users: TestClient) -> None:
+    ingest(users, [("u1", 10, 1)])
+    assert run(users, {"end": T0 + 100})["status"] == "SUCCEEDED"
+    ingest(users, [("u2", 90, 5), ("u3", 20, 6)])  # both late; u2's event time is after the next end
+    assert run(users, {"incremental": True, "end": T0 + 50})["status"] == "SUCCEEDED"
+    assert served_ages(users, "u2", "u3") == [None, 6]
+    assert run(users, {"incremental": True, "end": T0 + 200})["status"] == "SUCCEEDED"
+    assert served_ages(users, "u2", "u3") == [5, 6]
 
 
 def test_many_entities_are_copied_in_chunks(users: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:

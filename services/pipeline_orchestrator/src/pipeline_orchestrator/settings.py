@@ -43,6 +43,12 @@ class OrchestratorSettings(ServiceSettings):
 
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
     celery_queue: str = "mlops-pipelines"
+    celery_broker_timeout_seconds: float = Field(
+        default=5.0,
+        ge=2.0,  # above the workers' 1 s BRPOP wait, which shares this socket timeout
+        description="connect and socket timeout of every broker (Redis) call; a frozen broker fails a "
+        "submission in about 3x this (a reconnect and one retry): the attempt fails, the engine goes on",
+    )
 
     k8s_namespace: str = "mlops-platform"
     k8s_image: str = "mlops-platform/pipeline-orchestrator:latest"

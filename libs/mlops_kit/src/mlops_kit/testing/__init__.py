@@ -10,14 +10,24 @@ from mlops_kit.testing.backends import (
     wait_until,
 )
 from mlops_kit.testing.process import ServiceProcess
+from mlops_kit.testing.servers import (
+    PrivateServer,
+    frozen_process,
+    start_postgres_server,
+    start_redis_server,
+)
 
 __all__ = [
+    "PrivateServer",
     "S3Server",
     "ServiceProcess",
     "free_port",
     "fresh_postgres_database",
+    "frozen_process",
     "postgres_server_url",
     "redis_url",
+    "start_postgres_server",
+    "start_redis_server",
     "start_s3_server",
     "wait_until",
 ]

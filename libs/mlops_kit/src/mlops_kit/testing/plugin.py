@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from mlops_kit.testing.backends import S3Server, redis_url, start_s3_server
+from mlops_kit.testing.servers import PrivateServer, start_postgres_server, start_redis_server
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,3 +29,20 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 @pytest.fixture(scope="session")
 def local_redis_url() -> str:
     return redis_url()
+
+
+@pytest.fixture(scope="session")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServer]:
+    """A Redis of this test session alone, which a test may freeze (`with private_redis.frozen():`)."""
+    server = start_redis_server(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivateServer]:
+    """A PostgreSQL cluster of this test session alone (initdb in a temp dir), which a test may
+    freeze (`with private_postgres.frozen():`). Never freeze the shared development server."""
+    server = start_postgres_server()
+    yield server
+    server.stop()

@@ -30,7 +30,11 @@ class MaterializeRequest(BaseModel):
     end: str | int | float | None = Field(
         default=None, description="event-time end, inclusive (default: now)"
     )
-    incremental: bool = Field(default=False, description="start after the feature set's watermark")
+    incremental: bool = Field(
+        default=False,
+        description="copy what the last jobs did not: rows with an event time after the feature set's "
+        "watermark, and rows ingested since, whatever their event time",
+    )
 
     @field_validator("start", "end")
     @classmethod

@@ -122,8 +122,9 @@ async def _answer(request: Request, plan: Plan, entities: list[Any]) -> Response
         records = await _online(request).read(keys)
     except Exception as exc:
         metrics.read_errors.inc()
+        what = str(exc) if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
         raise ServiceUnavailable(
-            f"the online store failed: {type(exc).__name__}: {exc}"[:500],
+            f"the online store failed: {what}"[:500],
             {"retryable": True},
             code="ONLINE_STORE_UNAVAILABLE",
         ) from exc

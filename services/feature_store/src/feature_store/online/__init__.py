@@ -20,6 +20,7 @@ __all__ = [
     "build_online_store",
     "close_online_store",
     "open_online_store",
+    "ping_online_store",
 ]
 
 
@@ -27,7 +28,13 @@ def build_online_store(settings: FeatureStoreSettings) -> OnlineStore:
     if settings.online_store == "redis":
         from feature_store.online.redis_store import RedisOnlineStore
 
-        return RedisOnlineStore(settings.redis_url, settings.redis_prefix)
+        return RedisOnlineStore(
+            settings.redis_url,
+            settings.redis_prefix,
+            read_timeout=settings.online_read_timeout_seconds,
+            socket_timeout=settings.redis_socket_timeout_seconds,
+            connect_timeout=settings.redis_connect_timeout_seconds,
+        )
     from feature_store.online.sqlite_store import SqliteOnlineStore
 
     return SqliteOnlineStore(settings.online_sqlite_path)
@@ -35,6 +42,11 @@ def build_online_store(settings: FeatureStoreSettings) -> OnlineStore:
 
 async def open_online_store(app: FastAPI) -> None:
     app.state.online = build_online_store(app.state.settings)
+
+
+async def ping_online_store(app: FastAPI) -> None:
+    """`/ready`'s check of the online store (the kit bounds it in time)."""
+    await app.state.online.ping()
 
 
 async def close_online_store(app: FastAPI) -> None:

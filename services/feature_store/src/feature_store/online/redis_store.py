@@ -8,10 +8,14 @@ compares timestamps and sets atomically, many rows per call, all calls of a batc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from feature_store.online.base import (
@@ -81,9 +85,26 @@ def _glob_escape(text: str) -> str:
 class RedisOnlineStore(OnlineStore):
     kind = "redis"
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        *,
+        read_timeout: float = 1.0,
+        socket_timeout: float = 5.0,
+        connect_timeout: float = 1.0,
+    ) -> None:
         self.prefix = prefix
-        self.client = aioredis.Redis.from_url(url, decode_responses=False)
+        self.read_timeout = read_timeout
+        # every call is bounded: a frozen Redis costs a request seconds, never minutes. One retry
+        # on a dropped connection (a restarted Redis), none on a timeout (it would double the wait).
+        self.client = aioredis.Redis.from_url(
+            url,
+            decode_responses=False,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )
         self._shas: dict[str, str] = {}
         self._reader = _fast_reader(self.client)
 
@@ -123,6 +144,17 @@ class RedisOnlineStore(OnlineStore):
         return int(sum(applied))
 
     async def read(self, keys: Sequence[RecordKey]) -> list[Record | None]:
+        """Raises TimeoutError when Redis does not answer within `read_timeout` seconds."""
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                return await self._read(keys)
+        except TimeoutError:
+            # the serving connection's replies are late: later reads must not queue behind them
+            if self._reader is not None:
+                self._reader.close()
+            raise TimeoutError(f"Redis did not answer within {self.read_timeout:g} s") from None
+
+    async def _read(self, keys: Sequence[RecordKey]) -> list[Record | None]:
         prefix = self.prefix
         names = [f"{prefix}:{set_id}:{key}" for set_id, key in keys]
         if len(names) > PLAIN_MGET_KEYS:

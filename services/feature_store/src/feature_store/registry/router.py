@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from mlops_kit.deps import SessionDep, run_transaction
+from mlops_kit.errors import ServiceUnavailable
 from mlops_kit.pagination import Limit, Offset, page_fields
 
 from feature_store.registry import schemas as s
@@ -113,7 +114,15 @@ async def delete_feature_set(
     )
     online = getattr(request.app.state, "online", None)
     if online is not None:
-        await online.delete_feature_set(set_id)
+        try:
+            await online.delete_feature_set(set_id)
+        except Exception as exc:
+            raise ServiceUnavailable(
+                f"the feature set is deleted, but the online store failed to drop its values: "
+                f"{type(exc).__name__}: {exc}"[:500],
+                {"feature_set_deleted": True, "retryable": False},
+                code="ONLINE_DELETE_FAILED",
+            ) from exc
     return Response(status_code=204)
 
 

@@ -44,9 +44,22 @@ def make_app(settings: OrchestratorSettings) -> Celery:
         task_create_missing_queues=True,
         task_routes={TASK_NAME: {"queue": settings.celery_queue}},
         broker_connection_retry_on_startup=True,
+        broker_connection_timeout=settings.celery_broker_timeout_seconds,
         # the orchestrator retries lost attempts itself; a message unacknowledged this long
-        # (its worker died) comes back, and its stale attempt is refused at `started`
-        broker_transport_options={"visibility_timeout": 6 * 3600},
+        # (its worker died) comes back, and its stale attempt is refused at `started`.
+        # Every Redis call is bounded: a frozen broker must not hang the orchestrator's engine.
+        broker_transport_options={
+            "visibility_timeout": 6 * 3600,
+            "socket_timeout": settings.celery_broker_timeout_seconds,
+            "socket_connect_timeout": settings.celery_broker_timeout_seconds,
+            "retry_on_timeout": False,
+        },
+        task_publish_retry_policy={
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.2,
+        },
         worker_send_task_events=False,
         task_send_sent_event=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
