@@ -106,10 +106,8 @@ class ObservabilityMiddleware:
         except Exception as exc:
             if not (gone or isinstance(exc, ClientDisconnect)) or started:
                 raise
+            # whatever the handler raised once the body stopped coming, nobody is left to answer
             gone = True
-            self.log.info(
-                "%s %s: handler stopped after the client left: %r", scope["method"], scope["path"], exc
-            )
         finally:
             self._record(scope, CLIENT_CLOSED if gone else status, time.perf_counter() - start)
             in_flight.dec()
