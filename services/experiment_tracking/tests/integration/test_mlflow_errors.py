@@ -57,7 +57,9 @@ def test_wrong_method_on_an_mlflow_route_speaks_mlflow(client: TestClient) -> No
 
 @pytest.fixture
 def small_limits(tmp_path: Path) -> Iterator[TestClient]:
-    settings = TrackingSettings(data_dir=tmp_path, log_level="WARNING", max_json_bytes=1000)
+    settings = TrackingSettings(
+        data_dir=tmp_path, log_level="WARNING", max_json_bytes=1000, max_upload_bytes=1000
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -75,6 +77,16 @@ def test_body_too_large_is_mlflow_shaped_under_mlflow_and_platform_shaped_elsewh
     native = small_limits.post("/api/experiments", content=big, headers={"content-type": "application/json"})
     assert native.status_code == 413
     assert native.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_artifact_upload_too_large_is_mlflow_shaped(small_limits: TestClient) -> None:
+    response = small_limits.put(
+        "/api/2.0/mlflow-artifacts/artifacts/0/run/artifacts/model.pkl",
+        content=b"x" * 5000,
+        headers={"content-type": "application/octet-stream"},
+    )
+    assert response.status_code == 413
+    _mlflow_error(response.json(), "INVALID_PARAMETER_VALUE")
 
 
 def test_request_timeout_is_mlflow_shaped_under_mlflow(tmp_path: Path) -> None:
