@@ -106,6 +106,15 @@ def test_malformed_json_is_a_400_invalid_json_with_line_and_column(client: TestC
     assert "line 3 column 3" in error["message"]
 
 
+@pytest.mark.parametrize("path", ["/api/things", "/api/things/raw"])
+def test_a_body_that_is_not_utf8_is_invalid_json(client: TestClient, path: str) -> None:
+    response = client.post(path, content=b'{"name": "\xff"}', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "INVALID_JSON"
+    assert (error["details"]["line"], error["details"]["column"]) == (1, 11)
+
+
 def test_an_empty_body_parsed_by_hand_is_invalid_json(client: TestClient) -> None:
     response = client.post("/api/things/raw", content=b"")
     assert response.status_code == 400

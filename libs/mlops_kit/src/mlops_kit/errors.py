@@ -134,6 +134,11 @@ def parse_json(raw: bytes | str, what: str = "request body") -> Any:
     try:
         return orjson.loads(raw)
     except json.JSONDecodeError as exc:
+        if isinstance(raw, bytes):
+            try:
+                raw.decode()
+            except UnicodeDecodeError as bad:
+                raise invalid_json(raw, bad.start, "the body is not valid UTF-8", what) from None
         raise invalid_json(exc.doc or raw, exc.pos, exc.msg, what) from None
 
 
@@ -197,6 +202,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        cause = exc.__cause__
+        if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+            # FastAPI's "error parsing the body" for a JSON body that is not UTF-8
+            bad = invalid_json(cause.object, cause.start, "the body is not valid UTF-8")
+            return _render(request, 400, bad.code, bad.message, bad.details)
         codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED", 403: "FORBIDDEN"}
         code = codes.get(exc.status_code, f"HTTP_{exc.status_code}")
         headers = dict(exc.headers or {})
