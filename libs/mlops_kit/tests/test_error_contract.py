@@ -146,6 +146,24 @@ def test_413_by_content_length_speaks_the_foreign_shape_under_its_prefix(client:
     assert foreign.json()["error_code"] == "PAYLOAD_TOO_LARGE"
 
 
+def _chunked_body() -> Iterator[bytes]:
+    yield b'{"name": "'
+    yield from (b"x" * 500 for _ in range(10))
+    yield b'"}'
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_not_a_parse_error(client: TestClient) -> None:
+    for path in ("/api/things", "/api/things/raw"):
+        response = client.post(path, content=_chunked_body(), headers={"content-type": "application/json"})
+        assert response.status_code == 413, path
+        assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    foreign = client.post(
+        "/other/api/echo", content=_chunked_body(), headers={"content-type": "application/json"}
+    )
+    assert foreign.status_code == 413
+    assert foreign.json()["error_code"] == "PAYLOAD_TOO_LARGE"
+
+
 def test_504_speaks_the_foreign_shape_under_its_prefix(client: TestClient) -> None:
     response = client.get("/other/api/slow")
     assert response.status_code == 504

@@ -184,6 +184,19 @@ def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any
     return cleaned
 
 
+def _body_error(exc: StarletteHTTPException) -> AppError | None:
+    """What FastAPI's 400 "error parsing the body" was really about: a body over the kit's limit
+    (raised while it streamed in) or one that is not UTF-8."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, AppError):
+        return cause
+    if isinstance(cause, UnicodeDecodeError):
+        return invalid_json(cause.object, cause.start, "the body is not valid UTF-8")
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
@@ -202,11 +215,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        cause = exc.__cause__
-        if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
-            # FastAPI's "error parsing the body" for a JSON body that is not UTF-8
-            bad = invalid_json(cause.object, cause.start, "the body is not valid UTF-8")
-            return _render(request, 400, bad.code, bad.message, bad.details)
+        cause = _body_error(exc)
+        if cause is not None:
+            return _render(request, cause.status_code, cause.code, cause.message, cause.details)
         codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED", 403: "FORBIDDEN"}
         code = codes.get(exc.status_code, f"HTTP_{exc.status_code}")
         headers = dict(exc.headers or {})
