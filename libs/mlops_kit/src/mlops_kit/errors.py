@@ -197,6 +197,17 @@ def _body_error(exc: StarletteHTTPException) -> AppError | None:
     return None
 
 
+# Starlette's and FastAPI's own HTTP errors (routing, body parsing) in the platform's codes
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
@@ -218,8 +229,7 @@ def install_error_handlers(app: FastAPI) -> None:
         cause = _body_error(exc)
         if cause is not None:
             return _render(request, cause.status_code, cause.code, cause.message, cause.details)
-        codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED", 403: "FORBIDDEN"}
-        code = codes.get(exc.status_code, f"HTTP_{exc.status_code}")
+        code = HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
         headers = dict(exc.headers or {})
         details: dict[str, Any] = {}
         if exc.status_code == 405:
