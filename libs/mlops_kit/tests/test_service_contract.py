@@ -164,6 +164,12 @@ def uploads(service: ServiceProcess) -> list[tuple[str, str, str]]:
             ),
         ]
     if service.module == "feature_store":
+        entity = httpx.post(f"{url}/api/entities", json={"name": "user", "join_keys": ["user_id"]})
+        features = [{"name": "age", "type": "int"}]
+        feature_set = httpx.post(
+            f"{url}/api/feature-sets", json={"name": "contract_set", "entity": "user", "features": features}
+        )
+        assert (entity.status_code, feature_set.status_code) == (201, 201), feature_set.text
         return [
             ("POST", "/api/feature-sets/contract_set/rows?format=csv", "application/octet-stream"),
             ("POST", "/api/feature-sets/contract_set/rows", MULTIPART),
@@ -197,6 +203,9 @@ def _nothing_half_written(service: ServiceProcess) -> None:
         assert [m["name"] for m in models] == ["contract-model"]
         version = httpx.get(f"{url}/api/models/contract-model/versions/1", timeout=10).json()
         assert not version.get("artifacts"), version
+    if service.module == "feature_store":
+        statistics = httpx.get(f"{url}/api/feature-sets/contract_set/statistics", timeout=10).json()
+        assert statistics["rows"] == 0, statistics
     if service.module == "experiment_tracking":
         for experiment in httpx.get(f"{url}/api/experiments", timeout=10).json()["items"]:
             runs = httpx.get(f"{url}/api/experiments/{experiment['id']}/runs", timeout=10).json()["items"]
