@@ -20,6 +20,7 @@ from sqlalchemy import Table, func, select
 from mlops_kit.auth import KeyRing, Role
 from mlops_kit.db import Database, run_migrations
 from mlops_kit.deps import SessionDep, authorize, require
+from mlops_kit.docs import docs_router
 from mlops_kit.errors import (
     RETRY_AFTER_SECONDS,
     AppError,
@@ -88,6 +89,10 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
         description=spec.description,
         lifespan=lifespan,
         openapi_tags=spec.openapi_tags,
+        # served by docs_router: local assets, and a key unless the docs are public
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -96,6 +101,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     app.state.error_renderer = spec.error_renderer
     install_error_handlers(app)
     app.include_router(_system_router(spec))
+    app.include_router(docs_router())
     for router in spec.routers:
         app.include_router(router, dependencies=[Depends(authorize)])
     for middleware in spec.inner_middleware:

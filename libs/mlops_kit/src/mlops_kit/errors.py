@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 log = logging.getLogger("mlops.errors")
 RETRY_AFTER_SECONDS = "1"  # what a 503 (a backend down or stalled) tells clients to wait
@@ -45,6 +47,10 @@ class AppError(Exception):
 class BadRequest(AppError):
     status_code = 400
     code = "BAD_REQUEST"
+
+
+class InvalidJson(BadRequest):
+    code = "INVALID_JSON"
 
 
 class Unauthorized(AppError):
@@ -106,6 +112,70 @@ def _render(request: Request, status: int, code: str, message: str, details: Any
     return error_response(status, code, message, details)
 
 
+def render_error(scope: Scope, status: int, code: str, message: str, details: Any = None) -> Response:
+    """An error answered by a pure ASGI middleware (413, 504), in the shape the path's API speaks."""
+    if "app" not in scope:
+        return error_response(status, code, message, details)
+    return _render(Request(scope), status, code, message, details)
+
+
+def invalid_json(doc: str | bytes, position: int, reason: str, what: str = "request body") -> InvalidJson:
+    """The one answer to malformed JSON: 400 INVALID_JSON with line, column and position."""
+    text = doc.decode("utf-8", "replace") if isinstance(doc, bytes) else doc
+    position = max(0, min(position, len(text)))
+    line = text.count("\n", 0, position) + 1
+    column = position - text.rfind("\n", 0, position)
+    return InvalidJson(
+        f"{what} is not valid JSON: {reason} at line {line} column {column}",
+        {"line": line, "column": column, "position": position, "reason": reason},
+    )
+
+
+def parse_json(raw: bytes | str, what: str = "request body") -> Any:
+    """orjson.loads for a body a handler reads itself; malformed JSON raises `InvalidJson`."""
+    try:
+        return orjson.loads(raw)
+    except json.JSONDecodeError as exc:
+        if isinstance(raw, bytes):
+            try:
+                raw.decode()
+            except UnicodeDecodeError as bad:
+                raise invalid_json(raw, bad.start, "the body is not valid UTF-8", what) from None
+        raise invalid_json(exc.doc or raw, exc.pos, exc.msg, what) from None
+
+
+def _json_invalid(exc: RequestValidationError) -> InvalidJson | None:
+    """FastAPI reports a body it could not decode as a `json_invalid` validation error."""
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            loc = list(err.get("loc", ()))
+            position = loc[-1] if loc and isinstance(loc[-1], int) else 0
+            reason = str((err.get("ctx") or {}).get("error") or "JSON decode error")
+            doc = exc.body if isinstance(exc.body, str | bytes) else ""
+            return invalid_json(doc, position, reason)
+    return None
+
+
+def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    for route in routes:
+        # FastAPI keeps an included router as one entry that resolves to its routes
+        contexts = getattr(route, "effective_route_contexts", None)
+        yield from (contexts() if contexts is not None else (route,))
+
+
+def allowed_methods(scope: Scope) -> list[str]:
+    """Every method registered for the request's path, across all the routes that match it."""
+    path, root = scope.get("path", ""), scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    methods: set[str] = set()
+    for route in _leaf_routes(getattr(getattr(scope.get("app"), "router", None), "routes", ())):
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(path):
+            methods |= set(route_methods)
+    return sorted(methods)
+
+
 def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     cleaned = []
     for err in errors:
@@ -114,6 +184,30 @@ def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any
             item["input"] = err["input"]
         cleaned.append(item)
     return cleaned
+
+
+def _body_error(exc: StarletteHTTPException) -> AppError | None:
+    """What FastAPI's 400 "error parsing the body" was really about: a body over the kit's limit
+    (raised while it streamed in) or one that is not UTF-8."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, AppError):
+        return cause
+    if isinstance(cause, UnicodeDecodeError):
+        return invalid_json(cause.object, cause.start, "the body is not valid UTF-8")
+    return None
+
+
+# Starlette's and FastAPI's own HTTP errors (routing, body parsing) in the platform's codes
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -126,6 +220,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        bad_json = _json_invalid(exc)
+        if bad_json is not None:
+            return _render(request, bad_json.status_code, bad_json.code, bad_json.message, bad_json.details)
         errors = _clean_validation_errors(list(exc.errors()))
         first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", []))
@@ -134,11 +231,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED", 403: "FORBIDDEN"}
-        code = codes.get(exc.status_code, f"HTTP_{exc.status_code}")
-        response = _render(request, exc.status_code, code, str(exc.detail))
-        if exc.headers:
-            response.headers.update(exc.headers)
+        cause = _body_error(exc)
+        if cause is not None:
+            return _render(request, cause.status_code, cause.code, cause.message, cause.details)
+        code = HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
+        headers = dict(exc.headers or {})
+        details: dict[str, Any] = {}
+        if exc.status_code == 405:
+            allowed = allowed_methods(request.scope) or headers.get("Allow", "").split(", ")
+            headers["Allow"] = ", ".join(allowed)
+            details["allowed_methods"] = allowed
+        response = _render(request, exc.status_code, code, str(exc.detail), details)
+        response.headers.update(headers)
         return response
 
     @app.exception_handler(IntegrityError)

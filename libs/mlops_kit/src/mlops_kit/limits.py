@@ -9,7 +9,7 @@ import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mlops_kit.errors import PayloadTooLarge, error_response
+from mlops_kit.errors import PayloadTooLarge, render_error
 
 UPLOAD_TYPES = (b"application/octet-stream", b"multipart/form-data")
 
@@ -64,7 +64,9 @@ class BodyLimitMiddleware:
         )
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "PAYLOAD_TOO_LARGE", self._message(), {"max_bytes": self.max_bytes})
+        response = render_error(
+            scope, 413, "PAYLOAD_TOO_LARGE", self._message(), {"max_bytes": self.max_bytes}
+        )
         await response(scope, receive, send)
 
 
@@ -102,7 +104,8 @@ class RequestTimeoutMiddleware:
 
             await self.app(scope, timed_receive, timed_send)
         if deadline.cancelled_caught and not started:
-            response = error_response(
+            response = render_error(
+                scope,
                 504,
                 "REQUEST_TIMEOUT",
                 f"the request took longer than {self.seconds:g} s; it may or may not "

@@ -11,10 +11,14 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# nginx's "client closed request": the client went away before it got an answer; not a server error
+CLIENT_CLOSED = 499
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -75,37 +79,59 @@ class ObservabilityMiddleware:
         token = request_id_var.set(rid)
         scope.setdefault("state", {})["request_id"] = rid
         status = 500
+        # the client hung up before it got an answer: whatever the handler made of it (an error
+        # reading the body, a 400 nobody reads) is recorded as 499, not as a server error
+        started = gone = False
         start = time.perf_counter()
         in_flight = self.metrics.in_flight.labels(self.metrics.service)
         in_flight.inc()
 
+        async def receive_wrapper() -> Message:
+            nonlocal gone
+            message = await receive()
+            if message["type"] == "http.disconnect" and not started:
+                gone = True
+            return message
+
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
+                started = True
                 status = message["status"]
                 message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except Exception as exc:
+            if not (gone or isinstance(exc, ClientDisconnect)) or started:
+                raise
+            # whatever the handler raised once the body stopped coming, nobody is left to answer
+            gone = True
         finally:
-            elapsed = time.perf_counter() - start
+            self._record(scope, CLIENT_CLOSED if gone else status, time.perf_counter() - start)
             in_flight.dec()
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            svc = self.metrics.service
-            self.metrics.requests.labels(svc, method, template, str(status)).inc()
-            self.metrics.duration.labels(svc, method, template).observe(elapsed)
-            if template not in ("/metrics", "/health", "/health/", "/ready"):
-                self.log.info(
-                    "%s %s %s",
-                    method,
-                    scope["path"],
-                    status,
-                    extra={"route": template, "status": status, "duration_ms": round(elapsed * 1000, 3)},
-                )
             request_id_var.reset(token)
+
+    def _record(self, scope: Scope, status: int, elapsed: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        svc = self.metrics.service
+        self.metrics.requests.labels(svc, method, template, str(status)).inc()
+        self.metrics.duration.labels(svc, method, template).observe(elapsed)
+        if template in ("/metrics", "/health", "/health/", "/ready"):
+            return
+        extra = {"route": template, "status": status, "duration_ms": round(elapsed * 1000, 3)}
+        if status == CLIENT_CLOSED:
+            self.log.warning(
+                "%s %s: the client closed the connection before the answer",
+                method,
+                scope["path"],
+                extra=extra,
+            )
+        else:
+            self.log.info("%s %s %s", method, scope["path"], status, extra=extra)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -71,6 +71,8 @@ class ServiceSettings(BaseSettings):
     s3_max_retries: int = Field(default=2, ge=0, le=10, description="retries of a failed S3 call")
 
     api_keys: str = Field(default="", description="comma-separated role:name:key entries")
+    # /docs, /redoc, /openapi.json without a key even when keys are configured (see SETTINGS.md)
+    docs_public: bool = False
     log_level: str = "INFO"
     log_json: bool = True
     max_upload_bytes: int = 5 * 1024**3

@@ -355,7 +355,7 @@ def test_serving_errors_are_4xx_naming_the_problem(client: TestClient) -> None:
     assert error(typo, 400, "INVALID_REQUEST")["details"]["unknown"] == ["feature"]
     ragged = post("/api/features/online", json={"entities": {"a": ["1"], "b": []}, "features": ["age"]})
     error(ragged, 400, "INVALID_REQUEST")
-    error(post("/api/features/online", content=b"{not json"), 400, "INVALID_REQUEST")
+    error(post("/api/features/online", content=b"{not json"), 400, "INVALID_JSON")
     limit = client.app.state.settings.max_entities_per_request  # type: ignore[attr-defined]
     too_many = post(
         "/api/features/online", json={"entities": [f"u{i}" for i in range(limit + 1)], "features": ["age"]}

@@ -65,10 +65,8 @@ def test_invalid_definitions_are_422_naming_the_problem_and_create_nothing(api: 
         ).status_code
         == 422
     )
-    assert (
-        api.post("/api/pipelines", content=b"{nope", headers={"content-type": "application/json"}).status_code
-        == 422
-    )
+    malformed = api.post("/api/pipelines", content=b"{nope", headers={"content-type": "application/json"})
+    assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "INVALID_JSON"
 
 
 def test_run_parameters_are_checked_and_nothing_is_created_on_error(api: TestClient) -> None:

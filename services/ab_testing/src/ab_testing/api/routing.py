@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from mlops_kit.deps import READ_ONLY, run_transaction
-from mlops_kit.errors import BadRequest
+from mlops_kit.errors import BadRequest, parse_json
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ab_testing.events import EventIn, ingest
@@ -96,10 +95,7 @@ async def post_events(request: Request) -> dict[str, Any]:
     """Outcome events, all or nothing; idempotent on `event_id`. Without `variant`, an event counts
     for the variant the user is assigned to (users outside the experiment are not counted).
     Parsed with orjson and validated in one pass: this is the ingestion hot path."""
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}", code="INVALID_JSON") from None
+    body = parse_json(await request.body())
     if not isinstance(body, dict):
         raise BadRequest("the body is one event or {'events': [...]}", code="INVALID_BODY")
     try:

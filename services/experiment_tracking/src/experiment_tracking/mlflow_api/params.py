@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Body, Request
+from mlops_kit.errors import parse_json
 
 from experiment_tracking import validation
 from experiment_tracking.errors import InvalidValue
@@ -20,10 +20,7 @@ JSON_BODY: dict[str, Any] = {
 
 async def json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
-    try:
-        data = orjson.loads(raw) if raw else {}
-    except orjson.JSONDecodeError as exc:
-        raise InvalidValue(f"request body is not valid JSON: {exc}", {}) from None
+    data = parse_json(raw) if raw else {}
     if not isinstance(data, dict):
         raise InvalidValue("request body must be a JSON object", {})
     return data

@@ -124,11 +124,13 @@ def delete_experiment_tag(payload: JsonBody, session: SessionDep) -> JsonRespons
 @router.post("/runs/create", openapi_extra=JSON_BODY)
 async def create_run(request: Request) -> JsonResponse:
     payload = await json_body(request)
+    # as in MLflow: no experiment_id (an empty body) is a 400, not a run in the default experiment
+    experiment_id = str(required(payload, "experiment_id"))
 
     def work(session: Session) -> dict[str, Any]:
         new_id = runs.create(
             session,
-            payload.get("experiment_id") or "0",
+            experiment_id,
             run_name=payload.get("run_name") or None,
             user_id=payload.get("user_id") or None,
             start_time=payload.get("start_time"),

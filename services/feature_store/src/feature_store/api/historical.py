@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from mlops_kit.deps import READ_ONLY, run_transaction
+from mlops_kit.errors import parse_json
 from sqlalchemy.orm import Session
 
 from feature_store.offline import output
@@ -15,7 +16,6 @@ from feature_store.offline.frames import (
     Frame,
     frame_from_records,
     frame_from_table,
-    parse_json,
     read_body,
     read_table,
 )

@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from mlops_kit.deps import READ_ONLY, run_transaction
-from mlops_kit.errors import PayloadTooLarge, ServiceUnavailable
+from mlops_kit.errors import PayloadTooLarge, ServiceUnavailable, parse_json
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -211,10 +211,7 @@ async def online_features(request: Request) -> Response:
 
 
 def _json(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc}", {}) from None
+    return parse_json(raw)
 
 
 def _entities(raw: Any) -> list[Any]:

@@ -11,7 +11,6 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -104,13 +103,6 @@ def read_table(body: Body, string_columns: tuple[str, ...] = ()) -> pa.Table:
             {"format": body.format},
             code="INVALID_BODY",
         ) from None
-
-
-def parse_json(data: bytes) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}", code="INVALID_JSON") from None
 
 
 def _format_of(content_type: str, filename: str | None, asked: str | None) -> str:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import Request
-from mlops_kit.errors import BadRequest
+from mlops_kit.errors import BadRequest, parse_json
 from mlops_kit.limits import upload_limit
 from mlops_kit.storage import ArtifactStore, SpooledFile
 from starlette.datastructures import UploadFile
@@ -39,10 +38,7 @@ async def read_multipart(
         raw = form.get("metadata")
         if isinstance(raw, UploadFile):
             raw = (await raw.read()).decode()
-        try:
-            metadata = orjson.loads(raw) if raw else {}
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"form field 'metadata' is not valid JSON: {exc}", code="INVALID_JSON") from None
+        metadata = parse_json(raw, "form field 'metadata'") if raw else {}
         if not isinstance(metadata, dict):
             raise BadRequest("form field 'metadata' must be a JSON object", code="INVALID_JSON")
         total = 0

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from mlops_kit.auth import Role
 from mlops_kit.deps import DatabaseDep, SessionDep, StoreDep, require
-from mlops_kit.errors import BadRequest, Unprocessable
+from mlops_kit.errors import Unprocessable, parse_json
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
@@ -80,11 +79,7 @@ async def _registration(request: Request, store: StoreDep, schema: type[BaseMode
     if content_type.startswith("multipart/form-data"):
         metadata, files = await read_multipart(request, store)
         return _parse(schema, metadata), files
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}", code="INVALID_JSON") from None
-    return _parse(schema, body), []
+    return _parse(schema, parse_json(await request.body())), []
 
 
 def _verify(files: list, sha256: str | None) -> None:
