@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -150,6 +151,21 @@ def run_migrations(url: str, script_location: Path) -> None:
     cfg.attributes["configure_logger"] = False
     with _migration_lock(url):
         command.upgrade(cfg, "head")
+
+
+def lock_key(session: Session, scope: str, key: str | int) -> None:
+    """Hold an exclusive lock on (scope, key) until this transaction ends: the way to serialize a
+    read-modify-write (one Production version, the next schema version) across replicas. Take it
+    before reading what the write depends on, so those reads see every earlier holder's commit.
+
+    PostgreSQL: a transaction-level advisory lock on a stable 64-bit hash of the pair. SQLite:
+    nothing to do, a write transaction already holds the database's write lock from its
+    ``BEGIN IMMEDIATE`` (`Database.session(write=True)`)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"{scope}\0{key}".encode(), digest_size=8).digest()
+    lock = int.from_bytes(digest, "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
 
 
 def on_rollback(session: Session, callback: Callable[[], None]) -> None:

@@ -10,14 +10,18 @@ from mlops_kit.testing.backends import (
     wait_until,
 )
 from mlops_kit.testing.process import ServiceProcess
+from mlops_kit.testing.race import BACKENDS, race, service_on
 
 __all__ = [
+    "BACKENDS",
     "S3Server",
     "ServiceProcess",
     "free_port",
     "fresh_postgres_database",
     "postgres_server_url",
+    "race",
     "redis_url",
+    "service_on",
     "start_s3_server",
     "wait_until",
 ]
