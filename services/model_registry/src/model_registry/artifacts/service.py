@@ -17,9 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
+from model_registry.artifacts.formats import detect
 from model_registry.errors import ArtifactExists, ArtifactNotFound, ModelVersionNotFound
 from model_registry.models.service import lock_model
 from model_registry.tables import Artifact, ModelVersion, RegisteredModel
+from model_registry.types import default_format
 
 PATH_RULE = "a relative path of 1-512 characters without '..', '\\' or empty segments"
 _SEGMENT = re.compile(r"^[^/\\\x00-\x1f]+$")
@@ -62,6 +64,7 @@ def attach(
     The objects are written before the model's lock is taken (no upload holds it), the rows
     and the version's checksum after, from what is committed by then."""
     _refuse_existing(session, model, version, [path for path, _ in files])
+    detected = detect([(path, spooled.path) for path, spooled in files], version.framework)
     keys = [(path, spooled, _put(session, store, model, version, path, spooled)) for path, spooled in files]
     lock_model(session, model.name)
     try:
@@ -69,6 +72,8 @@ def attach(
     except InvalidRequestError:
         raise ModelVersionNotFound(f"version {version.version!r} of {model.name!r} was deleted") from None
     existing = _refuse_existing(session, model, version, [path for path, _ in files])
+    if not existing and version.format == default_format(version.framework):
+        version.format = detected or version.format
     for path, spooled, key in keys:
         artifact = Artifact(
             version_id=version.id,

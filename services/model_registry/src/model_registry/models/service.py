@@ -28,7 +28,7 @@ from model_registry.models.schemas import (
     VersionFields,
 )
 from model_registry.tables import ModelVersion, RegisteredModel
-from model_registry.types import DEFAULT_FORMAT, NAME_RE, NAME_RULE, VERSION_RE
+from model_registry.types import NAME_RE, NAME_RULE, VERSION_RE, default_format
 
 METRIC_FILTER = re.compile(r"^\s*([A-Za-z0-9_.\-/]{1,128})\s*(>=|<=|!=|==|>|<|=)\s*(-?[0-9.eE+\-]+)\s*$")
 VERSION_ORDERS = ("version", "created_at", "updated_at")
@@ -142,7 +142,7 @@ def register_version(
         version=version,
         seq=seq,
         framework=fields.framework,
-        format=fields.format or DEFAULT_FORMAT.get(fields.framework, "pkl"),
+        format=fields.format or default_format(fields.framework),
         stage="None",
         status="registered",
         description=fields.description,
