@@ -130,7 +130,7 @@ def put_override(
     experiment: ExperimentPath, user_id: UserPath, body: OverrideIn, request: Request, session: SessionDep
 ) -> dict[str, Any]:
     """Force a user into a variant (sticky, whatever the hash says)."""
-    row = get_experiment(session, experiment)
+    row = get_experiment(session, experiment, lock=True)  # concurrent PUTs of one user: one row
     set_override(session, row, user_id, body.variant)
     _invalidate(request, session, row)
     return {"experiment": row.key, "user_id": user_id, "variant": body.variant}
@@ -140,7 +140,7 @@ def put_override(
 def delete_override(
     experiment: ExperimentPath, user_id: UserPath, request: Request, session: SessionDep
 ) -> Response:
-    row = get_experiment(session, experiment)
+    row = get_experiment(session, experiment, lock=True)
     session.execute(delete(Override).where(Override.experiment_id == row.id, Override.user_id == user_id))
     _invalidate(request, session, row)
     return Response(status_code=204)
