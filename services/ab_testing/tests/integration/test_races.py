@@ -8,14 +8,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from ab_helpers import experiment
-from mlops_kit.testing import BACKENDS, race, service_on
+from mlops_kit.testing import BACKENDS, race, service_on, wait_until
 
 CLIENTS = 10
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = {"MLOPS_AB_TESTING_FOLD_IN_PROCESS": "true"}
+    env = {"MLOPS_AB_TESTING_FOLD_IN_PROCESS": "true", "MLOPS_AB_TESTING_EXPOSURE_FLUSH_SECONDS": "0.05"}
     with service_on("ab_testing", request.param, tmp_path_factory.mktemp(request.param), env) as found:
         yield found
 
@@ -86,3 +86,27 @@ def test_concurrent_overrides_of_one_user_all_succeed_with_one_row(url: str) -> 
     assert [r.status_code for r in race(url, force, CLIENTS)] == [200] * CLIENTS
     overrides = httpx.get(f"{url}/api/experiments/overridden/definition").json()["overrides"]
     assert list(overrides) == ["vip"]
+
+
+def _exposed(url: str, key: str) -> bool:
+    variants = httpx.get(f"{url}/api/experiments/{key}/results").json()["variants"]
+    return all(v["exposures"] >= 1 for v in variants)
+
+
+def test_concurrent_evaluations_advance_a_canary_one_stage(url: str) -> None:
+    canary = {"stages": [20.0, 50.0, 100.0], "stage_seconds": 0.001, "min_samples": 1}
+    body = experiment("stepped", mode="canary", canary=canary, metrics=[], primary_metric=None)
+    assert httpx.post(f"{url}/api/experiments", json=body).status_code == 201
+    assert httpx.post(f"{url}/api/experiments/stepped/start").status_code == 200
+    batch = {"experiment": "stepped", "user_ids": [f"u{i}" for i in range(40)]}
+    assert httpx.post(f"{url}/api/route/batch", json=batch).status_code == 200
+    wait_until(lambda: _exposed(url, "stepped"), timeout=10, what="exposures written")
+
+    def evaluate(client: httpx.Client, _: int) -> httpx.Response:
+        return client.post("/api/experiments/stepped/evaluate")
+
+    assert [r.status_code for r in race(url, evaluate, CLIENTS)] == [200] * CLIENTS
+    decisions = httpx.get(f"{url}/api/experiments/stepped/decisions").json()["items"]
+    assert [d["kind"] for d in decisions].count("advance") == 1
+    phases = httpx.get(f"{url}/api/experiments/stepped/phases").json()["items"]
+    assert [p["number"] for p in phases] == [1, 2]
