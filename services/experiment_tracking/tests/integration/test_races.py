@@ -106,3 +106,18 @@ def test_a_param_raced_with_different_values_is_set_once(tracking_url: str) -> N
     assert {e["details"]["old_value"] for e in refused} == {str(won[0])}
     params = httpx.get(f"{tracking_url}/api/experiments/{experiment}/runs/{run}").json()["params"]
     assert params == {"lr": str(won[0])}
+
+
+def test_concurrent_tag_sets_on_a_logged_model_keep_every_key(tracking_url: str) -> None:
+    experiment = _experiment(tracking_url)
+    base = "/api/2.0/mlflow/logged-models"
+    created = httpx.post(f"{tracking_url}{base}", json={"experiment_id": experiment, "name": "m"})
+    assert created.status_code == 200, created.text
+    model_id = created.json()["model"]["info"]["model_id"]
+
+    def tag(client: httpx.Client, i: int) -> httpx.Response:
+        return client.patch(f"{base}/{model_id}/tags", json={"tags": [{"key": f"k{i}", "value": str(i)}]})
+
+    assert [r.status_code for r in race(tracking_url, tag, CLIENTS)] == [200] * CLIENTS
+    info = httpx.get(f"{tracking_url}{base}/{model_id}").json()["model"]["info"]
+    assert {t["key"]: t["value"] for t in info["tags"]} == {f"k{i}": str(i) for i in range(CLIENTS)}
