@@ -7,6 +7,7 @@ import threading
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 from client_helpers import KEYS
 from mlops_client import (
@@ -253,3 +254,15 @@ def test_failed_upload_during_registration_leaves_no_version(
         assert failed.value.status == 413
         with pytest.raises(NotFoundError):
             registry.get_model(unique)
+
+
+def test_head_on_a_download_through_a_real_server(
+    registry: RegistryClient, registry_url: str, unique: str, tmp_path: Path
+) -> None:
+    payload = os.urandom(100_000)
+    (tmp_path / "model.onnx").write_bytes(payload)
+    registry.register_model(unique, framework="onnx", path=tmp_path / "model.onnx")
+    head = httpx.head(f"{registry_url}/api/models/{unique}/versions/1/download")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(payload))
+    assert head.headers["x-checksum-sha256"] == hashlib.sha256(payload).hexdigest()
