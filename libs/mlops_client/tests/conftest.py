@@ -26,6 +26,15 @@ def secured_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield service.url
 
 
+@pytest.fixture(scope="session")
+def small_upload_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A registry that refuses uploads over 1,000 bytes (an upload that fails half-way)."""
+    tmp = tmp_path_factory.mktemp("client-small-uploads")
+    env = {"MLOPS_DATA_DIR": str(tmp), "MLOPS_MAX_UPLOAD_BYTES": "1000"}
+    with ServiceProcess("model_registry", env=env, tmp=Path(tmp)) as service:
+        yield service.url
+
+
 @pytest.fixture
 def registry(registry_url: str) -> Iterator[RegistryClient]:
     with RegistryClient(registry_url) as client:

@@ -70,3 +70,14 @@ def test_errors_print_code_and_exit_1(registry_url: str, unique: str) -> None:
     assert "MODEL_NOT_FOUND" in err
     code, _, err = _run(registry_url, "models", "register", unique, "--metric", "accuracy=high")
     assert code == 2 and "needs a number" in err
+
+
+def test_register_with_a_file_that_fails_to_upload_leaves_no_version(
+    small_upload_registry_url: str, unique: str, tmp_path: Path
+) -> None:
+    big = tmp_path / "model.pkl"
+    big.write_bytes(b"x" * 5000)
+    code, _, _ = _run(small_upload_registry_url, "models", "register", unique, "--file", str(big))
+    assert code != 0
+    code, out, _ = _run(small_upload_registry_url, "models", "list", "--json")
+    assert code == 0 and unique not in [m["name"] for m in json.loads(out)]

@@ -7,12 +7,14 @@ import threading
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 from client_helpers import KEYS
 from mlops_client import (
     AuthError,
     ConflictError,
     MlopsClient,
+    MlopsError,
     NotFoundError,
     RegistryClient,
     ServiceUnavailableError,
@@ -211,3 +213,56 @@ def test_unreachable_service_raises_after_retries() -> None:
         pytest.raises(ServiceUnavailableError),
     ):
         client.list_models()
+
+
+def test_register_with_a_file_sends_one_request_and_tells_the_format(
+    registry: RegistryClient, unique: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "model.json"
+    source.write_text('{"learner": {"gradient_booster": {}}, "version": [2, 1, 0]}')
+    seen: list[tuple[int, int | None]] = []
+    version = registry.register_model(
+        unique, framework="xgboost", path=source, progress=lambda d, t: seen.append((d, t))
+    )
+    size = source.stat().st_size
+    assert (version.format, version.status, version.size_bytes) == ("xgboost-json", "ready", size)
+    assert [a.path for a in version.artifacts] == ["model.json"]
+    assert version.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert seen[-1] == (size, size)
+
+
+def test_register_with_a_directory_uploads_every_file(
+    registry: RegistryClient, unique: str, tmp_path: Path
+) -> None:
+    saved = tmp_path / "saved"
+    (saved / "variables").mkdir(parents=True)
+    (saved / "saved_model.pb").write_bytes(b"graph")
+    (saved / "variables" / "data").write_bytes(b"weights")
+    version = registry.register_model(unique, framework="tensorflow", path=saved, artifact_path="tf")
+    assert sorted(a.path for a in version.artifacts) == ["tf/saved_model.pb", "tf/variables/data"]
+    assert version.format == "tensorflow-savedmodel"
+
+
+def test_failed_upload_during_registration_leaves_no_version(
+    small_upload_registry_url: str, unique: str, tmp_path: Path
+) -> None:
+    big = tmp_path / "model.pkl"
+    big.write_bytes(b"\x80\x04" + b"x" * 5000)
+    with RegistryClient(small_upload_registry_url) as registry:
+        with pytest.raises(MlopsError) as failed:
+            registry.register_model(unique, framework="sklearn", path=big)
+        assert failed.value.status == 413
+        with pytest.raises(NotFoundError):
+            registry.get_model(unique)
+
+
+def test_head_on_a_download_through_a_real_server(
+    registry: RegistryClient, registry_url: str, unique: str, tmp_path: Path
+) -> None:
+    payload = os.urandom(100_000)
+    (tmp_path / "model.onnx").write_bytes(payload)
+    registry.register_model(unique, framework="onnx", path=tmp_path / "model.onnx")
+    head = httpx.head(f"{registry_url}/api/models/{unique}/versions/1/download")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(payload))
+    assert head.headers["x-checksum-sha256"] == hashlib.sha256(payload).hexdigest()

@@ -4,7 +4,7 @@ pipelines, A/B testing)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -145,7 +145,9 @@ def register(
     if file is not None and not file.exists():
         err.print(f"[red]error[/red] {file} does not exist")
         raise typer.Exit(2)
-    with registry() as client:
+    bar = bytes_bar(f"upload {file.name}") if file is not None else nullcontext(None)
+    with registry() as client, bar as progress:
+        # one request: if the upload fails, no version is left without its artifact
         created = client.register_model(
             name,
             version=version,
@@ -157,10 +159,9 @@ def register(
             description=description,
             run_id=run_id,
             parent_version=parent,
+            path=file,
+            progress=progress,
         )
-        if file is not None:
-            with bytes_bar(f"upload {file.name}") as progress:
-                created = client.upload_artifact(name, created.version, file, progress=progress)
     if as_json:
         emit(created, True)
     else:

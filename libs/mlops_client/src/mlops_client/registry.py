@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from mlops_client._base import ServiceClient
@@ -33,12 +35,57 @@ def _shifted(progress: Progress, offset: int, total: int, done: int, _size: int 
     progress(offset + done, total)
 
 
+OCTETS = "application/octet-stream"
+
+
+def _upload_list(source: Path, artifact_path: str | None) -> list[tuple[str, Path]]:
+    """(artifact path, local file) for a file or every file under a directory."""
+    if not source.is_dir():
+        return [(artifact_path or source.name, source)]
+    files = sorted(p for p in source.rglob("*") if p.is_file())
+    if not files:
+        raise ValidationError(0, "EMPTY_DIRECTORY", f"{source} has no files to upload")
+    prefix = f"{artifact_path.rstrip('/')}/" if artifact_path else ""
+    return [(prefix + f.relative_to(source).as_posix(), f) for f in files]
+
+
+class _Meter:
+    def __init__(self, total: int, progress: Progress | None):
+        self.total, self.done, self.progress = total, 0, progress
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self.progress and count:
+            self.progress(self.done, self.total)
+
+
+class _Counted:
+    """A file handle that reports progress as httpx streams it (httpx sizes it by fileno)."""
+
+    def __init__(self, handle: BinaryIO, meter: _Meter):
+        self.handle, self.meter = handle, meter
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.handle.read(size)
+        self.meter.add(len(chunk))
+        return chunk
+
+    def fileno(self) -> int:
+        return self.handle.fileno()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.handle.tell()
+
+
 class RegistryClient(ServiceClient):
     """Register, find, promote and download models.
 
     >>> with RegistryClient() as registry:            # MLOPS_MODEL_REGISTRY_URL, MLOPS_API_KEY
-    ...     v = registry.register_model("fraud", framework="xgboost", metrics={"auc": 0.91})
-    ...     registry.upload_artifact("fraud", v.version, "model.json")
+    ...     v = registry.register_model("fraud", framework="xgboost", metrics={"auc": 0.91},
+    ...                                 path="model.json")   # one request: version and artifact
     ...     registry.set_alias("fraud", "champion", v.version)
     """
 
@@ -62,8 +109,15 @@ class RegistryClient(ServiceClient):
         run_id: str | None = None,
         experiment_id: str | None = None,
         parent_version: str | None = None,
+        path: str | Path | None = None,
+        artifact_path: str | None = None,
+        progress: Progress | None = None,
     ) -> ModelVersion:
-        """Register a version (creating the model on its first). `version=None` takes the next integer."""
+        """Register a version (creating the model on its first). `version=None` takes the next integer.
+
+        With `path` (a file, or a directory's files) the version and its artifact go in ONE
+        multipart request, streamed with the checksum declared: if the upload fails nothing is
+        registered. `format=None` lets the registry tell the format from the files."""
         body = {
             "name": name,
             "version": version,
@@ -80,7 +134,26 @@ class RegistryClient(ServiceClient):
             "parent_version": parent_version,
         }
         body = {k: v for k, v in body.items() if v is not None}
-        return ModelVersion.model_validate(self.request("POST", "/api/models", json=body).json())
+        if path is None:
+            return ModelVersion.model_validate(self.request("POST", "/api/models", json=body).json())
+        return self._register_with_files(body, Path(path), artifact_path, progress)
+
+    def _register_with_files(
+        self, body: dict[str, Any], source: Path, artifact_path: str | None, progress: Progress | None
+    ) -> ModelVersion:
+        files = _upload_list(source, artifact_path)
+        if len(files) == 1:
+            body = {**body, "sha256": file_sha256(files[0][1])}
+        meter = _Meter(sum(f.stat().st_size for _, f in files), progress)
+        with ExitStack() as stack:
+            parts = [
+                ("file", (target, _Counted(stack.enter_context(open(file, "rb")), meter), OCTETS))
+                for target, file in files
+            ]
+            data = {"metadata": json.dumps(body)}
+            # the file handles can't be replayed, so this POST is never retried blindly
+            response = self.request("POST", "/api/models", data=data, files=parts, idempotent=False)
+        return ModelVersion.model_validate(response.json())
 
     def get_model(self, name: str) -> RegisteredModel:
         return RegisteredModel.model_validate(self.get_json(f"/api/models/{_q(name)}"))

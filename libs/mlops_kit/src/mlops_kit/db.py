@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -248,6 +249,23 @@ def run_migrations(url: str, script_location: Path) -> None:
     cfg.attributes["configure_logger"] = False
     with _migration_lock(url):
         command.upgrade(cfg, "head")
+
+
+def lock_key(session: Session, scope: str, key: str | int, *, shared: bool = False) -> None:
+    """Hold a lock on (scope, key) until this transaction ends: the way to serialize a
+    read-modify-write (one Production version, the next schema version) across replicas. Take it
+    before reading what the write depends on, so those reads see every earlier holder's commit.
+    `shared` holders exclude only exclusive ones (many runs logged while none is deleted).
+
+    PostgreSQL: a transaction-level advisory lock on a stable 64-bit hash of the pair. SQLite:
+    nothing to do, a write transaction already holds the database's write lock from its
+    ``BEGIN IMMEDIATE`` (`Database.session(write=True)`)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"{scope}\0{key}".encode(), digest_size=8).digest()
+    lock = int.from_bytes(digest, "big", signed=True)
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    session.execute(text(f"SELECT {function}(:k)"), {"k": lock})
 
 
 def on_rollback(session: Session, callback: Callable[[], None]) -> None:

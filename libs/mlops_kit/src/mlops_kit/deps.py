@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -74,20 +74,7 @@ def transaction(request: Request) -> Iterator[Session]:
         yield session
         route_extra = getattr(request.scope.get("route"), "openapi_extra", None) or {}
         if write and not route_extra.get("x-not-audited"):
-            principal: Principal | None = getattr(request.state, "principal", None)
-            route = request.scope.get("route")
-            write_audit(
-                session,
-                request.app.state.audit_table,
-                actor=principal.name if principal else "anonymous",
-                role=principal.role.name if principal else "none",
-                method=request.method,
-                path=request.url.path[:1024],
-                route=getattr(route, "path", None),
-                status=getattr(route, "status_code", None) or 200,
-                request_id=getattr(request.state, "request_id", None),
-                details=getattr(request.state, "audit_details", None),
-            )
+            audit_request(request, session, getattr(request.state, "audit_details", None))
         session.commit()
     except BaseException:
         session.rollback()
@@ -99,6 +86,36 @@ def transaction(request: Request) -> Iterator[Session]:
         run_callbacks(session, "after_commit")
     finally:
         session.close()
+
+
+def audit_request(request: Request, session: Session, details: dict[str, Any] | None = None) -> None:
+    """This request's audit entry (who, what, when), written in `session`."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    route = request.scope.get("route")
+    write_audit(
+        session,
+        request.app.state.audit_table,
+        actor=principal.name if principal else "anonymous",
+        role=principal.role.name if principal else "none",
+        method=request.method,
+        path=request.url.path[:1024],
+        route=getattr(route, "path", None),
+        status=getattr(route, "status_code", None) or 200,
+        request_id=getattr(request.state, "request_id", None),
+        details=details,
+    )
+
+
+async def audit_alone(request: Request, details: dict[str, Any] | None = None) -> None:
+    """The audit entry of a request that stores data outside a transaction of its own (a
+    buffered write, or one a viewer may make such as an A/B exposure): a short write of its own."""
+
+    def write() -> None:
+        with request.app.state.db.session(write=True) as session:
+            audit_request(request, session, details)
+            session.commit()
+
+    await run_in_threadpool(write)
 
 
 def _session(request: Request) -> Iterator[Session]:

@@ -30,7 +30,7 @@ def create_app(settings: AbTestingSettings | None = None) -> FastAPI:
         tune_gc()
         app.state.definitions = DefinitionCache(app.state.db, settings.definition_cache_seconds)
         app.state.exposures = ExposureBuffer(
-            app.state.db, settings.exposure_flush_seconds, settings.exposure_buffer_max
+            app.state.db, settings.exposure_flush_seconds, settings.exposure_buffer_max, audit_log
         )
         await app.state.exposures.start()
         app.state.folder = Folder(

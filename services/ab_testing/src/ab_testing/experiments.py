@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from mlops_kit.audit import utcnow
+from mlops_kit.db import lock_key
 from mlops_kit.errors import Conflict, NotFound, Unprocessable
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -38,6 +39,7 @@ def control_name(variants: list[dict[str, Any]]) -> str:
 
 def create_experiment(session: Session, body: ExperimentCreate) -> Experiment:
     assert body.key is not None and body.name is not None
+    lock_key(session, "ab.experiment", body.key)  # two creations of one key: one wins, one is told
     if session.scalar(select(Experiment.id).where(Experiment.key == body.key)):
         raise Conflict(f"experiment {body.key!r} already exists", {"key": body.key}, code="EXPERIMENT_EXISTS")
     now = utcnow()

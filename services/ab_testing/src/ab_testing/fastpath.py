@@ -61,12 +61,12 @@ class RouteFastPath:
         if not 0 < len(user_id) <= 200 or not 0 < len(experiment) <= 100:
             return None
         state = scope["app"].state
-        keyring = state.keyring
-        if keyring.enabled and keyring.authenticate(_key(scope)) is None:
+        principal = state.keyring.authenticate(_key(scope))
+        if principal is None:
             return None
         cached = state.definitions.get_cached(experiment)
         if cached is None:
             return None
         answer = assignment_json(cached.definition, user_id, cached.compiled)
-        state.exposures.expose(cached.definition, answer)
+        state.exposures.expose(cached.definition, answer, (principal.name, principal.role.name))
         return answer

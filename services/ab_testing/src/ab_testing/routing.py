@@ -19,9 +19,9 @@ from typing import Any
 
 import anyio
 from mlops_client.ab_routing import CompiledExperiment, compile_definition, evaluate
-from mlops_kit.audit import utcnow
+from mlops_kit.audit import utcnow, write_audit
 from mlops_kit.db import Database
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -94,31 +94,44 @@ def assignment_json(
     }
 
 
+Caller = tuple[str, str]  # (actor, role) of a route request, for the audit log
+
+
 @dataclass
 class ExposureBuffer:
-    """Exposures waiting to be written: (experiment id, phase, user) -> variant."""
+    """Exposures waiting to be written: (experiment id, phase, user) -> variant. Single route
+    requests are audited here too: one entry per caller and write, with the count, in the same
+    transaction as the exposures (one per request would put a write on the routing hot path)."""
 
     db: Database
     interval: float
     limit: int
+    audit: Table | None = None
     _pending: dict[tuple[str, int, str], str] = field(default_factory=dict)
+    _callers: Counter[Caller] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _task: asyncio.Task[None] | None = None
     _stopping: bool = False
     written: int = 0
 
-    def expose(self, definition: dict[str, Any], answer: dict[str, Any]) -> bool:
+    def expose(
+        self, definition: dict[str, Any], answer: dict[str, Any], caller: Caller | None = None
+    ) -> bool:
         """Buffer the assignment if it is an exposure: a user in a running experiment (not one a
         promoted canary now serves to everyone). True when it counted."""
         if answer["in_experiment"] and definition["status"] == "running" and not definition.get("rollout"):
-            self.add(definition["id"], definition["phase"], answer["user_id"], answer["variant"])
+            self.add(definition["id"], definition["phase"], answer["user_id"], answer["variant"], caller)
             return True
         return False
 
-    def add(self, experiment_id: str, phase: int, user_id: str, variant: str) -> None:
+    def add(
+        self, experiment_id: str, phase: int, user_id: str, variant: str, caller: Caller | None = None
+    ) -> None:
         key = (experiment_id, phase, user_id)
         with self._lock:
             self._pending.setdefault(key, variant)
+            if caller is not None:
+                self._callers[caller] += 1
             full = len(self._pending) >= self.limit
         if full:
             self.flush()
@@ -143,19 +156,39 @@ class ExposureBuffer:
     def flush(self) -> int:
         with self._lock:
             batch, self._pending = self._pending, {}
-        if not batch:
+            callers, self._callers = self._callers, Counter()
+        if not batch and not callers:
             return 0
         try:
             with self.db.session(write=True) as session:
                 written = record_exposures(session, batch)
+                self._audit(session, callers)
                 session.commit()
         except Exception:
             with self._lock:
                 for key, variant in batch.items():
                     self._pending.setdefault(key, variant)
+                self._callers.update(callers)
             raise
         self.written += written
         return written
+
+    def _audit(self, session: Session, callers: Counter[Caller]) -> None:
+        if self.audit is None:
+            return
+        for (actor, role), routed in callers.items():
+            write_audit(
+                session,
+                self.audit,
+                actor=actor,
+                role=role,
+                method="GET",
+                path="/api/route",
+                route="/api/route",
+                status=200,
+                request_id=None,
+                details={"exposures": routed},
+            )
 
 
 def upsert_insert(session: Session) -> Any:

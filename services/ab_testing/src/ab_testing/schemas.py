@@ -3,30 +3,49 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$"
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$"  # variants and metrics
+# what one request may store: every string and list has a documented bound (OpenAPI shows them)
+USER_ID_MAX = 200
+REF_MAX = 100  # an experiment's key (or id) where one is referred to
+TEXT_MAX = 10_000  # descriptions, hypotheses
+MAX_VARIANTS = 100
+MAX_METRICS = 100
+MAX_ROUTE_BATCH = 10_000
+MAX_EXPOSURES = 100_000
+MAX_EVENTS = 100_000
+
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=USER_ID_MAX)]
+ExperimentRef = Annotated[str, StringConstraints(min_length=1, max_length=REF_MAX)]
+MetricName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+ExperimentPath = Annotated[
+    str, Path(min_length=1, max_length=REF_MAX, description="the experiment's id or key")
+]
+UserPath = Annotated[str, Path(min_length=1, max_length=USER_ID_MAX, description="the user's id")]
 
 
 class VariantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$")
+    name: str = Field(pattern=NAME_PATTERN)
     weight: float = Field(ge=0, le=1)
     model_version: str | None = Field(default=None, max_length=100)
-    description: str = ""
+    description: str = Field(default="", max_length=1000)
 
 
 class MetricIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$")
+    name: str = Field(pattern=NAME_PATTERN)
     type: Literal["binary", "continuous", "ratio"] = "binary"
     direction: Literal["higher", "lower"] = "higher"
-    numerator: str | None = None
-    denominator: str | None = None
+    numerator: MetricName | None = None
+    denominator: MetricName | None = None
     zero_fill: bool | None = Field(
         default=None,
         description="count exposed users without events as 0 (default: on for binary, off otherwise)",
@@ -62,22 +81,26 @@ class NamespaceIn(BaseModel):
 class BanditIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    burn_in_users: int = Field(default=1000, ge=0)
-    update_seconds: float = Field(default=3600.0, gt=0)
+    burn_in_users: int = Field(default=1000, ge=0, le=10**9)
+    update_seconds: float = Field(default=3600.0, gt=0, le=365 * 86400)
     min_weight: float = Field(default=0.05, ge=0, lt=0.5)
-    metric: str | None = None
+    metric: MetricName | None = None
 
 
 class CanaryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model_name: str | None = None
-    baseline_version: str | None = None
-    candidate_version: str | None = None
-    stages: list[float] = Field(default_factory=lambda: [5.0, 10.0, 25.0, 50.0, 100.0], min_length=1)
-    stage_seconds: float = Field(default=3600.0, gt=0)
-    alias: str = "production"
-    min_samples: int = Field(default=200, ge=1, description="users per variant before a stage may advance")
+    model_name: str | None = Field(default=None, min_length=1, max_length=200)
+    baseline_version: str | None = Field(default=None, min_length=1, max_length=100)
+    candidate_version: str | None = Field(default=None, min_length=1, max_length=100)
+    stages: list[float] = Field(
+        default_factory=lambda: [5.0, 10.0, 25.0, 50.0, 100.0], min_length=1, max_length=100
+    )
+    stage_seconds: float = Field(default=3600.0, gt=0, le=365 * 86400)
+    alias: str = Field(default="production", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+    min_samples: int = Field(
+        default=200, ge=1, le=10**9, description="users per variant before a stage may advance"
+    )
     alpha: float = Field(default=0.05, gt=0, lt=1)
 
     @field_validator("stages")
@@ -94,14 +117,14 @@ class ExperimentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: str | None = Field(default=None, pattern=KEY_PATTERN)
-    name: str | None = Field(default=None, max_length=200)
-    description: str = ""
-    hypothesis: str = ""
-    variants: list[VariantIn]
-    model_name: str | None = None
-    metrics: list[MetricIn] = Field(default_factory=list)
-    primary_metric: str | None = None
-    guardrail_metrics: list[str] = Field(default_factory=list)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str = Field(default="", max_length=TEXT_MAX)
+    hypothesis: str = Field(default="", max_length=TEXT_MAX)
+    variants: list[VariantIn] = Field(max_length=MAX_VARIANTS)
+    model_name: str | None = Field(default=None, min_length=1, max_length=200)
+    metrics: list[MetricIn] = Field(default_factory=list, max_length=MAX_METRICS)
+    primary_metric: MetricName | None = None
+    guardrail_metrics: list[MetricName] = Field(default_factory=list, max_length=MAX_METRICS)
     minimum_detectable_effect: float | None = Field(default=None, gt=0)
     significance_level: float = Field(default=0.05, gt=0, lt=0.5)
     power: float = Field(default=0.8, gt=0.5, lt=1)
@@ -159,10 +182,10 @@ def check_variants(variants: list[VariantIn]) -> None:
 class ExperimentUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=200)
-    description: str | None = None
-    hypothesis: str | None = None
-    variants: list[VariantIn] | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=TEXT_MAX)
+    hypothesis: str | None = Field(default=None, max_length=TEXT_MAX)
+    variants: list[VariantIn] | None = Field(default=None, max_length=MAX_VARIANTS)
     coverage: float | None = Field(default=None, gt=0, le=1)
     reassign: bool = Field(default=False, description="re-randomize users in the new phase (a new seed)")
 

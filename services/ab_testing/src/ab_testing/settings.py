@@ -5,6 +5,8 @@ from typing import ClassVar
 from mlops_kit.settings import ServiceSettings
 from pydantic import Field
 
+from ab_testing.schemas import MAX_EVENTS, MAX_ROUTE_BATCH
+
 
 class AbTestingSettings(ServiceSettings):
     service_name: ClassVar[str] = "ab_testing"
@@ -47,5 +49,5 @@ class AbTestingSettings(ServiceSettings):
         description="how often the folders fold what arrived (reads of the statistics fold first anyway): "
         "larger chunks cost less per event",
     )
-    max_events_per_request: int = 100_000
-    max_route_batch: int = 10_000
+    max_events_per_request: int = Field(default=MAX_EVENTS, ge=1, le=MAX_EVENTS)
+    max_route_batch: int = Field(default=MAX_ROUTE_BATCH, ge=1, le=MAX_ROUTE_BATCH)

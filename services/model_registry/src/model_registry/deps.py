@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from mlops_kit.auth import Principal
-from mlops_kit.deps import SessionDep
+from mlops_kit.deps import SessionDep, is_read
 from sqlalchemy.orm import Session
 
 from model_registry.aliases import service as aliases
@@ -22,7 +22,11 @@ def actor(request: Request) -> str:
     return principal.name if principal else "anonymous"
 
 
-def _model(name: NamePath, session: SessionDep) -> RegisteredModel:
+def _model(name: NamePath, request: Request, session: SessionDep) -> RegisteredModel:
+    # every write to a model (stages, aliases, tags, deletes) runs under the model's lock, taken
+    # before anything is read, so two replicas never both act on the same stale view
+    if not is_read(request):
+        service.lock_model(session, name)
     return service.load_model(session, name)
 
 

@@ -49,6 +49,16 @@ FORMATS = {
     "pt": "pytorch",
     "pth": "pytorch",
     "torchscript": "pytorch",
+    "xgboost-json": "xgboost-json",
+    "xgboost-ubj": "xgboost-ubj",
+    "ubj": "xgboost-ubj",
+    "lightgbm-txt": "lightgbm-txt",
+    "catboost-cbm": "catboost-cbm",
+    "cbm": "catboost-cbm",
+    "keras": "keras",
+    "keras-h5": "keras-h5",
+    "h5": "keras-h5",
+    "safetensors": "safetensors",
     "other": "other",
 }
 DEFAULT_FORMAT = {
@@ -57,6 +67,13 @@ DEFAULT_FORMAT = {
     "keras": "tensorflow-savedmodel",
     "pytorch": "pytorch",
 }
+
+
+def default_format(framework: str) -> str:
+    """The format a version gets when none is declared and its files tell nothing."""
+    return DEFAULT_FORMAT.get(framework, "pkl")
+
+
 STAGES = {"none": "None", "staging": "Staging", "production": "Production", "archived": "Archived"}
 RESERVED_VERSIONS = {"latest"}
 

@@ -10,6 +10,7 @@ from mlops_kit.testing.backends import (
     wait_until,
 )
 from mlops_kit.testing.process import ServiceProcess
+from mlops_kit.testing.race import BACKENDS, race, service_on
 from mlops_kit.testing.servers import (
     PrivateServer,
     frozen_process,
@@ -18,6 +19,7 @@ from mlops_kit.testing.servers import (
 )
 
 __all__ = [
+    "BACKENDS",
     "PrivateServer",
     "S3Server",
     "ServiceProcess",
@@ -25,7 +27,9 @@ __all__ = [
     "fresh_postgres_database",
     "frozen_process",
     "postgres_server_url",
+    "race",
     "redis_url",
+    "service_on",
     "start_postgres_server",
     "start_redis_server",
     "start_s3_server",

@@ -21,7 +21,7 @@ from ab_testing.experiments import (
     transition,
     update_experiment,
 )
-from ab_testing.schemas import ExperimentCreate, ExperimentUpdate
+from ab_testing.schemas import ExperimentCreate, ExperimentPath, ExperimentUpdate, UserPath
 from ab_testing.tables import Decision, Experiment, Override, Phase
 
 router = APIRouter(tags=["experiments"])
@@ -60,12 +60,14 @@ def list_experiments(
 
 
 @router.get("/api/experiments/{experiment}")
-def read(experiment: str, session: SessionDep) -> dict[str, Any]:
+def read(experiment: ExperimentPath, session: SessionDep) -> dict[str, Any]:
     return experiment_json(get_experiment(session, experiment))
 
 
 @router.patch("/api/experiments/{experiment}")
-def update(experiment: str, body: ExperimentUpdate, request: Request, session: SessionDep) -> dict[str, Any]:
+def update(
+    experiment: ExperimentPath, body: ExperimentUpdate, request: Request, session: SessionDep
+) -> dict[str, Any]:
     """Change description or assignment; new weights/variants on a started experiment open a new
     phase (results are per phase); `reassign: true` re-randomizes users."""
     row = get_experiment(session, experiment, lock=True)
@@ -76,7 +78,7 @@ def update(experiment: str, body: ExperimentUpdate, request: Request, session: S
 
 
 def _lifecycle(action: str):  # type: ignore[no-untyped-def]
-    def endpoint(experiment: str, request: Request, session: SessionDep) -> dict[str, Any]:
+    def endpoint(experiment: ExperimentPath, request: Request, session: SessionDep) -> dict[str, Any]:
         row = get_experiment(session, experiment, lock=True)
         transition(session, row, action)
         _invalidate(request, session, row)
@@ -93,13 +95,13 @@ for _action in ("start", "pause", "stop", "archive"):
 
 
 @router.get("/api/experiments/{experiment}/definition", tags=["routing"])
-def read_definition(experiment: str, session: SessionDep) -> dict[str, Any]:
+def read_definition(experiment: ExperimentPath, session: SessionDep) -> dict[str, Any]:
     """What a client needs to assign users itself (mlops_client.ab_routing.evaluate)."""
     return definition(session, get_experiment(session, experiment))
 
 
 @router.get("/api/experiments/{experiment}/phases")
-def list_phases(experiment: str, session: SessionDep) -> dict[str, Any]:
+def list_phases(experiment: ExperimentPath, session: SessionDep) -> dict[str, Any]:
     row = get_experiment(session, experiment)
     phases = session.scalars(select(Phase).where(Phase.experiment_id == row.id).order_by(Phase.number)).all()
     items = [
@@ -125,18 +127,20 @@ class OverrideIn(BaseModel):
 
 @router.put("/api/experiments/{experiment}/overrides/{user_id}", tags=["routing"])
 def put_override(
-    experiment: str, user_id: str, body: OverrideIn, request: Request, session: SessionDep
+    experiment: ExperimentPath, user_id: UserPath, body: OverrideIn, request: Request, session: SessionDep
 ) -> dict[str, Any]:
     """Force a user into a variant (sticky, whatever the hash says)."""
-    row = get_experiment(session, experiment)
+    row = get_experiment(session, experiment, lock=True)  # concurrent PUTs of one user: one row
     set_override(session, row, user_id, body.variant)
     _invalidate(request, session, row)
     return {"experiment": row.key, "user_id": user_id, "variant": body.variant}
 
 
 @router.delete("/api/experiments/{experiment}/overrides/{user_id}", status_code=204, tags=["routing"])
-def delete_override(experiment: str, user_id: str, request: Request, session: SessionDep) -> Response:
-    row = get_experiment(session, experiment)
+def delete_override(
+    experiment: ExperimentPath, user_id: UserPath, request: Request, session: SessionDep
+) -> Response:
+    row = get_experiment(session, experiment, lock=True)
     session.execute(delete(Override).where(Override.experiment_id == row.id, Override.user_id == user_id))
     _invalidate(request, session, row)
     return Response(status_code=204)
@@ -144,7 +148,7 @@ def delete_override(experiment: str, user_id: str, request: Request, session: Se
 
 @router.get("/api/experiments/{experiment}/decisions")
 def list_decisions(
-    experiment: str,
+    experiment: ExperimentPath,
     session: SessionDep,
     limit: Limit = 100,
     offset: Offset = 0,

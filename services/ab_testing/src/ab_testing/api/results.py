@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ab_testing.analysis import results
 from ab_testing.experiments import get_experiment
 from ab_testing.folding import fold_for_read
+from ab_testing.schemas import ExperimentPath
 from ab_testing.stats import minimum_detectable_effect, required_sample_size
 
 router = APIRouter(tags=["analysis"])
@@ -20,7 +21,7 @@ router = APIRouter(tags=["analysis"])
 
 @router.get("/api/experiments/{experiment}/results")
 def experiment_results(
-    experiment: str,
+    experiment: ExperimentPath,
     request: Request,
     session: SessionDep,
     phase: int | None = Query(default=None, ge=1, description="default: the current phase"),
@@ -110,7 +111,7 @@ def power(body: PowerIn) -> dict[str, Any]:
 
 @router.get("/api/experiments/{experiment}/power")
 def experiment_power(
-    experiment: str,
+    experiment: ExperimentPath,
     session: SessionDep,
     baseline: float = Query(description="the control's expected mean"),
     std: float | None = Query(default=None, gt=0),

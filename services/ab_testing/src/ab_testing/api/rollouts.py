@@ -16,6 +16,7 @@ from ab_testing.folding import fold_for_read
 from ab_testing.rollouts import PhaseData, load_phase, metric_by_name, rounded
 from ab_testing.rollouts.controller import RolloutController, decision_json
 from ab_testing.rollouts.registry import RegistryError
+from ab_testing.schemas import ExperimentPath
 from ab_testing.stats import adjust_pvalues, compare
 from ab_testing.tables import Experiment
 
@@ -108,7 +109,9 @@ def _pick(experiment: Experiment, data: PhaseData, test: str) -> tuple[str | Non
 
 
 @router.post("/api/experiments/{experiment}/promote")
-def promote(experiment: str, body: PromoteIn, request: Request, session: SessionDep) -> dict[str, Any]:
+def promote(
+    experiment: ExperimentPath, body: PromoteIn, request: Request, session: SessionDep
+) -> dict[str, Any]:
     """Move the registry alias of the experiment's model to the winning variant's model version
     (the given `variant`, else the best one significantly better than control on the primary
     metric); the decision is recorded with its evidence and returned."""
@@ -180,7 +183,7 @@ def promote(experiment: str, body: PromoteIn, request: Request, session: Session
 
 
 @router.post("/api/experiments/{experiment}/evaluate")
-async def evaluate(experiment: str, request: Request, session: SessionDep) -> dict[str, Any]:
+async def evaluate(experiment: ExperimentPath, request: Request, session: SessionDep) -> dict[str, Any]:
     """Run the rollout controller's check for this bandit or canary now (what the background loop
     does every `controller_interval_seconds`): the figures of the evaluation and the decisions it
     recorded."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from mlops_kit.db import lock_key
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -47,7 +48,22 @@ def _read(row: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def load_row(session: Session, experiment_id: Any) -> dict[str, Any]:
+def lock(session: Session, experiment_id: int, *, shared: bool = False) -> None:
+    """Writes that change an experiment (rename, delete, restore) hold it exclusively until the
+    commit; writes that depend on it staying as read (a new run) hold it shared."""
+    lock_key(session, "tracking.experiment", experiment_id, shared=shared)
+
+
+def lock_name(session: Session, name: str) -> None:
+    """One experiment per name, also when two replicas create or rename to it at once."""
+    lock_key(session, "tracking.experiment_name", name)
+
+
+def load_row(
+    session: Session, experiment_id: Any, *, locked: bool = False, shared: bool = False
+) -> dict[str, Any]:
+    if locked:
+        lock(session, parse_id(experiment_id), shared=shared)
     row = repo.get_row(session, parse_id(experiment_id))
     if row is None:
         raise ExperimentNotFound(
@@ -87,6 +103,7 @@ def create(
     clean_tags = _check_tags(tags or {})
     if description is not None:
         clean_tags[DESCRIPTION_TAG] = description
+    lock_name(session, name)
     existing = repo.get_row_by_name(session, name)
     if existing is not None:
         state = (
@@ -106,12 +123,13 @@ def create(
 
 
 def rename(session: Session, experiment_id: Any, new_name: str) -> None:
-    row = load_row(session, experiment_id)
+    row = load_row(session, experiment_id, locked=True)
     if row["lifecycle_stage"] != "active":
         raise InvalidState(f"experiment {row['name']!r} is deleted; restore it before renaming it")
     new_name = validation.experiment_name(new_name)
     if new_name == row["name"]:
         return
+    lock_name(session, new_name)
     if repo.get_row_by_name(session, new_name) is not None:
         raise ExperimentExists(f"experiment {new_name!r} already exists", {"name": new_name})
     repo.update_row(session, row["id"], name=new_name, last_update_time=now_ms())
@@ -130,7 +148,7 @@ def delete_tag(session: Session, experiment_id: Any, key: str) -> None:
 
 
 def _set_stage(session: Session, experiment_id: Any, stage: str) -> None:
-    row = load_row(session, experiment_id)
+    row = load_row(session, experiment_id, locked=True)  # no run is created meanwhile
     if row["id"] == 0 and stage == "deleted":
         raise InvalidState("the default experiment (id 0) cannot be deleted")
     now = now_ms()

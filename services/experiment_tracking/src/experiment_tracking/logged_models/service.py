@@ -6,6 +6,7 @@ import re
 import uuid
 from typing import Any
 
+from mlops_kit.db import lock_key
 from sqlalchemy.orm import Session
 
 from experiment_tracking import paging, validation
@@ -28,7 +29,7 @@ def create(
     params: dict[str, str] | None = None,
     tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    experiment = experiments.load_row(session, experiment_id)
+    experiment = experiments.load_row(session, experiment_id, locked=True, shared=True)
     model_id = f"m-{uuid.uuid4().hex}"
     now = now_ms()
     repo.insert_model(
@@ -58,8 +59,15 @@ def get(session: Session, model_id: str) -> dict[str, Any]:
     return row
 
 
+def _locked(session: Session, model_id: str) -> dict[str, Any]:
+    """The model, held until the commit: tags and params are merged into one JSON value, and two
+    merges at once must not lose either's keys."""
+    lock_key(session, "tracking.logged_model", model_id)
+    return get(session, model_id)
+
+
 def finalize(session: Session, model_id: str, status: str) -> dict[str, Any]:
-    get(session, model_id)
+    _locked(session, model_id)
     if status not in STATUSES:
         raise InvalidValue(f"status must be one of {', '.join(STATUSES)}; got {status!r}", {"status": status})
     repo.update_row(session, model_id, status=status, last_update_time=now_ms())
@@ -67,18 +75,18 @@ def finalize(session: Session, model_id: str, status: str) -> dict[str, Any]:
 
 
 def merge(session: Session, model_id: str, column: str, values: dict[str, str]) -> None:
-    row = get(session, model_id)
+    row = _locked(session, model_id)
     repo.update_row(session, model_id, **{column: {**row[column], **values}, "last_update_time": now_ms()})
 
 
 def delete_tag(session: Session, model_id: str, key: str) -> None:
-    row = get(session, model_id)
+    row = _locked(session, model_id)
     tags = {k: v for k, v in row["tags"].items() if k != key}
     repo.update_row(session, model_id, tags=tags, last_update_time=now_ms())
 
 
 def delete(session: Session, model_id: str) -> None:
-    get(session, model_id)
+    _locked(session, model_id)
     repo.update_row(session, model_id, lifecycle_stage="deleted", last_update_time=now_ms())
 
 

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_kit.db import lock_key
 from sqlalchemy.orm import Session
 
 from experiment_tracking import paging, validation
@@ -55,8 +56,16 @@ def check_status(raw: Any) -> str:
     return status
 
 
-def _active_run(session: Session, run_id: str) -> str:
+def lock(session: Session, run_id: str, *, shared: bool = False) -> None:
+    """A status or lifecycle change holds the run exclusively until the commit (two finishes:
+    one wins, the native API refuses the other); logging holds it shared (never to a run being
+    deleted)."""
+    lock_key(session, "tracking.run", run_id, shared=shared)
+
+
+def _active_run(session: Session, run_id: str, *, exclusive: bool = False) -> str:
     """The run's status, after checking it exists and is not deleted (logging needs both)."""
+    lock(session, check_run_id(run_id), shared=not exclusive)
     state = repo.run_state(session, check_run_id(run_id))
     if state is None:
         raise RunNotFound(f"no run with id {run_id!r}", {"run_id": run_id})
@@ -101,7 +110,7 @@ def create(
     parent_run_id: str | None = None,
     environment: dict[str, Any] | None = None,
 ) -> str:
-    experiment = experiments.load_row(session, experiment_id)
+    experiment = experiments.load_row(session, experiment_id, locked=True, shared=True)
     if experiment["lifecycle_stage"] != "active":
         raise InvalidState(
             f"experiment {experiment['name']!r} is deleted; runs cannot be created in it",
@@ -147,7 +156,7 @@ def update(
     strict: bool = False,
 ) -> None:
     """`strict` (the native API) refuses to move a run out of a terminal state; MLflow allows it."""
-    current = _active_run(session, run_id)
+    current = _active_run(session, run_id, exclusive=True)
     values: dict[str, Any] = {}
     if status is not None:
         values["status"] = check_status(status)
@@ -168,6 +177,7 @@ def update(
 
 
 def set_lifecycle(session: Session, run_id: str, stage: str) -> None:
+    lock(session, check_run_id(run_id))
     load_row(session, run_id)
     repo.update_run(
         session, run_id, lifecycle_stage=stage, deleted_time=now_ms() if stage == "deleted" else None

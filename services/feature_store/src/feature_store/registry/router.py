@@ -138,7 +138,7 @@ def list_versions(name: str, session: SessionDep) -> list[s.VersionRead]:
 def create_version(name: str, body: s.VersionCreate, request: Request, session: SessionDep) -> s.VersionRead:
     """A new schema version from the whole new feature list. Adding features is always allowed;
     removing or retyping one answers 409 BREAKING_SCHEMA_CHANGE unless `breaking: true`."""
-    fs = service.get_feature_set(session, name)
+    fs = service.get_feature_set(session, name, lock=True)
     version = service.add_version(
         request, session, fs, body.features, breaking=body.breaking, change=body.change
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import Request
 from mlops_kit.audit import utcnow
-from mlops_kit.db import after_commit
+from mlops_kit.db import after_commit, lock_key
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,21 @@ DEFAULT_ENTITY = "default"
 DEFAULT_JOIN_KEY = "entity_id"
 
 
+# Every write to a named object holds its lock (kit lock_key) from before its first read to the
+# commit, so replicas never both act on one stale view: two registrations of one new schema
+# version make one version, two creations of one name one object.
+def lock_entity(session: Session, name: str) -> None:
+    lock_key(session, "features.entity", name)
+
+
+def lock_feature_set(session: Session, name: str) -> None:
+    lock_key(session, "features.feature_set", name)
+
+
+def lock_service(session: Session, name: str) -> None:
+    lock_key(session, "features.service", name)
+
+
 # ---------------------------------------------------------------------------------------------
 # entities
 
@@ -66,6 +81,7 @@ def get_entity(session: Session, name: str) -> Entity:
 
 
 def create_entity(session: Session, body: s.EntityCreate) -> Entity:
+    lock_entity(session, body.name)
     if session.scalar(select(Entity.id).where(Entity.name == body.name)) is not None:
         raise AlreadyExists(f"entity {body.name!r} already exists", {"entity": body.name})
     now = utcnow()
@@ -84,6 +100,7 @@ def create_entity(session: Session, body: s.EntityCreate) -> Entity:
 
 
 def _default_entity(session: Session) -> Entity:
+    lock_entity(session, DEFAULT_ENTITY)
     entity = session.scalar(select(Entity).where(Entity.name == DEFAULT_ENTITY))
     if entity is not None:
         return entity
@@ -102,6 +119,7 @@ def list_entities(session: Session, limit: int, offset: int) -> tuple[list[Entit
 
 
 def update_entity(session: Session, name: str, body: s.EntityUpdate) -> Entity:
+    lock_entity(session, name)
     entity = get_entity(session, name)
     if body.description is not None:
         entity.description = body.description
@@ -112,6 +130,7 @@ def update_entity(session: Session, name: str, body: s.EntityUpdate) -> Entity:
 
 
 def delete_entity(session: Session, name: str) -> None:
+    lock_entity(session, name)
     entity = get_entity(session, name)
     users = list(session.scalars(select(FeatureSet.name).where(FeatureSet.entity_id == entity.id)))
     if users:
@@ -130,7 +149,10 @@ def _features_json(features: list[s.FeatureIn]) -> list[dict[str, Any]]:
     return [{"name": f.name, "type": f.type, "description": f.description} for f in features]
 
 
-def get_feature_set(session: Session, name: str) -> FeatureSet:
+def get_feature_set(session: Session, name: str, *, lock: bool = False) -> FeatureSet:
+    """The feature set `name`; with `lock`, held for this transaction's write (see lock_feature_set)."""
+    if lock:
+        lock_feature_set(session, name)
     fs = session.scalar(select(FeatureSet).where(FeatureSet.name == name))
     if fs is None:
         raise FeatureSetNotFound(f"feature set {name!r} does not exist", {"feature_set": name})
@@ -184,12 +206,15 @@ def _invalidate(request: Request, session: Session, name: str) -> None:
 
 
 def create_feature_set(request: Request, session: Session, body: s.FeatureSetCreate) -> FeatureSet:
+    lock_feature_set(session, body.name)
     if session.scalar(select(FeatureSet.id).where(FeatureSet.name == body.name)) is not None:
         raise AlreadyExists(
             f"feature set {body.name!r} already exists: add a version with "
             f"POST /api/feature-sets/{body.name}/versions or apply with PUT",
             {"feature_set": body.name},
         )
+    if body.entity:
+        lock_entity(session, body.entity)  # not deleted under the new set
     entity = get_entity(session, body.entity) if body.entity else _default_entity(session)
     _check_no_key_clash(entity, body.features)
     now = utcnow()
@@ -316,6 +341,7 @@ def apply_feature_set(
     request: Request, session: Session, name: str, body: s.FeatureSetApply
 ) -> tuple[FeatureSet, bool]:
     """(feature set, created?)."""
+    lock_feature_set(session, name)
     fs = session.scalar(select(FeatureSet).where(FeatureSet.name == name))
     if fs is None:
         create = s.FeatureSetCreate(
@@ -349,7 +375,7 @@ def apply_feature_set(
 def update_feature_set(
     request: Request, session: Session, name: str, body: s.FeatureSetUpdate, fs: FeatureSet | None = None
 ) -> FeatureSet:
-    fs = fs or get_feature_set(session, name)
+    fs = fs or get_feature_set(session, name, lock=True)
     changed = False
     for field in ("description", "owner", "tags"):
         value = getattr(body, field)
@@ -401,7 +427,7 @@ def _has_tag(tags: dict[str, str], wanted: str) -> bool:
 def delete_feature_set(request: Request, session: Session, name: str, *, force: bool) -> int:
     """Removes the set, its versions, offline rows, statistics and jobs; returns its id (the
     caller clears the online store after commit)."""
-    fs = get_feature_set(session, name)
+    fs = get_feature_set(session, name, lock=True)
     users = [svc for svc in _services_using(session, name)]
     if users and not force:
         raise InUse(
@@ -454,6 +480,7 @@ def create_service(
     request: Request, session: Session, body: s.FeatureServiceCreate
 ) -> tuple[FeatureService, bool]:
     """A new version when the resolved features differ from the latest; (service, created?)."""
+    lock_service(session, body.name)
     resolved = resolve_refs(request, session, body.features)
     refs = [
         {"feature_set": view.name, "feature": f.name, "version": view.latest_version, "type": f.type}
@@ -513,5 +540,6 @@ def service_versions(session: Session, name: str) -> list[FeatureService]:
 
 
 def delete_service(session: Session, name: str) -> None:
+    lock_service(session, name)
     service_versions(session, name)
     session.execute(delete(FeatureService).where(FeatureService.name == name))

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from mlops_kit.deps import SessionDep, StoreDep
@@ -15,6 +18,7 @@ from model_registry.artifacts.upload import read_body, read_multipart
 from model_registry.deps import ModelDep, VersionDep, resolve_version
 from model_registry.models import service as models
 from model_registry.models.schemas import ArtifactRead, ModelVersionRead
+from model_registry.tables import ModelVersion, RegisteredModel
 
 router = APIRouter(prefix="/api/models/{name}/versions/{version}", tags=["artifacts"])
 
@@ -113,30 +117,42 @@ def list_artifacts(version: VersionDep, session: SessionDep) -> list[ArtifactRea
     ]
 
 
-@router.get(
-    "/download",
-    summary="Download the artifact (Range supported); several files as a ZIP",
-    responses={200: {"content": {"application/octet-stream": {}}}, 206: {}},
-)
-def download(
-    model: ModelDep,
-    version: VersionDep,
-    session: SessionDep,
-    store: StoreDep,
-    path: str | None = None,
-    range_header: Annotated[str | None, Header(alias="range")] = None,
-) -> StreamingResponse:
+@dataclass
+class _Download:
+    """What a GET sends (and a HEAD describes): status, headers, and the body to stream."""
+
+    status: int
+    headers: dict[str, str]
+    media_type: str
+    body: Callable[[], Iterator[bytes]]
+
+    def streamed(self) -> StreamingResponse:
+        return StreamingResponse(
+            self.body(), status_code=self.status, headers=self.headers, media_type=self.media_type
+        )
+
+    def described(self) -> Response:
+        response = Response(status_code=self.status, headers=self.headers, media_type=self.media_type)
+        if "Content-Length" not in self.headers:  # a streamed ZIP: its length is not known up front
+            del response.headers["content-length"]
+        return response
+
+
+def _prepare(
+    model: RegisteredModel,
+    version: ModelVersion,
+    session: Session,
+    store: ArtifactStore,
+    path: str | None,
+    range_header: str | None,
+) -> _Download:
     chosen = service.pick(session, version, path)
     if len(chosen) > 1:
-        filename = f"{model.name}-{version.version}.zip"
-        return StreamingResponse(
-            service.zip_stream(store, chosen),
-            media_type="application/zip",
-            headers={
-                "Content-Disposition": _disposition(filename),
-                "X-Checksum-Sha256": version.sha256 or "",
-            },
-        )
+        headers = {
+            "Content-Disposition": _disposition(f"{model.name}-{version.version}.zip"),
+            "X-Checksum-Sha256": version.sha256 or "",
+        }
+        return _Download(200, headers, "application/zip", partial(service.zip_stream, store, chosen))
     artifact = chosen[0]
     size = artifact.size_bytes
     span = service.parse_range(range_header, size)
@@ -148,23 +164,61 @@ def download(
     }
     if span is None:
         headers["Content-Length"] = str(size)
-        return StreamingResponse(
-            store.open(artifact.storage_key), headers=headers, media_type="application/octet-stream"
-        )
+        return _Download(200, headers, OCTETS, partial(store.open, artifact.storage_key))
     headers["Content-Length"] = str(span.length)
     headers["Content-Range"] = f"bytes {span.start}-{span.end}/{size}"
-    return StreamingResponse(
-        store.open(artifact.storage_key, span.start, span.end),
-        status_code=206,
-        headers=headers,
-        media_type="application/octet-stream",
-    )
+    return _Download(206, headers, OCTETS, partial(store.open, artifact.storage_key, span.start, span.end))
+
+
+OCTETS = "application/octet-stream"
+PathQuery = Annotated[str | None, Query(description="one file of a multi-file version")]
+RangeHeader = Annotated[str | None, Header(alias="range")]
+DOWNLOADED: dict[int | str, dict[str, Any]] = {
+    200: {"content": {OCTETS: {}, "application/zip": {}}},
+    206: {"content": {OCTETS: {}}},
+}
+DESCRIBED: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the headers a GET would send (Content-Length, X-Checksum-Sha256), no body"},
+    206: {"description": "the headers of the requested range, no body"},
+}
+
+
+@router.get(
+    "/download",
+    summary="Download the artifact (Range supported); several files as a ZIP",
+    responses=DOWNLOADED,
+)
+def download(
+    model: ModelDep,
+    version: VersionDep,
+    session: SessionDep,
+    store: StoreDep,
+    path: PathQuery = None,
+    range_header: RangeHeader = None,
+) -> StreamingResponse:
+    return _prepare(model, version, session, store, path, range_header).streamed()
+
+
+@router.head(
+    "/download",
+    summary="The download's headers (size, checksum, ranges) without its body",
+    responses=DESCRIBED,
+)
+def download_headers(
+    model: ModelDep,
+    version: VersionDep,
+    session: SessionDep,
+    store: StoreDep,
+    path: PathQuery = None,
+    range_header: RangeHeader = None,
+) -> Response:
+    return _prepare(model, version, session, store, path, range_header).described()
 
 
 @router.get(
     "/artifacts/{path:path}",
     summary="Download one file of a version",
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses=DOWNLOADED,
 )
 def download_file(
     model: ModelDep,
@@ -172,9 +226,25 @@ def download_file(
     path: str,
     session: SessionDep,
     store: StoreDep,
-    range_header: Annotated[str | None, Header(alias="range")] = None,
+    range_header: RangeHeader = None,
 ) -> StreamingResponse:
-    return download(model, version, session, store, path, range_header)
+    return _prepare(model, version, session, store, path, range_header).streamed()
+
+
+@router.head(
+    "/artifacts/{path:path}",
+    summary="One file's headers (size, checksum) without its body",
+    responses=DESCRIBED,
+)
+def download_file_headers(
+    model: ModelDep,
+    version: VersionDep,
+    path: str,
+    session: SessionDep,
+    store: StoreDep,
+    range_header: RangeHeader = None,
+) -> Response:
+    return _prepare(model, version, session, store, path, range_header).described()
 
 
 def _disposition(filename: str) -> str:

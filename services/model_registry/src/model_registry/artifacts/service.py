@@ -14,10 +14,14 @@ from mlops_kit.db import after_commit, on_rollback
 from mlops_kit.errors import RangeNotSatisfiable, ServiceUnavailable, Unprocessable
 from mlops_kit.storage import ArtifactStore, SpooledFile
 from sqlalchemy import select
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
-from model_registry.errors import ArtifactExists, ArtifactNotFound
+from model_registry.artifacts.formats import detect
+from model_registry.errors import ArtifactExists, ArtifactNotFound, ModelVersionNotFound
+from model_registry.models.service import lock_model
 from model_registry.tables import Artifact, ModelVersion, RegisteredModel
+from model_registry.types import default_format
 
 PATH_RULE = "a relative path of 1-512 characters without '..', '\\' or empty segments"
 _SEGMENT = re.compile(r"^[^/\\\x00-\x1f]+$")
@@ -56,24 +60,21 @@ def attach(
     version: ModelVersion,
     files: list[tuple[str, SpooledFile]],
 ) -> None:
-    """Store each spooled file, then record it; undone (objects deleted) if the commit fails."""
-    existing = {a.path: a for a in session.scalars(select(Artifact).where(Artifact.version_id == version.id))}
-    seen: set[str] = set()
-    for path, _ in files:
-        if path in existing or path in seen:
-            raise ArtifactExists(
-                f"version {version.version!r} of {model.name!r} already has artifact {path!r}; "
-                "artifacts are immutable, register a new version instead",
-                {"path": path},
-            )
-        seen.add(path)
-    for path, spooled in files:
-        key = storage_key(model, version, path)
-        try:
-            store.put_file(key, spooled.path)
-        except Exception as exc:
-            raise ServiceUnavailable(f"artifact storage failed: {type(exc).__name__}: {exc}") from exc
-        on_rollback(session, partial(store.delete, key))
+    """Store each spooled file, then record it; undone (objects deleted) if the commit fails.
+    The objects are written before the model's lock is taken (no upload holds it), the rows
+    and the version's checksum after, from what is committed by then."""
+    _refuse_existing(session, model, version, [path for path, _ in files])
+    detected = detect([(path, spooled.path) for path, spooled in files], version.framework)
+    keys = [(path, spooled, _put(session, store, model, version, path, spooled)) for path, spooled in files]
+    lock_model(session, model.name)
+    try:
+        session.refresh(version)
+    except InvalidRequestError:
+        raise ModelVersionNotFound(f"version {version.version!r} of {model.name!r} was deleted") from None
+    existing = _refuse_existing(session, model, version, [path for path, _ in files])
+    if not existing and version.format == default_format(version.framework):
+        version.format = detected or version.format
+    for path, spooled, key in keys:
         artifact = Artifact(
             version_id=version.id,
             path=path,
@@ -86,6 +87,39 @@ def attach(
         existing[path] = artifact
     summarize(version, list(existing.values()))
     session.flush()
+
+
+def _refuse_existing(
+    session: Session, model: RegisteredModel, version: ModelVersion, paths: list[str]
+) -> dict[str, Artifact]:
+    existing = {a.path: a for a in session.scalars(select(Artifact).where(Artifact.version_id == version.id))}
+    seen: set[str] = set()
+    for path in paths:
+        if path in existing or path in seen:
+            raise ArtifactExists(
+                f"version {version.version!r} of {model.name!r} already has artifact {path!r}; "
+                "artifacts are immutable, register a new version instead",
+                {"path": path},
+            )
+        seen.add(path)
+    return existing
+
+
+def _put(
+    session: Session,
+    store: ArtifactStore,
+    model: RegisteredModel,
+    version: ModelVersion,
+    path: str,
+    spooled: SpooledFile,
+) -> str:
+    key = storage_key(model, version, path)
+    try:
+        store.put_file(key, spooled.path)
+    except Exception as exc:
+        raise ServiceUnavailable(f"artifact storage failed: {type(exc).__name__}: {exc}") from exc
+    on_rollback(session, partial(store.delete, key))
+    return key
 
 
 def summarize(version: ModelVersion, artifacts: list[Artifact]) -> None:

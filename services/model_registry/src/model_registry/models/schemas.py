@@ -64,7 +64,11 @@ class VersionFields(BaseModel):
     version: VersionStr | None = Field(None, description="semver; omitted = next integer")
     framework: Framework = "other"
     format: ArtifactFormat | None = Field(
-        None, description="pkl, joblib, onnx, tensorflow-savedmodel, pytorch, other"
+        None,
+        description="pkl, joblib, onnx, tensorflow-savedmodel, pytorch, xgboost-json, xgboost-ubj, "
+        "lightgbm-txt, catboost-cbm, keras, keras-h5, safetensors, other; omitted = told from the "
+        "first uploaded files' names and first bytes (model.json of xgboost: xgboost-json), else the "
+        "framework's usual format",
     )
     description: str | None = Field(None, max_length=10_000)
     metrics: dict[str, float] = Field(default_factory=dict, max_length=1000)

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from mlops_kit.audit import utcnow
-from mlops_kit.db import Database
+from mlops_kit.db import Database, lock_key
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ from model_registry.models.schemas import (
     VersionFields,
 )
 from model_registry.tables import ModelVersion, RegisteredModel
-from model_registry.types import DEFAULT_FORMAT, NAME_RE, NAME_RULE, VERSION_RE
+from model_registry.types import NAME_RE, NAME_RULE, VERSION_RE, default_format
 
 METRIC_FILTER = re.compile(r"^\s*([A-Za-z0-9_.\-/]{1,128})\s*(>=|<=|!=|==|>|<|=)\s*(-?[0-9.eE+\-]+)\s*$")
 VERSION_ORDERS = ("version", "created_at", "updated_at")
@@ -81,6 +81,11 @@ def check_name(name: str) -> str:
     return name
 
 
+def lock_model(session: Session, name: str) -> None:
+    """Serialize this transaction with every other write to the model `name` (until it ends)."""
+    lock_key(session, "registry.model", name)
+
+
 def load_model(session: Session, name: str) -> RegisteredModel:
     check_name(name)
     model = repo.get_model(session, name)
@@ -105,6 +110,7 @@ def register_version(
     actor: str,
     model_description: str | None = None,
 ) -> tuple[RegisteredModel, ModelVersion]:
+    lock_model(session, name)
     model = repo.lock_or_create_model(session, name, model_description, actor)
     lineage = fields.lineage.model_dump(exclude_none=True)
     for key in ("run_id", "experiment_id", "parent_version"):
@@ -136,7 +142,7 @@ def register_version(
         version=version,
         seq=seq,
         framework=fields.framework,
-        format=fields.format or DEFAULT_FORMAT.get(fields.framework, "pkl"),
+        format=fields.format or default_format(fields.framework),
         stage="None",
         status="registered",
         description=fields.description,
