@@ -1,12 +1,14 @@
-"""The README runs top to bottom: every ```bash block of README.md, in order, against the five
-services started as real processes on embedded storage (SQLite + files) on free ports.
+"""The README runs top to bottom: every ```bash and ```python block of README.md, in order,
+against the five services started as real processes on embedded storage (SQLite + files) on
+free ports.
 
-Each block runs with `bash -euo pipefail` in one scratch directory (files a block writes are there
-for the next; `examples/` and `scripts/` are linked in), with the `.venv` first on PATH (what `uv run`
-gives) and the `MLOPS_*_URL` variables the clients and the CLI read pointed at the test's services.
-The README's `http://127.0.0.1:<port>` addresses are rewritten to those services. Its curl commands
-use `--fail-with-body`, so an HTTP error fails the block and shows the platform's error body.
-A block is skipped only after a `<!-- not-tested: reason -->` line (docker, kubectl, `make run` itself).
+Each block runs with `bash -euo pipefail` (a python block: `python` on it) in one scratch
+directory: files a block writes are there for the next, and so are the variables it exports;
+`examples/` and `scripts/` are linked in; the `.venv` is first on PATH (what `uv run` gives);
+the `MLOPS_*_URL` variables the clients and the CLI read point at the test's services, and the
+README's `http://127.0.0.1:<port>` addresses are rewritten to them. Its curl commands use
+`--fail-with-body`, so an HTTP error fails the block and shows the platform's error body.
+A block is skipped only after a `<!-- not-tested: reason -->` line (`make run` itself, docker).
 """
 
 from __future__ import annotations
@@ -40,24 +42,31 @@ BLOCK_SECONDS = 120
 @dataclass
 class Block:
     line: int  # of the opening fence
+    lang: str
     code: str
     skip_reason: str | None
 
 
-def bash_blocks(text: str) -> list[Block]:
+def readme_blocks(text: str) -> list[Block]:
+    """The ```bash and ```python blocks, in order. A python block that a paragraph calls "the whole
+    Python example" of `examples/X.py` is run by the bash block that follows it (as that file)."""
     blocks: list[Block] = []
     lines = text.splitlines()
     i = 0
     while i < len(lines):
-        if lines[i].strip() == "```bash":
+        lang = lines[i].strip().removeprefix("```")
+        if lines[i].startswith("```") and lang in ("bash", "python"):
             start, body = i + 1, []
             i += 1
             while lines[i].strip() != "```":
                 body.append(lines[i])
                 i += 1
-            before = next((ln for ln in reversed(lines[: start - 1]) if ln.strip()), "")
-            marker = NOT_TESTED.search(before)
-            blocks.append(Block(start, "\n".join(body) + "\n", marker["reason"] if marker else None))
+            before = [ln for ln in lines[: start - 1] if ln.strip()]
+            marker = NOT_TESTED.search(before[-1] if before else "")
+            reason = marker["reason"] if marker else None
+            if lang == "python" and "is the whole Python example" in " ".join(before[-3:]):
+                reason = "run as its examples/ file by the next block"
+            blocks.append(Block(start, lang, "\n".join(body) + "\n", reason))
         i += 1
     return blocks
 
@@ -89,9 +98,9 @@ def rewrite_ports(code: str, urls: dict[int, str]) -> str:
 
 
 def test_every_readme_example_runs_in_order(platform: dict[int, str], tmp_path: Path) -> None:
-    blocks = bash_blocks(README.read_text())
-    assert len(blocks) > 10
-    skipped = [b for b in blocks if b.skip_reason]
+    blocks = readme_blocks(README.read_text())
+    assert len(blocks) > 15
+    skipped = [b for b in blocks if b.skip_reason and not b.skip_reason.startswith("run as its")]
     assert len(skipped) <= 4, (
         f"only what cannot run here is skipped: {[(b.line, b.skip_reason) for b in skipped]}"
     )
@@ -104,27 +113,37 @@ def test_every_readme_example_runs_in_order(platform: dict[int, str], tmp_path: 
         **{var: platform[port] for port, var in SERVICES.values()},
     }
     env.pop("MLOPS_API_KEY", None)
+    state = tmp_path / ".exports.sh"  # what a block exports is there for the next, as in one terminal
+    state.write_text("")
     for block in blocks:
-        if block.skip_reason:
-            continue
+        if not block.skip_reason:
+            run_block(block, tmp_path, env, state, platform)
+
+
+def run_block(block: Block, cwd: Path, env: dict[str, str], state: Path, urls: dict[int, str]) -> None:
+    code = rewrite_ports(block.code, urls)
+    if block.lang == "python":
+        (cwd / f"block-{block.line}.py").write_text(code)
+        code = f"python block-{block.line}.py\n"
+    else:
         assert_curl_fails_on_http_errors(block)
-        code = rewrite_ports(block.code, platform).replace("uv run ", "")
-        script = tmp_path / f"block-{block.line}.sh"
-        script.write_text(code)
-        started = time.monotonic()
-        proc = subprocess.run(
-            ["bash", "-euo", "pipefail", str(script)],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=BLOCK_SECONDS,
-        )
-        assert proc.returncode == 0, (
-            f"README.md line {block.line}: exit {proc.returncode}\n--- block ---\n{code}"
-            f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
-        )
-        print(f"README.md line {block.line}: {time.monotonic() - started:.1f} s")
+        code = code.replace("uv run ", "")  # the .venv is first on PATH
+    script = cwd / f"block-{block.line}.sh"
+    script.write_text(f"source {state}\n{code}\nexport -p > {state}\n")
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", str(script)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_SECONDS,
+    )
+    assert proc.returncode == 0, (
+        f"README.md line {block.line} ({block.lang}): exit {proc.returncode}\n--- block ---\n{block.code}"
+        f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
+    )
+    print(f"README.md line {block.line}: {time.monotonic() - started:.1f} s")
 
 
 def assert_curl_fails_on_http_errors(block: Block) -> None:
