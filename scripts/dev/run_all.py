@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,14 +56,26 @@ def on_signal(signum: int, _frame: FrameType | None) -> None:
     raise Stop(signal.Signals(signum).name)
 
 
+def selected_services(selected: list[str]) -> list[tuple[str, int]]:
+    """(module, port) of each service to start: those named, or all that exist."""
+    return [
+        (module, int(os.environ.get(f"MLOPS_{prefix}_PORT", default_port)))
+        for module, default_port, prefix in SERVICES
+        if (not selected or module in selected) and (ROOT / "services" / module / "src" / module).is_dir()
+    ]
+
+
+def port_taken(port: int) -> bool:
+    """Something listens on the port already (its /health would pass for the service's)."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def start(selected: list[str], env: dict[str, str], services: list[Service]) -> None:
     """Start the selected services, each added to `services` at once (a stop signal may come)."""
-    for module, default_port, prefix in SERVICES:
-        if (selected and module not in selected) or not (
-            ROOT / "services" / module / "src" / module
-        ).is_dir():
-            continue
-        port = int(os.environ.get(f"MLOPS_{prefix}_PORT", default_port))
+    for module, port in selected_services(selected):
+        prefix = module.upper()
         proc_env = {**env, f"MLOPS_{prefix}_PORT": str(port)}
         # own process group: a Ctrl-C reaches only this runner, which stops each service once
         process = subprocess.Popen(
@@ -126,6 +139,10 @@ def main(argv: list[str]) -> int:
     env.setdefault("MLOPS_LOG_JSON", "false")
     services: list[Service] = []
     try:
+        taken = [f"{module} (port {port})" for module, port in selected_services(argv) if port_taken(port)]
+        if taken:
+            print(f"error: port in use, cannot start {', '.join(taken)}", file=sys.stderr, flush=True)
+            return 1
         start(argv, env, services)
         failure = wait_healthy(services)
         if failure:

@@ -20,8 +20,8 @@ RUN_ALL = ROOT / "scripts" / "dev" / "run_all.py"
 STOP_SECONDS = 10.0
 
 
-def launch(tmp_path: Path, services: list[str], ports: dict[str, int]) -> subprocess.Popen[str]:
-    env = {**os.environ, "MLOPS_DATA_DIR": str(tmp_path / "data"), "MLOPS_LOG_JSON": "false"}
+def launch(tmp_path: Path, services: list[str], ports: dict[str, int], **extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "MLOPS_DATA_DIR": str(tmp_path / "data"), "MLOPS_LOG_JSON": "false", **extra}
     env.update({f"MLOPS_{module.upper()}_PORT": str(port) for module, port in ports.items()})
 
     def as_background_job() -> None:  # what `make run &` in a script gets: SIGINT ignored
@@ -82,14 +82,23 @@ def test_run_all_started_in_the_background_stops_everything_on_sigint(tmp_path: 
 
 
 def test_run_all_names_the_service_that_failed_to_start(tmp_path: Path) -> None:
+    services = ["model_registry", "experiment_tracking"]
+    ports = {m: free_port() for m in services}
+    proc = launch(tmp_path, services, ports, MLOPS_EXPERIMENT_TRACKING_DB_POOL_SIZE="not-a-number")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out
+    assert "error: experiment_tracking failed to start (exit code" in out
+
+
+def test_run_all_names_the_service_whose_port_is_taken(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        ports = {"model_registry": taken.getsockname()[1]}
-        proc = launch(tmp_path, ["model_registry"], ports)
-        out, _ = proc.communicate(timeout=120)
+        port = taken.getsockname()[1]
+        proc = launch(tmp_path, ["model_registry"], {"model_registry": port})
+        out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 1
-    assert "error: model_registry failed to start" in out
+    assert f"error: port in use, cannot start model_registry (port {port})" in out
 
 
 def test_run_all_refuses_an_unknown_service(tmp_path: Path) -> None:
