@@ -160,3 +160,9 @@ def test_the_python_examples_in_the_readme_are_the_files_it_runs() -> None:
     assert len(named) >= 2
     for path, code in named:
         assert code in (ROOT / path).read_text(), f"README.md's example differs from {path}"
+
+
+def test_the_quick_start_links_every_services_docs() -> None:
+    quick_start = README.read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    for port, _ in SERVICES.values():
+        assert f"http://127.0.0.1:{port}/docs" in quick_start
