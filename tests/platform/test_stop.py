@@ -15,7 +15,7 @@ from mlops_kit.testing.process import ServiceProcess
 STOP_SECONDS = 10.0
 
 
-def settled_tree(pid: int, timeout: float = 60) -> list[psutil.Process]:
+def settled_tree(pid: int, timeout: float = 120) -> list[psutil.Process]:
     """The service and its children once the children have started and gone idle (the A/B folders
     are then waiting in their loop: where a signal used to leave a lock held)."""
     root = psutil.Process(pid)
