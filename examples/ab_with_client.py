@@ -15,4 +15,5 @@ with AbTestingClient() as ab:
     ab.send_events([{"experiment": "checkout_button", "user_id": f"user_{i}", "metric": "purchase",
                      "value": int(i % 3 == 0)} for i in range(200)])
     results = ab.results("checkout_button")
-    print([(v.name, v.exposures) for v in results.variants], results.metric("purchase").comparisons[0].p_value)
+    print([(v.name, v.exposures) for v in results.variants])
+    print(results.metric("purchase").comparisons[0].p_value)
