@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +29,12 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(features_app, name="features")
 app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(ab_app, name="ab")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"mlops {package_version('mlops-client')}", highlight=False)
+        raise typer.Exit()
 
 
 @app.callback()
@@ -56,6 +63,10 @@ def main_options(
         str | None,
         typer.Option("--ab-testing-url", help="A/B testing URL (default: MLOPS_AB_TESTING_URL)"),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit"),
+    ] = False,
 ) -> None:
     state.update(
         url=url,

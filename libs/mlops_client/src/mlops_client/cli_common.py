@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import typer
+import typer.core
 from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
@@ -23,6 +24,17 @@ console = Console()
 err = Console(stderr=True)
 # the root command's options (`mlops --url ... --api-key ... <group> ...`), set by its callback
 state: dict[str, Any] = {}
+
+_display_type_rich = typer.core.TyperOption.display_type_rich
+
+
+def _flag_shows_no_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    # typer's rich help shows a flag as `--json <bool>`, which reads as if it took a value:
+    # a flag (`--json`, `--wait/--no-wait`) shows no type, as in click's plain help
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_shows_no_type  # type: ignore[method-assign]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
