@@ -97,7 +97,9 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
 
     def recover(self) -> None:
         """At start-up: attempts a local executor was running died with the previous process;
-        remote workers lived on, and get a full lease to report in before they count as lost."""
+        remote workers lived on, and get a full lease to report in before they count as lost.
+        Whatever a local attempt left running is stopped first, so its retry never overlaps it."""
+        self.executor.reclaim()
         now = utcnow()
         if self.executor.remote:
             with self.db.session(write=True) as session:
