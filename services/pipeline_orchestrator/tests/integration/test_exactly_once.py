@@ -24,7 +24,10 @@ from orchestrator_helpers import wait_until
 FIXTURES = "orchestrator_engine_fixtures"
 FINISHED = ("succeeded", "failed", "cancelled")
 # the side effect: a start and an end line around a sleep, each naming the attempt and the pid
-MARKED = 'echo "start $MLOPS_TASK_ATTEMPT $$" >> "$SIDE"; sleep {sleep}; echo "end $MLOPS_TASK_ATTEMPT $$" >> "$SIDE"'
+MARKED = (
+    'echo "start $MLOPS_TASK_ATTEMPT $$" >> "$SIDE"; sleep {sleep}; '
+    'echo "end $MLOPS_TASK_ATTEMPT $$" >> "$SIDE"'
+)
 
 
 @contextmanager
@@ -85,6 +88,36 @@ def _assert_once(side: Path) -> None:
     assert lines[-1] == ends[0] and starts[-1][1:] == ends[0][1:], lines
 
 
+def _definition(name: str, side: Path, done: Path) -> dict:
+    """A shell task with the marked side effect, then a python task that records it ran."""
+    shell = {
+        "name": "shell",
+        "kind": "shell",
+        "command": MARKED.format(sleep=1.5),
+        "env": {"SIDE": str(side)},
+        "cache": False,
+    }
+    python = {
+        "name": "python",
+        "kind": "python",
+        "callable": f"{FIXTURES}:record",
+        "inputs": {"marker": str(done)},
+        "depends_on": ["shell"],
+        "cache": False,
+    }
+    return {"name": name, "tasks": [shell, python]}
+
+
+def _trigger(url: str, definition: dict) -> str:
+    assert httpx.post(f"{url}/api/pipelines", json=definition, timeout=10).status_code == 201
+    answer = httpx.post(f"{url}/api/pipelines/{definition['name']}/runs", json={}, timeout=10)
+    return str(answer.json()["id"])
+
+
+def _finished(url: str, run_id: str) -> dict:
+    return wait_until(lambda: (r := _run(url, run_id))["state"] in FINISHED and r, 60, "the run")
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_kill_at_random_moments_runs_each_shell_task_exactly_once(backend: str, tmp_path: Path) -> None:
     rng = random.Random(12)
@@ -94,29 +127,7 @@ def test_kill_at_random_moments_runs_each_shell_task_exactly_once(backend: str, 
         try:
             for trial in range(10):
                 side, done = tmp_path / f"side-{trial}.txt", tmp_path / f"python-{trial}.txt"
-                definition = {
-                    "name": f"once-{trial}",
-                    "tasks": [
-                        {
-                            "name": "shell",
-                            "kind": "shell",
-                            "command": MARKED.format(sleep=1.5),
-                            "env": {"SIDE": str(side)},
-                            "cache": False,
-                        },
-                        {
-                            "name": "python",
-                            "kind": "python",
-                            "callable": f"{FIXTURES}:record",
-                            "inputs": {"marker": str(done)},
-                            "depends_on": ["shell"],
-                            "cache": False,
-                        },
-                    ],
-                }
-                url = service.url
-                assert httpx.post(f"{url}/api/pipelines", json=definition, timeout=10).status_code == 201
-                run_id = httpx.post(f"{url}/api/pipelines/once-{trial}/runs", json={}, timeout=10).json()["id"]
+                run_id = _trigger(service.url, _definition(f"once-{trial}", side, done))
                 if rng.random() < 0.3:  # before (or as) the task starts
                     wait_until(lambda: rng.random() < 0.2, 5, "a random moment")
                 else:  # while the command runs
@@ -124,9 +135,7 @@ def test_kill_at_random_moments_runs_each_shell_task_exactly_once(backend: str, 
                     wait_until(lambda: rng.random() < 0.1, 5, "a random moment")
                 _kill(service)
                 service = _start(env, tmp_path, port)
-                run = wait_until(
-                    lambda: (r := _run(service.url, run_id))["state"] in FINISHED and r, 60, "the run"
-                )
+                run = _finished(service.url, run_id)
                 assert run["state"] == "succeeded", run
                 _assert_once(side)
                 assert len(done.read_text().splitlines()) == 1
@@ -139,9 +148,8 @@ def test_what_a_killed_worker_left_behind_is_stopped_before_the_retry(tmp_path: 
     command's direct child dies with it (parent-death signal), and a grandchild still running is
     stopped by the restarted orchestrator before it retries the task."""
     side, grandchild = tmp_path / "side.txt", tmp_path / "grandchild.pid"
-    command = (
-        '(trap "" TERM HUP; sleep 60; echo late >> "$SIDE") & echo $! > "$CHILD"; '
-        + MARKED.format(sleep=30)
+    command = '(trap "" TERM HUP; sleep 60; echo late >> "$SIDE") & echo $! > "$CHILD"; ' + MARKED.format(
+        sleep=30
     )
     definition = {
         "name": "leftovers",
@@ -159,8 +167,7 @@ def test_what_a_killed_worker_left_behind_is_stopped_before_the_retry(tmp_path: 
     with _database("sqlite", tmp_path) as env:
         service = _start(env, tmp_path, port)
         try:
-            assert httpx.post(f"{service.url}/api/pipelines", json=definition, timeout=10).status_code == 201
-            run_id = httpx.post(f"{service.url}/api/pipelines/leftovers/runs", json={}, timeout=10).json()["id"]
+            run_id = _trigger(service.url, definition)
             wait_until(side.exists, 30, "the shell task to start")
             wait_until(grandchild.exists, 10, "the grandchild's pid")
             leftover = int(grandchild.read_text())

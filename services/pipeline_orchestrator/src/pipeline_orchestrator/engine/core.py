@@ -38,6 +38,7 @@ from pipeline_orchestrator.engine.metrics import EngineMetrics
 from pipeline_orchestrator.engine.records import RecordsMixin
 from pipeline_orchestrator.engine.scheduling import SchedulingMixin
 from pipeline_orchestrator.engine.state import Budget, Definitions, Pass, utcnow
+from pipeline_orchestrator.engine.tracking import TrackingCalls
 from pipeline_orchestrator.protocol import Executor, ExecutorEvent, TaskResult
 from pipeline_orchestrator.settings import OrchestratorSettings
 from pipeline_orchestrator.tables import (
@@ -61,6 +62,7 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
         self.db = db
         self.executor = executor
         self.definitions = Definitions()
+        self.tracking = TrackingCalls(db, self.wake)
         self._events: queue.SimpleQueue[ExecutorEvent] = queue.SimpleQueue()
         self._dirty: set[str] = set()
         self._dirty_lock = threading.Lock()
@@ -94,6 +96,7 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
             except (TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
         await anyio.to_thread.run_sync(self.executor.stop)
+        self.tracking.stop()
 
     def recover(self) -> None:
         """At start-up: attempts a local executor was running died with the previous process;
@@ -200,6 +203,7 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
         self.metrics.scheduling_pass(time.perf_counter() - started)
         self.metrics.attempts_submitted(self.executor.name, len(current.submits))
         self._next_timer = current.next_wake
+        self.tracking.submit(current.calls)
         if current.budget.starved:
             # runs left waiting for a free slot are looked at again as soon as one frees up
             self.mark_dirty(dirty)
