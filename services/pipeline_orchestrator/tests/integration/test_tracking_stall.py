@@ -48,7 +48,9 @@ def stalled_tracking(monkeypatch: pytest.MonkeyPatch) -> Iterator[StalledServer]
         server.close()
 
 
-def test_other_runs_keep_moving_while_tracking_stalls(api: TestClient, stalled_tracking: StalledServer) -> None:
+def test_other_runs_keep_moving_while_tracking_stalls(
+    api: TestClient, stalled_tracking: StalledServer
+) -> None:
     define(
         api,
         "stalled-search",

@@ -19,6 +19,7 @@ from pipeline_orchestrator.api.common import get_pipeline, get_version, wake_aft
 from pipeline_orchestrator.api.serialize import pipeline_json, run_json, schedule_json, version_json
 from pipeline_orchestrator.engine.cron import MAX_CATCHUP, check_cron, fires_between, next_fire, zone
 from pipeline_orchestrator.engine.state import create_run, hash_token, utcnow
+from pipeline_orchestrator.locks import lock_key
 from pipeline_orchestrator.spec import (
     PipelineDefinitionError,
     PipelineSpec,
@@ -75,6 +76,7 @@ def create_pipeline(
     definition = spec.model_dump(mode="json")
     digest = spec.content_hash()
     now = utcnow()
+    lock_key(session, "pipeline", spec.name)  # the next version number is read, then written
     pipeline = session.scalar(select(Pipeline).where(Pipeline.name == spec.name))
     created = True
     if pipeline is None:

@@ -39,6 +39,7 @@ from pipeline_orchestrator.engine.records import RecordsMixin
 from pipeline_orchestrator.engine.scheduling import SchedulingMixin
 from pipeline_orchestrator.engine.state import Budget, Definitions, Pass, utcnow
 from pipeline_orchestrator.engine.tracking import TrackingCalls
+from pipeline_orchestrator.locks import lock_engine
 from pipeline_orchestrator.protocol import Executor, ExecutorEvent, TaskResult
 from pipeline_orchestrator.settings import OrchestratorSettings
 from pipeline_orchestrator.tables import (
@@ -106,6 +107,7 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
         now = utcnow()
         if self.executor.remote:
             with self.db.session(write=True) as session:
+                lock_engine(session)
                 session.execute(
                     update(Attempt)
                     .where(Attempt.state == AttemptState.RUNNING, Attempt.lease_expires_at < now)
@@ -116,6 +118,7 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
             self.mark_dirty(runs)
             return
         with self.db.session(write=True) as session:
+            lock_engine(session)
             lost = session.scalars(
                 select(Attempt).where(Attempt.state == AttemptState.RUNNING, Attempt.executor == "local")
             ).all()
@@ -177,10 +180,11 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
     def _tick(self) -> None:
         self.passes += 1
         started = time.perf_counter()
-        now = utcnow()
-        current = Pass(now=now, budget=Budget(self.executor.free_slots()))
         periodic = time.monotonic() - self._last_periodic >= self.settings.scheduler_interval_seconds
         with self.db.session(write=True) as session:
+            lock_engine(session)  # one pass at a time, across every orchestrator on this database
+            now = utcnow()  # once the lock is held: passes' times are in the order they ran
+            current = Pass(now=now, budget=Budget(self.executor.free_slots()))
             self._apply_events(session, current)
             if time.monotonic() - self._last_renewal >= self.settings.lease_seconds / 3:
                 self._renew_leases(session, now)

@@ -19,6 +19,7 @@ from typing import Any
 
 from mlops_kit.db import Database
 
+from pipeline_orchestrator.locks import lock_engine
 from pipeline_orchestrator.spec import TaskSpec
 from pipeline_orchestrator.tables import Run, TaskInstance, TaskState
 
@@ -51,6 +52,8 @@ class TrackingCalls:
         ti_id, run_id = ti.id, run.id
 
         def call() -> None:
+            if not self._still_pending(ti_id):  # asked for by a pass that read before a record
+                return
             self._record(ti_id, _start_parent_run(experiment or pipeline, name, params))
             self.wake(run_id)
 
@@ -81,9 +84,15 @@ class TrackingCalls:
     def stop(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def _still_pending(self, ti_id: int) -> bool:
+        with self.db.session(write=False) as session:
+            ti = session.get(TaskInstance, ti_id)
+            return ti is not None and ti.state == TaskState.RUNNING and waiting_for_parent_run(ti)
+
     def _record(self, ti_id: int, parent: str | None) -> None:
         with self.db.session(write=True) as session:
-            ti = session.get(TaskInstance, ti_id, with_for_update=not self.db.is_sqlite)
+            lock_engine(session)
+            ti = session.get(TaskInstance, ti_id)
             data = dict((ti.data or {}) if ti is not None else {})
             if ti is None or ti.state != TaskState.RUNNING or data.get("parent_run") != PENDING:
                 return
