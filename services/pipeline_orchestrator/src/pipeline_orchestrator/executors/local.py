@@ -154,6 +154,7 @@ class LocalExecutor(Executor):
         )
         process.start()
         child_conn.close()
+        assert process.pid is not None
         self.records.add(process.pid)
         return _Worker(process=process, conn=parent_conn)
 
