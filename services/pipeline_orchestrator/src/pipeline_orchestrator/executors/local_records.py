@@ -73,11 +73,12 @@ class WorkerRecords:
                 if lifetime.is_alive(*owner):
                     continue
                 pid, started = record["worker"]
-                if lifetime.is_alive(pid, started) or lifetime.session_members(pid):
-                    stopped += 1
-                if not lifetime.stop_session(pid, started):
+                found = lifetime.stop_session(pid, started)
+                if found is None:
                     log.error("worker %s of a previous orchestrator could not be stopped", pid)
                     continue
+                if found:
+                    stopped += 1
             path.unlink(missing_ok=True)
         if stopped:
             log.warning("stopped %d worker(s) left running by the previous orchestrator", stopped)

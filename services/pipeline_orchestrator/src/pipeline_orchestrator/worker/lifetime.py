@@ -103,22 +103,26 @@ def kill_session(sid: int, *, spare: int | None = None) -> list[int]:
     return killed
 
 
-def stop_session(leader: int, started: int | None, timeout: float = 10.0) -> bool:
+def stop_session(leader: int, started: int | None, timeout: float = 10.0) -> int | None:
     """Kill the session led by the process recorded as `(leader, started)` and wait until every
-    member is gone; True when none is left. A session whose leader's pid now names a newer
-    process is not ours, and is left alone. (While any member lives, the kernel does not reuse
-    the session's id, so a dead leader's session is still the recorded one.)"""
-    if not LINUX or started is None:
-        return False
+    member is gone; returns how many processes were found running, or None if some would not
+    go. A session whose leader's pid now names a newer process is not ours, and is left alone.
+    (While any member lives, the kernel does not reuse the session's id, so a dead leader's
+    session is still the recorded one.)"""
+    if not LINUX:
+        return None
+    if started is None:  # it had gone before it could be recorded
+        return 0
     now = start_ticks(leader)
     if now is not None and now != started:
-        return True
+        return 0
     deadline = time.monotonic() + timeout
+    found = set(kill_session(leader)) | ({leader} if _kill_if(leader, started) else set())
     while kill_session(leader) or _kill_if(leader, started):
         if time.monotonic() > deadline:
-            return False
+            return None
         time.sleep(0.02)
-    return True
+    return len(found)
 
 
 def _kill_if(pid: int, started: int) -> bool:
