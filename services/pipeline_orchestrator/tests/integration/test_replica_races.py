@@ -180,3 +180,25 @@ def test_two_engines_fire_each_schedule_tick_once(backend: str, tmp_path: Path) 
 
 def _iso(value: str) -> str:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).isoformat()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_concurrent_alerts_start_one_run_per_cool_down(backend: str, tmp_path: Path) -> None:
+    definition = {
+        "name": "retrain",
+        "tasks": [{"name": "t", "kind": "python", "callable": "orchestrator_engine_fixtures:noop"}],
+    }
+    with _orchestrators(backend, tmp_path, 1) as (urls, _):
+        assert httpx.post(f"{urls[0]}/api/pipelines", json=definition).status_code == 201
+        route = {"alertname": "ModelDrift", "pipeline": "retrain", "cooldown_seconds": 3600}
+        assert httpx.post(f"{urls[0]}/api/triggers/alert-routes", json=route).status_code == 201
+
+        def alert(client: httpx.Client, i: int) -> httpx.Response:
+            labels = {"alertname": "ModelDrift", "model": f"m{i}"}
+            return client.post("/api/triggers/alertmanager", json={"alerts": [{"labels": labels}]})
+
+        answers = _at_once(10, alert, urls[0])
+        assert [a.status_code for a in answers] == [200] * 10, [a.text for a in answers]
+        assert sum(len(a.json()["started"]) for a in answers) == 1
+        items = httpx.get(f"{urls[0]}/api/runs", params={"limit": 100}).json()["items"]
+        assert len([r for r in items if r["trigger"] == "alertmanager"]) == 1
