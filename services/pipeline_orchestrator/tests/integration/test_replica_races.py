@@ -202,3 +202,26 @@ def test_concurrent_alerts_start_one_run_per_cool_down(backend: str, tmp_path: P
         assert sum(len(a.json()["started"]) for a in answers) == 1
         items = httpx.get(f"{urls[0]}/api/runs", params={"limit": 100}).json()["items"]
         assert len([r for r in items if r["trigger"] == "alertmanager"]) == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_concurrent_retries_of_a_failed_run_retry_it_once(backend: str, tmp_path: Path) -> None:
+    flag = tmp_path / "fail"
+    flag.write_text("until the retry")
+    task = {
+        "name": "t",
+        "kind": "python",
+        "callable": "orchestrator_engine_fixtures:fail_if_exists",
+        "inputs": {"flag": str(flag)},
+        "cache": False,
+    }
+    definition = {"name": "flaky", "tasks": [task]}
+    with _orchestrators(backend, tmp_path, 1) as (urls, _):
+        assert httpx.post(f"{urls[0]}/api/pipelines", json=definition).status_code == 201
+        run_id = httpx.post(f"{urls[0]}/api/pipelines/flaky/runs", json={}).json()["id"]
+        run_url = f"{urls[0]}/api/runs/{run_id}"
+        wait_until(lambda: httpx.get(run_url).json()["state"] == "failed", 60, "the run to fail")
+        flag.unlink()  # the retried run succeeds: no later retry is legitimate
+        answers = _at_once(30, lambda client, i: client.post(f"/api/runs/{run_id}/retry"), urls[0])
+        assert sorted(a.status_code for a in answers) == [202] + [409] * 29, [a.text for a in answers]
+        assert httpx.get(run_url).json()["trigger_info"]["retries"] == 1
