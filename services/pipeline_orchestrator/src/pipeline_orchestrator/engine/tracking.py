@@ -11,9 +11,9 @@ pending parent run found with no call in flight (a restart) is asked for again.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from pipeline_orchestrator.tables import Run, TaskInstance, TaskState
 log = logging.getLogger("mlops.orchestrator.hpo")
 
 PENDING = "pending"
+THREADS = 2
 
 
 @dataclass
@@ -40,7 +41,12 @@ class TrackingCalls:
     def __init__(self, db: Database, wake: Callable[[str], None]):
         self.db = db
         self.wake = wake
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tracking")
+        # daemon threads: a call stalled on a slow tracking service must not hold up shutdown
+        self._queue: queue.SimpleQueue[TrackingCall | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"tracking-{i}", daemon=True) for i in range(THREADS)
+        ]
+        self._started = False
         self._in_flight: set[int] = set()
         self._lock = threading.Lock()
 
@@ -70,19 +76,26 @@ class TrackingCalls:
                     if call.key in self._in_flight:
                         continue
                     self._in_flight.add(call.key)
-            self._pool.submit(self._make, call)
+                if not self._started:
+                    self._started = True
+                    for thread in self._threads:
+                        thread.start()
+            self._queue.put(call)
 
-    def _make(self, call: TrackingCall) -> None:
-        try:
-            call.fn()
-        except Exception:
-            log.exception("a call to experiment tracking failed")
-        finally:
-            with self._lock:
-                self._in_flight.discard(call.key)  # type: ignore[arg-type]
+    def _serve(self) -> None:
+        while (call := self._queue.get()) is not None:
+            try:
+                call.fn()
+            except Exception:
+                log.exception("a call to experiment tracking failed")
+            finally:
+                if call.key is not None:
+                    with self._lock:
+                        self._in_flight.discard(call.key)
 
     def stop(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for _ in self._threads:
+            self._queue.put(None)
 
     def _still_pending(self, ti_id: int) -> bool:
         with self.db.session(write=False) as session:
