@@ -181,10 +181,11 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
         self.passes += 1
         started = time.perf_counter()
         periodic = time.monotonic() - self._last_periodic >= self.settings.scheduler_interval_seconds
+        free = self.executor.free_slots()  # asked before the transaction: an executor may call out
         with self.db.session(write=True) as session:
             lock_engine(session)  # one pass at a time, across every orchestrator on this database
             now = utcnow()  # once the lock is held: passes' times are in the order they ran
-            current = Pass(now=now, budget=Budget(self.executor.free_slots()))
+            current = Pass(now=now, budget=Budget(free))
             self._apply_events(session, current)
             if time.monotonic() - self._last_renewal >= self.settings.lease_seconds / 3:
                 self._renew_leases(session, now)
