@@ -115,6 +115,7 @@ class _Worker:
     slots: int = 0
     deadline: float | None = None
     timeout: float | None = None
+    started: int | None = None  # start time (clock ticks), with the pid the process's identity
 
 
 class LocalExecutor(Executor):
@@ -155,8 +156,8 @@ class LocalExecutor(Executor):
         process.start()
         child_conn.close()
         assert process.pid is not None
-        self.records.add(process.pid)
-        return _Worker(process=process, conn=parent_conn)
+        started = self.records.add(process.pid)
+        return _Worker(process=process, conn=parent_conn, started=started)
 
     def start(self, sink: EventSink) -> None:
         self._sink = sink
@@ -184,8 +185,15 @@ class LocalExecutor(Executor):
             self._thread.join(timeout=3)
 
     def _forget(self, worker: _Worker) -> None:
-        if not worker.process.is_alive():
-            self.records.remove(worker.process.pid)
+        """A stopped or dead worker: whatever its task left in its session (a worker killed by
+        SIGKILL, say by the OOM killer, could not clean up) is killed before the attempt is
+        reported, so a retry never overlaps it."""
+        if worker.process.is_alive():
+            return
+        if lifetime.stop_session(worker.process.pid, worker.started) is None and lifetime.LINUX:
+            log.error("processes left by worker %s could not be stopped", worker.process.pid)
+            return
+        self.records.remove(worker.process.pid)
 
     def _replace(self, worker: _Worker) -> None:
         with self._lock:

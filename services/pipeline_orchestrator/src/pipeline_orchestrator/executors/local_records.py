@@ -34,19 +34,16 @@ class WorkerRecords:
     def _path(self, pid: int) -> Path:
         return self.directory / f"{self.owner[0]}-{pid}.json"
 
-    def add(self, pid: int) -> None:
-        """Record worker `pid` (call it before the worker is given a task)."""
+    def add(self, pid: int) -> int | None:
+        """Record worker `pid` (call it before the worker is given a task); returns its start time."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        record = {
-            "host": self.host,
-            "boot": self.boot,
-            "owner": list(self.owner),
-            "worker": [pid, lifetime.start_ticks(pid)],
-        }
+        started = lifetime.start_ticks(pid)
+        record = {"host": self.host, "boot": self.boot, "owner": list(self.owner), "worker": [pid, started]}
         path = self._path(pid)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
         os.replace(tmp, path)
+        return started
 
     def remove(self, pid: int) -> None:
         with contextlib.suppress(FileNotFoundError):
