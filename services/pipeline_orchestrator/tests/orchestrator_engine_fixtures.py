@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -67,3 +69,20 @@ def quadratic(params: dict[str, Any], offset: float = 0.0) -> dict[str, float]:
     x = float(params["x"])
     y = float(params.get("y", 0))
     return {"score": -((x - 3.0) ** 2) - (y - 1.0) ** 2 + offset, "x": x}
+
+
+def die_leaving_a_child(flag: str, pidfile: str) -> dict[str, Any]:
+    """First call: start a long-lived child process, then SIGKILL this worker (as the OOM killer
+    would). Later calls: say whether that child still runs."""
+    if not os.path.exists(flag):
+        Path(flag).write_text("killed")
+        child = subprocess.Popen(["sleep", "60"])
+        Path(pidfile).write_text(str(child.pid))
+        os.kill(os.getpid(), signal.SIGKILL)
+    pid = int(Path(pidfile).read_text())
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            alive = fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        alive = False
+    return {"child_alive": alive}

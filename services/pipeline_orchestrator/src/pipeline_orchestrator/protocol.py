@@ -96,6 +96,11 @@ class Executor(ABC):
     def cancel(self, attempt_id: str) -> None:
         """Stop the attempt if it is running; no finished event is required afterwards."""
 
+    def reclaim(self) -> None:
+        """At start-up, before any attempt is retried: stop what a previous incarnation of this
+        orchestrator left running on this machine (local executors; remote workers live on)."""
+        return None
+
     def free_slots(self) -> int | None:
         """How many more attempts may be submitted now; None means the backend queues them itself."""
         return None

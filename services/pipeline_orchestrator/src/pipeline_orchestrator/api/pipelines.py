@@ -35,6 +35,7 @@ from pipeline_orchestrator.engine.cron import (
     zone,
 )
 from pipeline_orchestrator.engine.state import create_run, hash_token, utcnow
+from pipeline_orchestrator.locks import lock_key
 from pipeline_orchestrator.spec import (
     PipelineDefinitionError,
     PipelineSpec,
@@ -92,6 +93,7 @@ def create_pipeline(
     definition = spec.model_dump(mode="json")
     digest = spec.content_hash()
     now = utcnow()
+    lock_key(session, "pipeline", spec.name)  # the next version number is read, then written
     pipeline = session.scalar(select(Pipeline).where(Pipeline.name == spec.name))
     created = True
     if pipeline is None:

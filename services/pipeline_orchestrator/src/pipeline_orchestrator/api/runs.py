@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from pipeline_orchestrator.api.common import engine, get_pipeline, get_run, wake_after_commit
 from pipeline_orchestrator.api.serialize import run_json
+from pipeline_orchestrator.locks import lock_engine
 from pipeline_orchestrator.tables import Attempt, AttemptState, Run, RunState, TaskInstance, TaskState
 
 router = APIRouter(tags=["runs"])
@@ -120,6 +121,7 @@ def read_run(run_id: str, request: Request, session: SessionDep) -> dict[str, An
 @router.post("/api/runs/{run_id}/cancel", status_code=202)
 def cancel_run(run_id: str, request: Request, session: SessionDep) -> dict[str, Any]:
     """Stop the run: pending tasks are cancelled, running attempts are stopped."""
+    lock_engine(session)
     run = get_run(session, run_id)
     if run.state in RunState.FINISHED:
         raise Conflict(f"run {run_id} already {run.state}", {"state": run.state}, code="RUN_FINISHED")
@@ -141,6 +143,7 @@ def cancel_run(run_id: str, request: Request, session: SessionDep) -> dict[str, 
 def retry_run(run_id: str, request: Request, session: SessionDep) -> dict[str, Any]:
     """Go on from the failed tasks: failed, upstream-failed, cancelled and skipped tasks are reset;
     succeeded tasks keep their outputs and are not run again."""
+    lock_engine(session)
     run = get_run(session, run_id)
     if run.state not in (RunState.FAILED, RunState.CANCELLED):
         raise Conflict(

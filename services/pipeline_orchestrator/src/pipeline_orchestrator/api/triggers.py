@@ -23,6 +23,7 @@ from pipeline_orchestrator.api.common import (
 from pipeline_orchestrator.api.serialize import alert_route_json, run_json, schedule_json
 from pipeline_orchestrator.engine.cron import check_cron, next_fire, zone
 from pipeline_orchestrator.engine.state import create_run, hash_token, utcnow
+from pipeline_orchestrator.locks import lock_engine, lock_key
 from pipeline_orchestrator.spec import PipelineSpec, check_known_parameters, resolve_parameters
 from pipeline_orchestrator.tables import AlertRoute, Pipeline, Run, RunState, Schedule, Webhook
 
@@ -81,6 +82,7 @@ class ScheduleUpdate(BaseModel):
 
 @router.patch("/api/schedules/{schedule_id}", tags=["schedules"])
 def update_schedule(schedule_id: str, body: ScheduleUpdate, session: SessionDep) -> dict[str, Any]:
+    lock_engine(session)
     s = _schedule(session, schedule_id)
     pipeline = session.get(Pipeline, s.pipeline_id)
     assert pipeline is not None
@@ -235,6 +237,7 @@ class AlertManagerPayload(BaseModel):
 @alertmanager_router.post("/api/triggers/alertmanager")
 def alertmanager_webhook(body: AlertManagerPayload, request: Request, session: SessionDep) -> dict[str, Any]:
     """Start the pipeline mapped to each firing alert: the entry point of automated retraining."""
+    lock_key(session, "alert-runs")  # the cool-down checks and the runs they allow, one post at a time
     started: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     now = utcnow()

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from pipeline_orchestrator.api.common import engine, wake_after_commit
 from pipeline_orchestrator.engine.state import hash_token, utcnow
+from pipeline_orchestrator.locks import lock_engine
 from pipeline_orchestrator.protocol import TaskResult
 from pipeline_orchestrator.tables import Attempt, AttemptState
 
@@ -49,6 +50,7 @@ def attempt_started(
     body: WorkerHello | None = None,
     token: str = Token,
 ) -> dict[str, Any]:
+    lock_engine(session)
     attempt = _attempt(session, attempt_id, token)
     worker = body.worker if body else None
     if attempt.worker and worker and attempt.worker != worker:
@@ -101,6 +103,7 @@ class Finished(BaseModel):
 def attempt_finished(
     attempt_id: str, body: Finished, request: Request, session: SessionDep, token: str = Token
 ) -> dict[str, Any]:
+    lock_engine(session)
     attempt = _attempt(session, attempt_id, token)
     if attempt.state != AttemptState.RUNNING:
         raise Conflict(

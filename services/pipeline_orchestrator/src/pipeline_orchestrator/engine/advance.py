@@ -17,6 +17,12 @@ from pipeline_orchestrator.engine import hpo
 from pipeline_orchestrator.engine.metrics import EngineMetrics
 from pipeline_orchestrator.engine.rules import cache_key, decide
 from pipeline_orchestrator.engine.state import Definitions, Pass, hash_token
+from pipeline_orchestrator.engine.tracking import (
+    PENDING,
+    TrackingCalls,
+    tracking_enabled,
+    waiting_for_parent_run,
+)
 from pipeline_orchestrator.protocol import Executor, TaskPayload
 from pipeline_orchestrator.settings import OrchestratorSettings
 from pipeline_orchestrator.spec import TaskSpec
@@ -39,6 +45,7 @@ class AdvanceMixin:
     executor: Executor
     definitions: Definitions
     metrics: EngineMetrics
+    tracking: TrackingCalls
 
     def mark_dirty(self, run_ids: Iterable[str]) -> None:
         raise NotImplementedError
@@ -241,16 +248,11 @@ class AdvanceMixin:
     ) -> None:
         experiment = resolved.get("experiment")
         experiment = str(experiment) if experiment else None
-        parent_run_id = (
-            _start_parent_run(task, experiment, run, ti) if _tracking_enabled(experiment) else None
-        )
         ti.state = TaskState.RUNNING
         ti.started_at = current.now
-        ti.data = {
-            "inputs": resolved.get("inputs", {}),
-            "parent_run_id": parent_run_id,
-            "experiment": experiment,
-        }
+        ti.data = {"inputs": resolved.get("inputs", {}), "parent_run_id": None, "experiment": experiment}
+        if tracking_enabled(experiment):  # created after this pass commits (engine/tracking.py)
+            ti.data["parent_run"] = PENDING
         self.mark_dirty([run.id])
 
     def _advance_hpo(
@@ -262,6 +264,9 @@ class AdvanceMixin:
         tis: list[TaskInstance],
         current: Pass,
     ) -> bool:
+        if waiting_for_parent_run(ti):
+            current.calls.append(self.tracking.want_parent_run(run, ti, task))
+            return False
         trials = [t for t in tis if t.parent == ti.name]
         done = [t for t in trials if t.state in TaskState.DONE]
         active = len(trials) - len(done)
@@ -313,7 +318,7 @@ class AdvanceMixin:
                         TaskCache(cache_key=ti.cache_key, outputs=summary, run_id=run.id, task=ti.name)
                     )
             if data.get("parent_run_id"):
-                _end_parent_run(data["parent_run_id"], summary)
+                current.calls.append(self.tracking.end_parent_run(data["parent_run_id"], summary))
             return True
         return False
 
@@ -356,34 +361,3 @@ class AdvanceMixin:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.[]" else "_" for c in name)
-
-
-def _tracking_enabled(experiment: str | None) -> bool:
-    """The same rule the trials follow: an experiment named, or experiment tracking configured."""
-    from pipeline_orchestrator.worker.platform_steps import tracking_enabled
-
-    return bool(tracking_enabled(experiment))
-
-
-def _start_parent_run(task: TaskSpec, experiment: str | None, run: Run, ti: TaskInstance) -> str | None:
-    """The hpo task's parent run in experiment tracking; the search goes on without it."""
-    try:
-        from pipeline_orchestrator.worker.platform_steps import start_parent_run
-
-        return start_parent_run(
-            experiment or run.pipeline_name,
-            f"{run.pipeline_name}/{ti.name}",
-            {"pipeline_run_id": run.id, "n_trials": task.n_trials, "metric": task.metric},
-        )
-    except Exception as exc:
-        log.warning("hpo %s: no parent run in experiment tracking (%s)", ti.name, exc)
-        return None
-
-
-def _end_parent_run(run_id: str, summary: dict[str, Any] | None) -> None:
-    try:
-        from pipeline_orchestrator.worker.platform_steps import end_parent_run
-
-        end_parent_run(run_id, "FINISHED" if summary else "FAILED", summary)
-    except Exception as exc:
-        log.warning("hpo: could not close parent run %s (%s)", run_id, exc)

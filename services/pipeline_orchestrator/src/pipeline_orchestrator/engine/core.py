@@ -38,6 +38,8 @@ from pipeline_orchestrator.engine.metrics import EngineMetrics
 from pipeline_orchestrator.engine.records import RecordsMixin
 from pipeline_orchestrator.engine.scheduling import SchedulingMixin
 from pipeline_orchestrator.engine.state import Budget, Definitions, Pass, utcnow
+from pipeline_orchestrator.engine.tracking import TrackingCalls
+from pipeline_orchestrator.locks import lock_engine
 from pipeline_orchestrator.protocol import Executor, ExecutorEvent, TaskResult
 from pipeline_orchestrator.settings import OrchestratorSettings
 from pipeline_orchestrator.tables import (
@@ -61,6 +63,7 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
         self.db = db
         self.executor = executor
         self.definitions = Definitions()
+        self.tracking = TrackingCalls(db, self.wake)
         self._events: queue.SimpleQueue[ExecutorEvent] = queue.SimpleQueue()
         self._dirty: set[str] = set()
         self._dirty_lock = threading.Lock()
@@ -94,13 +97,17 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
             except (TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
         await anyio.to_thread.run_sync(self.executor.stop)
+        self.tracking.stop()
 
     def recover(self) -> None:
         """At start-up: attempts a local executor was running died with the previous process;
-        remote workers lived on, and get a full lease to report in before they count as lost."""
+        remote workers lived on, and get a full lease to report in before they count as lost.
+        Whatever a local attempt left running is stopped first, so its retry never overlaps it."""
+        self.executor.reclaim()
         now = utcnow()
         if self.executor.remote:
             with self.db.session(write=True) as session:
+                lock_engine(session)
                 session.execute(
                     update(Attempt)
                     .where(Attempt.state == AttemptState.RUNNING, Attempt.lease_expires_at < now)
@@ -111,6 +118,7 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
             self.mark_dirty(runs)
             return
         with self.db.session(write=True) as session:
+            lock_engine(session)
             lost = session.scalars(
                 select(Attempt).where(Attempt.state == AttemptState.RUNNING, Attempt.executor == "local")
             ).all()
@@ -172,10 +180,12 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
     def _tick(self) -> None:
         self.passes += 1
         started = time.perf_counter()
-        now = utcnow()
-        current = Pass(now=now, budget=Budget(self.executor.free_slots()))
         periodic = time.monotonic() - self._last_periodic >= self.settings.scheduler_interval_seconds
+        free = self.executor.free_slots()  # asked before the transaction: an executor may call out
         with self.db.session(write=True) as session:
+            lock_engine(session)  # one pass at a time, across every orchestrator on this database
+            now = utcnow()  # once the lock is held: passes' times are in the order they ran
+            current = Pass(now=now, budget=Budget(free))
             self._apply_events(session, current)
             if time.monotonic() - self._last_renewal >= self.settings.lease_seconds / 3:
                 self._renew_leases(session, now)
@@ -198,6 +208,7 @@ class Engine(AdvanceMixin, RecordsMixin, SchedulingMixin):
         self.metrics.scheduling_pass(time.perf_counter() - started)
         self.metrics.attempts_submitted(self.executor.name, len(current.submits))
         self._next_timer = current.next_wake
+        self.tracking.submit(current.calls)
         if current.budget.starved:
             # runs left waiting for a free slot are looked at again as soon as one frees up
             self.mark_dirty(dirty)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from pipeline_orchestrator.engine.metrics import EngineMetrics
 from pipeline_orchestrator.engine.rules import retry_delay
 from pipeline_orchestrator.engine.state import Definitions, Pass, utcnow
+from pipeline_orchestrator.locks import lock_engine
 from pipeline_orchestrator.protocol import Executor, ExecutorEvent, TaskResult
 from pipeline_orchestrator.settings import OrchestratorSettings
 from pipeline_orchestrator.spec import TaskSpec
@@ -65,6 +66,7 @@ class RecordsMixin:
     ) -> str | None:
         """Record a finished attempt; returns its run id, or None if the attempt is not current
         (already finished, cancelled or declared lost): a late report never completes it twice."""
+        lock_engine(session)
         attempt = session.get(Attempt, attempt_id, with_for_update=not self.db.is_sqlite)
         if attempt is None or attempt.state != AttemptState.RUNNING:
             return None

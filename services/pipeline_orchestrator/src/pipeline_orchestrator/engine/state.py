@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pipeline_orchestrator.engine.tracking import TrackingCall
 from pipeline_orchestrator.protocol import TaskPayload
 from pipeline_orchestrator.spec import (
     PipelineSpec,
@@ -121,6 +122,7 @@ class Pass:
     budget: Budget
     submits: list[TaskPayload] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
+    calls: list[TrackingCall] = field(default_factory=list)  # to experiment tracking, after commit
     next_wake: datetime | None = None
 
     def wake_at(self, when: datetime) -> None:

@@ -1,9 +1,13 @@
 """The local executor: a pool of long-lived worker processes on this machine.
 
 Each worker is a spawned Python process that runs one attempt at a time and reports through its
-pipe. A worker dies with the orchestrator (it watches its parent), so after a crash no attempt
-can finish twice: the restarted engine retries what was running. A timed-out or cancelled
-attempt's worker is terminated (its task's child processes with it) and replaced.
+pipe. A worker leads its own session, and the commands its tasks start stay in it. It dies with
+the orchestrator, taking its whole session along: the kernel sends it SIGTERM when the
+orchestrator dies (a parent-death signal; it also watches its parent), and so does anything a
+task runs. Every worker is recorded on disk (``local_records``); a restarted orchestrator stops
+the sessions of the previous one's workers, and waits until they are gone, before it retries
+anything. So after a crash no attempt runs twice at once. A timed-out or cancelled attempt's
+worker is terminated (its task's child processes with it) and replaced.
 
 ``resources.cpu`` counts in slots: a task asking for 2 cores takes two of the pool's
 ``workers`` slots while it runs.
@@ -18,12 +22,15 @@ import signal
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from pipeline_orchestrator.executors.local_records import WorkerRecords
 from pipeline_orchestrator.protocol import EventSink, Executor, ExecutorEvent, TaskPayload, TaskResult
 from pipeline_orchestrator.settings import OrchestratorSettings
+from pipeline_orchestrator.worker import lifetime
 
 log = logging.getLogger("mlops.orchestrator.local")
 
@@ -45,6 +52,8 @@ def _kill_children() -> None:
             kill()
     except Exception:
         pass
+    # and whatever else the tasks left in this worker's session
+    lifetime.kill_session(os.getsid(0), spare=os.getpid())
 
 
 def _on_term(signum: int, frame: Any) -> None:
@@ -54,12 +63,17 @@ def _on_term(signum: int, frame: Any) -> None:
 
 def worker_main(conn: Connection, settings_values: dict[str, Any], parent: int) -> None:
     """The worker process: receive a payload, run it, send the result; until the pipe closes."""
+    os.setsid()  # the session holds everything this worker's tasks start
+    signal.signal(signal.SIGTERM, _on_term)
+    # SIGTERM when the orchestrator's spawning thread (which lives as long as it) ends
+    lifetime.set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(70)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     # task code runs here: it gets no copy of the service's own secrets (its key list, its database)
     for name in list(os.environ):
         if name.endswith(("API_KEYS", "DATABASE_URL")) and name.startswith("MLOPS_"):
             del os.environ[name]
-    signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the orchestrator, which stops us
     from pipeline_orchestrator.worker.runner import execute
 
@@ -101,6 +115,7 @@ class _Worker:
     slots: int = 0
     deadline: float | None = None
     timeout: float | None = None
+    started: int | None = None  # start time (clock ticks), with the pid the process's identity
 
 
 class LocalExecutor(Executor):
@@ -117,10 +132,20 @@ class LocalExecutor(Executor):
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._settings_values = settings.model_dump(exclude_none=True)
+        self.records = WorkerRecords(settings.service_dir.resolve() / "workers")
+        # workers are forked from this one thread: their parent-death signal fires when the
+        # thread that forked them ends, and this one lives as long as the executor
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-worker-spawner")
 
     # -- pool -------------------------------------------------------------------------------
 
+    def reclaim(self) -> None:
+        self.records.reclaim()
+
     def _spawn(self) -> _Worker:
+        return self._spawner.submit(self._spawn_here).result()
+
+    def _spawn_here(self) -> _Worker:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(
             target=worker_main,
@@ -130,7 +155,9 @@ class LocalExecutor(Executor):
         )
         process.start()
         child_conn.close()
-        return _Worker(process=process, conn=parent_conn)
+        assert process.pid is not None
+        started = self.records.add(process.pid)
+        return _Worker(process=process, conn=parent_conn, started=started)
 
     def start(self, sink: EventSink) -> None:
         self._sink = sink
@@ -150,9 +177,23 @@ class LocalExecutor(Executor):
             w.process.join(timeout=3)
             if w.process.is_alive():
                 w.process.kill()
+                w.process.join(timeout=3)
             w.conn.close()
+            self._forget(w)
+        self._spawner.shutdown(wait=False)
         if self._thread is not None:
             self._thread.join(timeout=3)
+
+    def _forget(self, worker: _Worker) -> None:
+        """A stopped or dead worker: whatever its task left in its session (a worker killed by
+        SIGKILL, say by the OOM killer, could not clean up) is killed before the attempt is
+        reported, so a retry never overlaps it."""
+        if worker.process.is_alive():
+            return
+        if lifetime.stop_session(worker.process.pid, worker.started) is None and lifetime.LINUX:
+            log.error("processes left by worker %s could not be stopped", worker.process.pid)
+            return
+        self.records.remove(worker.process.pid)
 
     def _replace(self, worker: _Worker) -> None:
         with self._lock:
@@ -167,6 +208,7 @@ class LocalExecutor(Executor):
                     worker.process.kill()
                     worker.process.join(timeout=2)
             worker.conn.close()
+            self._forget(worker)
             if not self._stopping:
                 self._workers[index] = self._spawn()
             else:

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import orjson
 
+from pipeline_orchestrator.worker import lifetime
 from pipeline_orchestrator.worker.context import LogSink, TaskContext, TaskFailed
 from pipeline_orchestrator.worker.runner import CANCELLED, EXIT_CANCELLED, EXIT_TIMED_OUT
 
@@ -92,7 +93,11 @@ def run_shell(ctx: TaskContext) -> dict[str, Any]:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=_env(ctx),
-            start_new_session=True,  # its own process group, killed as a whole
+            # its own process group, killed as a whole; it stays in the worker's session, where
+            # a restarted orchestrator finds what a killed worker left behind
+            process_group=0,
+            # killed when this thread (which waits for it) or the worker dies, even by SIGKILL
+            preexec_fn=lifetime.die_with_parent(signal.SIGKILL),
         )
     except OSError as exc:
         raise TaskFailed(f"cannot start {argv[0]!r}: {exc}", exit_status=127) from None

@@ -78,7 +78,7 @@ _kinds: dict[str, Kind] = {}
 
 def kill_active_children() -> None:
     """Kill the process groups of the shell commands this process is running (call it when the
-    worker itself is stopped: they live in their own sessions and would outlive it)."""
+    worker itself is stopped: they live in their own process groups and would outlive it)."""
     shell = sys.modules.get("pipeline_orchestrator.worker.kind_shell")
     if shell is not None:
         shell.kill_all()
