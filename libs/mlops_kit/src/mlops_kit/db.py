@@ -251,16 +251,17 @@ def run_migrations(url: str, script_location: Path) -> None:
         command.upgrade(cfg, "head")
 
 
-def lock_key(session: Session, scope: str, key: str | int, *, shared: bool = False) -> None:
+def lock_key(session: Session, scope: str, key: str | int = "", *, shared: bool = False) -> None:
     """Hold a lock on (scope, key) until this transaction ends: the way to serialize a
     read-modify-write (one Production version, the next schema version) across replicas. Take it
     before reading what the write depends on, so those reads see every earlier holder's commit.
     `shared` holders exclude only exclusive ones (many runs logged while none is deleted).
 
     PostgreSQL: a transaction-level advisory lock on a stable 64-bit hash of the pair. SQLite:
-    nothing to do, a write transaction already holds the database's write lock from its
-    ``BEGIN IMMEDIATE`` (`Database.session(write=True)`)."""
+    a write transaction holds the database's write lock from its ``BEGIN IMMEDIATE``
+    (`Database.session(write=True)`), which is made to happen here if it has not yet."""
     if session.get_bind().dialect.name != "postgresql":
+        session.connection()
         return
     digest = hashlib.blake2b(f"{scope}\0{key}".encode(), digest_size=8).digest()
     lock = int.from_bytes(digest, "big", signed=True)

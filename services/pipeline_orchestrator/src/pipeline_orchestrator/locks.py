@@ -1,9 +1,7 @@
 """Serializing read-modify-writes across threads and replicas.
 
-PostgreSQL: a transaction-level advisory lock on a stable 64-bit hash of (scope, key), taken
-before the reads the write depends on, so they see every earlier holder's commit. SQLite: a write
-transaction holds the database's write lock from its ``BEGIN IMMEDIATE``, which is made to
-happen at that point.
+The kit's ``lock_key`` (a PostgreSQL advisory lock on (scope, key); SQLite's write lock from the
+transaction's ``BEGIN IMMEDIATE``), taken before the reads the write depends on.
 
 Who takes which lock:
 
@@ -18,22 +16,12 @@ Who takes which lock:
 
 from __future__ import annotations
 
-import hashlib
-
-from sqlalchemy import text
+from mlops_kit.db import lock_key
 from sqlalchemy.orm import Session
 
 ENGINE = "engine"
 
-
-def lock_key(session: Session, scope: str, key: str | int = "") -> None:
-    """Hold an exclusive lock on (scope, key) until this transaction ends."""
-    if session.get_bind().dialect.name != "postgresql":
-        session.connection()  # begins the transaction now: a write session's BEGIN IMMEDIATE
-        return
-    digest = hashlib.blake2b(f"{scope}\0{key}".encode(), digest_size=8).digest()
-    key64 = int.from_bytes(digest, "big", signed=True)
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key64})
+__all__ = ["ENGINE", "lock_engine", "lock_key"]
 
 
 def lock_engine(session: Session) -> None:

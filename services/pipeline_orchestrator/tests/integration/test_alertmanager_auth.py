@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from mlops_client.errors import AuthError
 from mlops_client.pipelines import PipelinesClient
-from orchestrator_helpers import sh_task
+from orchestrator_helpers import define, sh_task, start, wait_run
 from pipeline_orchestrator.app import create_app
 from pipeline_orchestrator.settings import OrchestratorSettings
 from pydantic import ValidationError
@@ -85,3 +85,17 @@ def test_a_placeholder_token_is_refused_at_start_up(tmp_path: Path) -> None:
         with pytest.raises(ValidationError, match="placeholder"):
             OrchestratorSettings(data_dir=tmp_path, alert_webhook_token=token)  # type: ignore[arg-type]
     assert OrchestratorSettings(data_dir=tmp_path, alert_webhook_token="").alert_webhook_token is None  # type: ignore[arg-type]
+
+
+def test_task_processes_do_not_inherit_the_webhook_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shell task (data from anyone who can define a pipeline) must not read the credential."""
+    monkeypatch.setenv("MLOPS_PIPELINE_ORCHESTRATOR_ALERT_WEBHOOK_TOKEN", TOKEN)
+    settings = OrchestratorSettings(data_dir=tmp_path, log_level="WARNING", workers=1)
+    assert settings.alert_webhook_token is not None, "the token came from the environment"
+    leak = 'test -z "${MLOPS_PIPELINE_ORCHESTRATOR_ALERT_WEBHOOK_TOKEN:-}"'
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        define(client, "leak-check", [sh_task("env", command=leak)])
+        run = wait_run(client, start(client, "leak-check"))
+    assert run["state"] == "succeeded", run

@@ -72,7 +72,7 @@ def worker_main(conn: Connection, settings_values: dict[str, Any], parent: int) 
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     # task code runs here: it gets no copy of the service's own secrets (its key list, its database)
     for name in list(os.environ):
-        if name.endswith(("API_KEYS", "DATABASE_URL")) and name.startswith("MLOPS_"):
+        if name.endswith(("API_KEYS", "DATABASE_URL", "ALERT_WEBHOOK_TOKEN")) and name.startswith("MLOPS_"):
             del os.environ[name]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the orchestrator, which stops us
     from pipeline_orchestrator.worker.runner import execute
@@ -131,7 +131,7 @@ class LocalExecutor(Executor):
         self._sink: EventSink | None = None
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._settings_values = settings.model_dump(exclude_none=True)
+        self._settings_values = settings.model_dump(exclude_none=True, exclude={"alert_webhook_token"})
         self.records = WorkerRecords(settings.service_dir.resolve() / "workers")
         # workers are forked from this one thread: their parent-death signal fires when the
         # thread that forked them ends, and this one lives as long as the executor
