@@ -21,6 +21,7 @@ from mlops_kit.db import Database, run_migrations
 from mlops_kit.deps import SessionDep, authorize, require
 from mlops_kit.errors import AppError, ErrorRenderer, JsonResponse, install_error_handlers
 from mlops_kit.limits import BodyLimitMiddleware, RequestTimeoutMiddleware, SqliteWriteGate
+from mlops_kit.nul_guard import NulGuardMiddleware
 from mlops_kit.observability import Metrics, ObservabilityMiddleware, configure_logging
 from mlops_kit.pagination import Limit, Offset, page_fields
 from mlops_kit.settings import ServiceSettings
@@ -92,6 +93,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
         app.add_middleware(middleware)  # type: ignore[arg-type]
     if settings.resolved_database_url.startswith("sqlite"):
         app.add_middleware(SqliteWriteGate, limit=8)
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
     app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)

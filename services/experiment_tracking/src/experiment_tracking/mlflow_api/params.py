@@ -12,9 +12,15 @@ from experiment_tracking.errors import InvalidValue
 from experiment_tracking.runs.service import Batch, MetricPoint
 from experiment_tracking.values import now_ms, parse_metric_value
 
-JsonBody = Annotated[dict[str, Any], Body(description="the MLflow request message as JSON")]
+MAX_FIELDS = 64  # an MLflow request message has a handful of fields
+JsonBody = Annotated[
+    dict[str, Any], Body(max_length=MAX_FIELDS, description="the MLflow request message as JSON")
+]
 JSON_BODY: dict[str, Any] = {
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object", "maxProperties": MAX_FIELDS}}},
+    }
 }
 
 
@@ -26,6 +32,8 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise InvalidValue(f"request body is not valid JSON: {exc}", {}) from None
     if not isinstance(data, dict):
         raise InvalidValue("request body must be a JSON object", {})
+    if len(data) > MAX_FIELDS:
+        raise InvalidValue(f"request body has {len(data)} fields; at most {MAX_FIELDS}", {})
     return data
 
 
@@ -80,7 +88,9 @@ def metric_point(item: Any, where: str) -> MetricPoint:
     return MetricPoint(
         key=key,
         value=parse_metric_value(required(item, "value"), f"{where}.value"),
-        timestamp=validation.integer(f"{where}.timestamp", timestamp) if timestamp is not None else now_ms(),
+        timestamp=validation.epoch_millis(f"{where}.timestamp", timestamp)
+        if timestamp is not None
+        else now_ms(),
         step=validation.integer(f"{where}.step", item.get("step") or 0),
         model_id=item.get("model_id") or None,
         dataset_name=item.get("dataset_name") or None,

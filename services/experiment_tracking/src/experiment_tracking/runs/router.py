@@ -23,6 +23,7 @@ from experiment_tracking.runs.schemas import (
     run_read,
 )
 from experiment_tracking.runs.service import Batch, MetricPoint
+from experiment_tracking.validation import MetricsBody, RunParams, RunTags
 from experiment_tracking.values import json_number, now_ms, parse_metric_value
 
 router = APIRouter(tags=["runs"])
@@ -150,7 +151,7 @@ def restore_run(run_id: RunId, session: SessionDep) -> JsonResponse:
 def log_params(
     run_id: RunId,
     session: SessionDep,
-    params: Annotated[dict[str, str | int | float | bool], Body(examples=[{"max_depth": 8}])],
+    params: Annotated[RunParams, Body(examples=[{"max_depth": 8}])],
 ) -> JsonResponse:
     """Params are immutable: logging a different value for a logged key is a 409, nothing stored."""
     service.log_batch(session, run_id, Batch(params={k: str(v) for k, v in params.items()}))
@@ -159,7 +160,7 @@ def log_params(
 
 @router.post(f"{RUN}/tags")
 def set_tags(
-    run_id: RunId, session: SessionDep, tags: Annotated[dict[str, str], Body(examples=[{"team": "growth"}])]
+    run_id: RunId, session: SessionDep, tags: Annotated[RunTags, Body(examples=[{"team": "growth"}])]
 ) -> JsonResponse:
     service.log_batch(session, run_id, Batch(tags=tags))
     return _read(session, run_id)
@@ -185,13 +186,15 @@ def _points(body: dict[str, Any]) -> list[MetricPoint]:
                 MetricPoint(
                     key=validation.key("metric", item.get("key")),
                     value=parse_metric_value(item.get("value"), f"{where}.value"),
-                    timestamp=validation.integer(f"{where}.timestamp", item.get("timestamp") or now_ms()),
+                    timestamp=validation.epoch_millis(
+                        f"{where}.timestamp", item.get("timestamp") or now_ms()
+                    ),
                     step=validation.integer(f"{where}.step", item.get("step") or 0),
                 )
             )
         return points
     step = validation.integer("step", body.get("step") or 0)
-    timestamp = validation.integer("timestamp", body.get("timestamp") or now_ms())
+    timestamp = validation.epoch_millis("timestamp", body.get("timestamp") or now_ms())
     values = {k: v for k, v in body.items() if k not in ("step", "timestamp")}
     if not values:
         raise InvalidValue("no metrics in the request body", {"example": METRICS_EXAMPLE})
@@ -206,7 +209,7 @@ def _points(body: dict[str, Any]) -> list[MetricPoint]:
 def log_metrics(
     run_id: RunId,
     session: SessionDep,
-    body: Annotated[dict[str, Any], Body(examples=[METRICS_EXAMPLE])],
+    body: Annotated[MetricsBody, Body(examples=[METRICS_EXAMPLE])],
 ) -> JsonResponse:
     points = _points(body)
     service.log_batch(session, run_id, Batch(metrics=points))

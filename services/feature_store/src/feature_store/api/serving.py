@@ -14,12 +14,14 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from mlops_kit.bounds import INT64_MAX, NO_NUL, Int64
 from mlops_kit.deps import READ_ONLY, run_transaction
 from mlops_kit.errors import PayloadTooLarge, ServiceUnavailable
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from feature_store.errors import InvalidRequest
+from feature_store.keys import MAX_KEY
 from feature_store.online import OnlineStore
 from feature_store.online import push as pushing
 from feature_store.online.base import OnlineRow
@@ -38,19 +40,32 @@ router = APIRouter(tags=["online serving"])
 JSON = "application/json"
 
 
+# documentation of the hand-parsed body (the settings' max_entities_per_request bounds entities)
+Ref = Annotated[str, Field(max_length=300), NO_NUL]
+KeyValue = Annotated[str, Field(max_length=MAX_KEY), NO_NUL] | Int64
+Entities = (
+    Annotated[list[KeyValue | Annotated[dict[Ref, KeyValue], Field(max_length=8)]], Field(max_length=10_000)]
+    | Annotated[dict[Ref, Annotated[list[KeyValue], Field(max_length=10_000)]], Field(max_length=8)]
+)
+
+
 class OnlineRequest(BaseModel):
     """Give `features` (with optional `feature_set`) or `feature_service`."""
 
-    entities: list[str | int | dict[str, str | int]] | dict[str, list[str | int]] = Field(
+    entities: Entities = Field(
         description='join-key values `["u1", "u2"]`, objects `[{"user_id": "u1"}]` (composite keys), '
         'or columns `{"user_id": ["u1", "u2"]}`'
     )
-    features: list[str] | None = Field(
-        default=None, description="`set:feature`, `set:*`, or a feature name (unique, or in `feature_set`)"
+    features: list[Ref] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="`set:feature`, `set:*`, or a feature name (unique, or in `feature_set`)",
     )
-    feature_set: str | None = Field(default=None, description="where bare feature names are looked up")
-    feature_service: str | None = None
-    feature_service_version: int | None = Field(default=None, description="default: the latest")
+    feature_set: Ref | None = Field(default=None, description="where bare feature names are looked up")
+    feature_service: Ref | None = None
+    feature_service_version: int | None = Field(
+        default=None, ge=1, le=INT64_MAX, description="default: the latest"
+    )
 
 
 class OnlineResult(BaseModel):
@@ -67,7 +82,7 @@ class OnlineResponse(BaseModel):
 
 
 class PushRequest(BaseModel):
-    rows: list[dict[str, Any]] = Field(
+    rows: list[Annotated[dict[Ref, Any], Field(max_length=1100)]] = Field(
         description="each: the join key column(s), `event_timestamp` (ISO 8601, naive = UTC, or epoch "
         "seconds), optional `created_timestamp` (default: now) and feature columns",
         max_length=pushing.MAX_PUSH_ROWS,
@@ -260,7 +275,7 @@ async def push_rows(
     name: str,
     request: Request,
     version: Annotated[
-        int | None, Query(ge=1, description="schema version of the rows (default: latest)")
+        int | None, Query(ge=1, le=INT64_MAX, description="schema version of the rows (default: latest)")
     ] = None,
 ) -> Response:
     """Push one row (a row object) or a small batch (`{"rows": [...]}`, at most 1000) of a feature

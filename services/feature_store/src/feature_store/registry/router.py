@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from mlops_kit.bounds import INT64_MAX
 from mlops_kit.deps import SessionDep, run_transaction
 from mlops_kit.pagination import Limit, Offset, page_fields
 
@@ -12,7 +13,9 @@ from feature_store.registry import schemas as s
 from feature_store.registry import service
 
 router = APIRouter()
-Version = Annotated[int | None, Query(ge=1, description="a schema version (default: the latest)")]
+Version = Annotated[
+    int | None, Query(ge=1, le=INT64_MAX, description="a schema version (default: the latest)")
+]
 
 
 # entities ------------------------------------------------------------------------------------
@@ -140,7 +143,9 @@ def create_version(name: str, body: s.VersionCreate, request: Request, session: 
 @router.get(
     "/api/feature-sets/{name}/versions/{version}", response_model=s.VersionRead, tags=["feature sets"]
 )
-def get_version(name: str, version: int, session: SessionDep) -> s.VersionRead:
+def get_version(
+    name: str, version: Annotated[int, Path(ge=1, le=INT64_MAX)], session: SessionDep
+) -> s.VersionRead:
     fs = service.get_feature_set(session, name)
     return _version_read(name, service.get_version(session, fs, version))
 

@@ -11,7 +11,7 @@ from mlops_kit.storage import ArtifactStore, SpooledFile
 from sqlalchemy.orm import Session
 
 from model_registry.artifacts import service
-from model_registry.artifacts.upload import read_body, read_multipart
+from model_registry.artifacts.upload import MAX_FILES, read_body, read_multipart
 from model_registry.deps import ModelDep, VersionDep, resolve_version
 from model_registry.models import service as models
 from model_registry.models.schemas import ArtifactRead, ModelVersionRead
@@ -84,7 +84,11 @@ async def put_artifact(
                     "schema": {
                         "type": "object",
                         "properties": {
-                            "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                            "file": {
+                                "type": "array",
+                                "maxItems": MAX_FILES,
+                                "items": {"type": "string", "format": "binary"},
+                            }
                         },
                     }
                 }

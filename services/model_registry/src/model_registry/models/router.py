@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from model_registry.aliases import service as aliases
 from model_registry.artifacts import service as artifacts
-from model_registry.artifacts.upload import read_multipart
+from model_registry.artifacts.upload import MAX_FILES, read_multipart
 from model_registry.deps import ActorDep, ModelDep, VersionDep
 from model_registry.models import repository as repo
 from model_registry.models import service
@@ -40,9 +40,14 @@ MULTIPART_BODY: dict[str, Any] = {
     "schema": {
         "type": "object",
         "properties": {
-            "metadata": {"type": "string", "description": "ModelVersionCreate as JSON"},
+            "metadata": {
+                "type": "string",
+                "maxLength": 1_048_576,
+                "description": "ModelVersionCreate as JSON",
+            },
             "file": {
                 "type": "array",
+                "maxItems": MAX_FILES,
                 "items": {"type": "string", "format": "binary"},
                 "description": "artifact file(s); the filename is the artifact path",
             },
