@@ -153,6 +153,7 @@ DurationSeconds = Annotated[
 # strings: every stored string has one of these lengths and no NUL (OpenAPI shows both); a
 # service-specific length is `Annotated[str, Field(max_length=N), NO_NUL]`
 NO_NUL = StringConstraints(pattern=NUL_FREE)
+NulFreeStr = Annotated[str, NO_NUL]  # give it a length: `NulFreeStr = Field(max_length=N)`
 IdStr = Annotated[str, StringConstraints(max_length=128, pattern=NUL_FREE)]
 NameStr = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NUL_FREE)]
 TagStr = Annotated[str, StringConstraints(max_length=256, pattern=NUL_FREE)]

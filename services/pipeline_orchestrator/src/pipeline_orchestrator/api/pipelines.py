@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from mlops_kit.bounds import INT64_MAX, BoundedDatetime, JsonObject
+from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import Conflict, Unprocessable
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -68,7 +70,11 @@ def _loc(body: dict[str, Any], loc: tuple[Any, ...]) -> str:
 
 @router.post("/api/pipelines", status_code=201)
 def create_pipeline(
-    session: SessionDep, body: dict[str, Any] = Body(..., description="a pipeline definition (see API.md)")
+    session: SessionDep,
+    body: Annotated[
+        JsonObject,
+        Body(description="a pipeline definition (see API.md); strings up to 65,536"),
+    ],
 ) -> Response:
     """Create a pipeline, or the next version of an existing one when the definition changed."""
     spec = parse_definition(body)
@@ -150,7 +156,9 @@ def list_versions(
 
 
 @router.get("/api/pipelines/{pipeline}/versions/{version}")
-def read_version(pipeline: str, version: int, session: SessionDep) -> dict[str, Any]:
+def read_version(
+    pipeline: str, version: Annotated[int, Path(ge=1, le=INT64_MAX)], session: SessionDep
+) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     return version_json(get_version(session, p, version))
 
@@ -186,8 +194,8 @@ def delete_pipeline(pipeline: str, session: SessionDep) -> Response:
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    version: int | None = Field(default=None, ge=1, description="default: the latest version")
+    parameters: JsonObject = Field(default_factory=dict)
+    version: int | None = Field(default=None, ge=1, le=INT64_MAX, description="default: the latest version")
 
 
 @router.post("/api/pipelines/{pipeline}/runs", status_code=201, tags=["runs"])
@@ -209,9 +217,9 @@ def trigger_run(
 class ScheduleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cron: str = Field(min_length=1, max_length=120)
-    timezone: str = "UTC"
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    cron: Text = Field(min_length=1, max_length=120)
+    timezone: Text = Field(default="UTC", max_length=64)
+    parameters: JsonObject = Field(default_factory=dict)
     catchup: bool = False
     enabled: bool = True
 
@@ -248,11 +256,13 @@ def create_schedule(
 class BackfillCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: datetime
-    end: datetime
-    cron: str | None = Field(default=None, description="default: the pipeline's first schedule's")
-    timezone: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    start: BoundedDatetime
+    end: BoundedDatetime
+    cron: Text | None = Field(
+        default=None, max_length=120, description="default: the pipeline's first schedule's"
+    )
+    timezone: Text | None = Field(default=None, max_length=64)
+    parameters: JsonObject = Field(default_factory=dict)
 
 
 @router.post("/api/pipelines/{pipeline}/backfill", status_code=201, tags=["schedules"])
@@ -317,7 +327,7 @@ def _utc(value: datetime) -> datetime:
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    parameters: dict[str, Any] = Field(default_factory=dict, description="defaults; the caller's win")
+    parameters: JsonObject = Field(default_factory=dict, description="defaults; the caller's win")
 
 
 def webhook_json(w: Webhook, pipeline_name: str, token: str | None = None) -> dict[str, Any]:

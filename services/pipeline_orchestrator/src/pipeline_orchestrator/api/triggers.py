@@ -7,6 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from mlops_kit.bounds import JsonObject
+from mlops_kit.bounds import NulFreeStr as Text
+from mlops_kit.bounds import Tags as Labels
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import NotFound, Unprocessable
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -64,9 +67,9 @@ def read_schedule(schedule_id: str, session: SessionDep) -> dict[str, Any]:
 class ScheduleUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cron: str | None = Field(default=None, min_length=1, max_length=120)
-    timezone: str | None = None
-    parameters: dict[str, Any] | None = None
+    cron: Text | None = Field(default=None, min_length=1, max_length=120)
+    timezone: Text | None = Field(default=None, max_length=64)
+    parameters: JsonObject | None = None
     catchup: bool | None = None
     enabled: bool | None = None
 
@@ -107,9 +110,9 @@ def delete_schedule(schedule_id: str, session: SessionDep) -> Response:
 
 
 class WebhookCall(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": 1000})
 
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: JsonObject = Field(default_factory=dict)
 
 
 @router.post("/api/triggers/webhooks/{token}", status_code=201)
@@ -152,10 +155,10 @@ def delete_webhook(webhook_id: str, session: SessionDep) -> Response:
 class AlertRouteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    alertname: str = Field(min_length=1, max_length=200)
-    pipeline: str = Field(min_length=1, max_length=100, description="a pipeline id or name")
-    match: dict[str, str] = Field(default_factory=dict, description="labels the alert must carry")
-    parameters: dict[str, Any] = Field(
+    alertname: Text = Field(min_length=1, max_length=200)
+    pipeline: Text = Field(min_length=1, max_length=100, description="a pipeline id or name")
+    match: Labels = Field(default_factory=dict, description="labels the alert must carry")
+    parameters: JsonObject = Field(
         default_factory=dict,
         description="run parameters; may use {{ alert.labels.x }} / {{ alert.annotations.x }}",
     )
@@ -204,23 +207,23 @@ def delete_alert_route(route_id: str, session: SessionDep) -> Response:
 
 
 class Alert(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": 100})
 
-    status: str = "firing"
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: str | None = None
-    fingerprint: str | None = None
+    status: Text = Field(default="firing", max_length=64)
+    labels: Labels = Field(default_factory=dict)
+    annotations: Labels = Field(default_factory=dict)
+    startsAt: Text | None = Field(default=None, max_length=64)
+    fingerprint: Text | None = Field(default=None, max_length=256)
 
 
 class AlertManagerPayload(BaseModel):
     """AlertManager's webhook body (version 4); fields we do not use are accepted and ignored."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": 100})
 
-    version: str | None = None
-    status: str | None = None
-    receiver: str | None = None
+    version: Text | None = Field(default=None, max_length=64)
+    status: Text | None = Field(default=None, max_length=64)
+    receiver: Text | None = Field(default=None, max_length=256)
     alerts: list[Alert] = Field(default_factory=list, max_length=1000)
 
 

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from fastapi import APIRouter, Header, Request
+from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.deps import NOT_AUDITED, SessionDep
 from mlops_kit.errors import Conflict, Forbidden, NotFound
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from pipeline_orchestrator.api.common import engine, wake_after_commit
 from pipeline_orchestrator.engine.state import hash_token, utcnow
-from pipeline_orchestrator.protocol import TaskResult
+from pipeline_orchestrator.protocol import MAX_ERROR, TaskResult
 from pipeline_orchestrator.tables import Attempt, AttemptState
 
 router = APIRouter(tags=["workers"])
@@ -92,9 +93,9 @@ class Finished(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     ok: bool
-    outputs: dict[str, Any] = Field(default_factory=dict)
-    error: str | None = None
-    exit_status: int | None = None
+    outputs: dict[str, Any] = Field(default_factory=dict, json_schema_extra={"maxProperties": 10_000})
+    error: Text | None = Field(default=None, max_length=MAX_ERROR, description="the tail is kept")
+    exit_status: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
 
 
 @router.post("/api/workers/attempts/{attempt_id}/finished", openapi_extra=NOT_AUDITED)
