@@ -38,7 +38,4 @@ def write_audit(session: Session, table: Table, **values: object) -> None:
     stmt = _INSERTS.get(table)
     if stmt is None:
         stmt = _INSERTS[table] = insert(table)
-    request_id = values.get("request_id")
-    if isinstance(request_id, str):  # a client's X-Request-ID: fit the column on every backend
-        values["request_id"] = request_id.replace("\x00", "")[:64]
     session.connection().execute(stmt, {"at": utcnow(), **values})
