@@ -21,6 +21,9 @@ from pydantic import AfterValidator, Field, StringConstraints
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 MAX_OFFSET = 2**62  # offset + any page size stays a BIGINT
+# OpenAPI states bounds as JSON numbers, which FastAPI writes as doubles: the largest double
+# below 2^63, so a schema-conforming client never sends a value past BIGINT
+INT64_SCHEMA_MAX = 2**63 - 1024
 
 MIN_TIME = datetime(1, 1, 2, tzinfo=UTC)
 MAX_TIME = datetime(9999, 12, 30, 23, 59, 59, 999_999, tzinfo=UTC)
@@ -136,7 +139,7 @@ def _keys_checked(value: dict[str, Any]) -> dict[str, Any]:
 
 
 # integers and floats
-Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_SCHEMA_MAX)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 # times
 EpochMillis = Annotated[

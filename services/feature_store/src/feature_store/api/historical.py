@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from mlops_kit.bounds import INT64_MAX
+from mlops_kit.bounds import INT64_SCHEMA_MAX
 from mlops_kit.deps import READ_ONLY, run_transaction
 from sqlalchemy.orm import Session
 
@@ -57,7 +57,7 @@ async def historical_features(
         list[str], Query(description="with a file body: `set:feature`, `set:*`, bare names")
     ] = [],
     feature_service: Annotated[str | None, Query(description="with a file body: a feature service")] = None,
-    feature_service_version: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
+    feature_service_version: Annotated[int | None, Query(ge=1, le=INT64_SCHEMA_MAX)] = None,
     full_feature_names: bool = False,
     format: Annotated[str | None, Query(description="body format when not given by Content-Type")] = None,
 ) -> Response:

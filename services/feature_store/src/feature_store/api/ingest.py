@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from mlops_kit.bounds import INT64_MAX
+from mlops_kit.bounds import INT64_SCHEMA_MAX
 from mlops_kit.deps import run_transaction
 from sqlalchemy.orm import Session
 
@@ -61,7 +61,7 @@ async def ingest_rows(
     name: str,
     request: Request,
     version: Annotated[
-        int | None, Query(ge=1, le=INT64_MAX, description="schema version (default: the latest)")
+        int | None, Query(ge=1, le=INT64_SCHEMA_MAX, description="schema version (default: the latest)")
     ] = None,
     format: Annotated[Literal["json", "csv", "parquet"] | None, Query(description="body format")] = None,
 ) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from mlops_kit.bounds import INT64_MAX, EpochSeconds
+from mlops_kit.bounds import INT64_SCHEMA_MAX, EpochSeconds
 from mlops_kit.deps import SessionDep, run_transaction
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -69,7 +69,7 @@ async def materialize_feature_set(
 
 @router.get("/api/materialization-jobs/{job_id}")
 def get_materialization_job(
-    job_id: Annotated[int, Path(ge=1, le=INT64_MAX)], session: SessionDep
+    job_id: Annotated[int, Path(ge=1, le=INT64_SCHEMA_MAX)], session: SessionDep
 ) -> dict[str, Any]:
     """`{"id", "feature_set", "status", "start", "end", "incremental", "rows_total", "rows_done",
     "percent", "error", "created_at", "started_at", "finished_at"}`; rows are entities."""

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from mlops_kit.bounds import INT64_MAX, NO_NUL, Int64
+from mlops_kit.bounds import INT64_SCHEMA_MAX, NO_NUL, Int64
 from mlops_kit.deps import READ_ONLY, run_transaction
 from mlops_kit.errors import PayloadTooLarge, ServiceUnavailable
 from pydantic import BaseModel, Field
@@ -64,7 +64,7 @@ class OnlineRequest(BaseModel):
     feature_set: Ref | None = Field(default=None, description="where bare feature names are looked up")
     feature_service: Ref | None = None
     feature_service_version: int | None = Field(
-        default=None, ge=1, le=INT64_MAX, description="default: the latest"
+        default=None, ge=1, le=INT64_SCHEMA_MAX, description="default: the latest"
     )
 
 
@@ -275,7 +275,8 @@ async def push_rows(
     name: str,
     request: Request,
     version: Annotated[
-        int | None, Query(ge=1, le=INT64_MAX, description="schema version of the rows (default: latest)")
+        int | None,
+        Query(ge=1, le=INT64_SCHEMA_MAX, description="schema version of the rows (default: latest)"),
     ] = None,
 ) -> Response:
     """Push one row (a row object) or a small batch (`{"rows": [...]}`, at most 1000) of a feature

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from mlops_kit.bounds import INT64_MAX
+from mlops_kit.bounds import INT64_SCHEMA_MAX
 from mlops_kit.deps import SessionDep
 
 from feature_store.registry.views import feature_set_view
@@ -20,7 +20,7 @@ def feature_statistics(
     request: Request,
     session: SessionDep,
     version: Annotated[
-        int | None, Query(ge=1, le=INT64_MAX, description="schema version (default: the latest)")
+        int | None, Query(ge=1, le=INT64_SCHEMA_MAX, description="schema version (default: the latest)")
     ] = None,
 ) -> dict[str, Any]:
     """Of every row ingested or pushed under that version: per feature count, nulls, and for

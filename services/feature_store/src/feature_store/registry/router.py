@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from mlops_kit.bounds import INT64_MAX
+from mlops_kit.bounds import INT64_SCHEMA_MAX
 from mlops_kit.deps import SessionDep, run_transaction
 from mlops_kit.pagination import Limit, Offset, page_fields
 
@@ -14,7 +14,7 @@ from feature_store.registry import service
 
 router = APIRouter()
 Version = Annotated[
-    int | None, Query(ge=1, le=INT64_MAX, description="a schema version (default: the latest)")
+    int | None, Query(ge=1, le=INT64_SCHEMA_MAX, description="a schema version (default: the latest)")
 ]
 
 
@@ -144,7 +144,7 @@ def create_version(name: str, body: s.VersionCreate, request: Request, session: 
     "/api/feature-sets/{name}/versions/{version}", response_model=s.VersionRead, tags=["feature sets"]
 )
 def get_version(
-    name: str, version: Annotated[int, Path(ge=1, le=INT64_MAX)], session: SessionDep
+    name: str, version: Annotated[int, Path(ge=1, le=INT64_SCHEMA_MAX)], session: SessionDep
 ) -> s.VersionRead:
     fs = service.get_feature_set(session, name)
     return _version_read(name, service.get_version(session, fs, version))

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from mlops_kit.bounds import INT64_MAX, BoundedDatetime, JsonObject
+from mlops_kit.bounds import INT64_SCHEMA_MAX, BoundedDatetime, JsonObject
 from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import Conflict, Unprocessable
@@ -157,7 +157,7 @@ def list_versions(
 
 @router.get("/api/pipelines/{pipeline}/versions/{version}")
 def read_version(
-    pipeline: str, version: Annotated[int, Path(ge=1, le=INT64_MAX)], session: SessionDep
+    pipeline: str, version: Annotated[int, Path(ge=1, le=INT64_SCHEMA_MAX)], session: SessionDep
 ) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     return version_json(get_version(session, p, version))
@@ -195,7 +195,9 @@ class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     parameters: JsonObject = Field(default_factory=dict)
-    version: int | None = Field(default=None, ge=1, le=INT64_MAX, description="default: the latest version")
+    version: int | None = Field(
+        default=None, ge=1, le=INT64_SCHEMA_MAX, description="default: the latest version"
+    )
 
 
 @router.post("/api/pipelines/{pipeline}/runs", status_code=201, tags=["runs"])

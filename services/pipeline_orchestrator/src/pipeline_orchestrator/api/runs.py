@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from mlops_kit.bounds import INT64_MAX, MAX_OFFSET
+from mlops_kit.bounds import INT64_SCHEMA_MAX, MAX_OFFSET
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import Conflict, NotFound
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -216,7 +216,9 @@ async def task_logs(
     run_id: str,
     task: str,
     request: Request,
-    attempt: int | None = Query(default=None, ge=1, le=INT64_MAX, description="default: the latest attempt"),
+    attempt: int | None = Query(
+        default=None, ge=1, le=INT64_SCHEMA_MAX, description="default: the latest attempt"
+    ),
     offset: int = Query(default=0, ge=0, le=MAX_OFFSET, description="byte offset to read from"),
     follow: bool = Query(default=False, description="stream until the attempt ends"),
 ) -> Response:
