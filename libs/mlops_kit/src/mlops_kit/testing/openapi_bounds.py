@@ -77,14 +77,15 @@ def request_problems(spec: dict[str, Any]) -> list[str]:
     return problems
 
 
-def paginated_operations(spec: dict[str, Any]) -> list[tuple[str, list[str]]]:
-    """(path template, its path parameter names) of every GET that takes an `offset`."""
+def paginated_operations(spec: dict[str, Any]) -> list[tuple[str, list[str], set[str]]]:
+    """(path template, its path parameter names, its query parameter names) of every GET that
+    takes an `offset`."""
     found = []
     for path, operations in spec.get("paths", {}).items():
-        op = operations.get("get")
-        params = (op or {}).get("parameters", [])
-        if any(p["name"] == "offset" and p["in"] == "query" for p in params):
-            found.append((path, [p["name"] for p in params if p["in"] == "path"]))
+        params = (operations.get("get") or {}).get("parameters", [])
+        query = {p["name"] for p in params if p["in"] == "query"}
+        if "offset" in query:
+            found.append((path, [p["name"] for p in params if p["in"] == "path"], query))
     return found
 
 
@@ -107,9 +108,9 @@ def offset_failures(client: Any, spec: dict[str, Any], path_values: dict[str, st
     from mlops_kit.bounds import MAX_OFFSET
 
     failures = []
-    for template, names in paginated_operations(spec):
+    for template, names, query in paginated_operations(spec):
         path = template.format(**{n: path_values[n] for n in names})
-        for name, value in OUT_OF_RANGE:
+        for name, value in [(n, v) for n, v in OUT_OF_RANGE if n in query]:
             status = client.get(path, params={name: value}).status_code
             if not 400 <= status < 500:
                 failures.append(f"GET {path}?{name}={value}: {status}")

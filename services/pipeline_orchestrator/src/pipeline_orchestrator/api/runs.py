@@ -204,8 +204,8 @@ def _attempt(session: Session, run_id: str, task: str, number: int | None) -> At
 
 
 def _read(path: str | None, offset: int, limit: int) -> bytes:
-    if not path or not os.path.exists(path):
-        return b""
+    if not path or not os.path.exists(path) or offset >= os.path.getsize(path):
+        return b""  # past the end (a file system cannot even seek to every offset a client may ask)
     with open(path, "rb") as fh:
         fh.seek(offset)
         return fh.read(limit)
