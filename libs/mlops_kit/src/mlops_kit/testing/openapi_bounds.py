@@ -12,7 +12,7 @@ from mlops_kit.bounds import INT64_MAX, INT64_MIN
 UNSTORED_FORMATS = frozenset({"binary", "date-time", "date", "time", "duration", "uuid"})
 
 
-def _resolve(spec: dict[str, Any], node: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+def _resolve(spec: dict[str, Any], node: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     name = node["$ref"].rsplit("/", 1)[-1]
     return name, spec.get("components", {}).get("schemas", {}).get(name)
 
