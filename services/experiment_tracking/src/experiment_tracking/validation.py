@@ -15,6 +15,8 @@ MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 MAX_EXPERIMENT_NAME = 500
 MAX_EXPERIMENT_TAG_VALUE = 20000
+# the column holds 1000; a run's artifact_uri appends "/<run id>/artifacts" to it
+MAX_ARTIFACT_LOCATION = 900
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_TAGS_PER_BATCH = 100
 MAX_ENTITIES_PER_BATCH = 1000
@@ -118,6 +120,17 @@ def experiment_name(value: Any) -> str:
         raise InvalidValue(
             f"experiment name is {len(value)} characters; the limit is {MAX_EXPERIMENT_NAME}",
             {"max_length": MAX_EXPERIMENT_NAME},
+        )
+    return value
+
+
+def artifact_location(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_ARTIFACT_LOCATION:
+        raise InvalidValue(
+            f"artifact_location must be a string of at most {MAX_ARTIFACT_LOCATION} characters",
+            {"max_length": MAX_ARTIFACT_LOCATION},
         )
     return value
 

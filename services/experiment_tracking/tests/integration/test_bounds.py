@@ -128,7 +128,7 @@ def test_nul_is_refused_the_same_on_both_backends_in_both_apis(client: TestClien
     [
         ({"name": "e", "tags": {"k": "v" * 20_001}}, "tags"),
         ({"name": "e", "description": "d" * 20_001}, "description"),
-        ({"name": "e", "artifact_location": "s3://b/" + "x" * 2048}, "artifact_location"),
+        ({"name": "e", "artifact_location": "s3://b/" + "x" * 900}, "artifact_location"),
         ({"name": "e" * 501}, "name"),
     ],
 )
@@ -136,6 +136,19 @@ def test_oversize_experiment_field_is_a_422_naming_it(client: TestClient, body: 
     response = client.post("/api/experiments", json=body)
     assert response.status_code == 422, response.text
     assert field in response.json()["error"]["message"]
+
+
+def test_an_artifact_location_the_column_cannot_hold_is_refused_by_mlflow_too(client: TestClient) -> None:
+    body = {"name": "e", "artifact_location": "s3://b/" + "x" * 995}
+    response = client.post(f"{MLFLOW}/experiments/create", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    fits = client.post(
+        f"{MLFLOW}/experiments/create", json={"name": "e", "artifact_location": "s3://b/" + "x" * 890}
+    )
+    assert fits.status_code == 200, fits.text
+    run_id = client.post(f"{MLFLOW}/runs/create", json={"experiment_id": fits.json()["experiment_id"]})
+    assert run_id.status_code == 200, run_id.text
 
 
 def test_oversize_run_field_is_a_422_naming_it(client: TestClient) -> None:

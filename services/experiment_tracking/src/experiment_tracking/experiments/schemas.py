@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mlops_kit.bounds import NO_NUL, UriStr
+from mlops_kit.bounds import NO_NUL
 from pydantic import BaseModel, ConfigDict, Field
 
 from experiment_tracking.experiments.service import DESCRIPTION_TAG
-from experiment_tracking.validation import ExperimentTags
+from experiment_tracking.validation import MAX_ARTIFACT_LOCATION, ExperimentTags
 
 Text = Annotated[str, NO_NUL]
 
@@ -17,8 +17,10 @@ class ExperimentCreate(BaseModel):
     name: Text = Field(min_length=1, max_length=500, examples=["model-optimization-2024"])
     description: Text | None = Field(default=None, max_length=20000)
     tags: ExperimentTags = Field(default_factory=dict)
-    artifact_location: UriStr | None = Field(
-        default=None, description="where run artifacts go; default: this service's artifact store"
+    artifact_location: Text | None = Field(
+        max_length=MAX_ARTIFACT_LOCATION,
+        default=None,
+        description="where run artifacts go; default: this service's artifact store",
     )
 
 

@@ -88,6 +88,7 @@ def create(
     description: str | None = None,
 ) -> str:
     name = validation.experiment_name(name)
+    artifact_location = validation.artifact_location(artifact_location)
     clean_tags = _check_tags(tags or {})
     if description is not None:
         clean_tags[DESCRIPTION_TAG] = description
