@@ -31,7 +31,7 @@ def _is_json(scope: Scope) -> bool:
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
             return b"json" in value.lower()
-    return True  # no content type: FastAPI parses the body as JSON
+    return False  # no content type: a raw upload (a typed JSON field still refuses NUL itself)
 
 
 class NulGuardMiddleware:

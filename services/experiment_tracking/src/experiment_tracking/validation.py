@@ -47,7 +47,7 @@ def key(kind: str, value: Any) -> str:
             f"{kind} name {value[:40]!r}... is {len(value)} characters; the limit is {MAX_KEY}",
             {"name": value[:MAX_KEY], "max_length": MAX_KEY},
         )
-    if not _KEY.match(value) or value.startswith("/") or ".." in value.split("/"):
+    if not _KEY.match(value) or value.startswith("/") or ".." in value.split("/") or "\x00" in value:
         raise InvalidValue(
             f"invalid {kind} name {value!r}: names may only contain alphanumerics, underscores (_), "
             "dashes (-), periods (.), spaces ( ), colons (:) and slashes (/), and may not start with "
@@ -62,6 +62,10 @@ def text(kind: str, name: str, value: Any, limit: int) -> str:
         raise InvalidValue(f"{kind} {name!r} has no value", {"name": name})
     if not isinstance(value, str):
         value = str(value)
+    if "\x00" in value:
+        raise InvalidValue(
+            f"{kind} {name!r} value contains a NUL character, which cannot be stored", {"name": name}
+        )
     if len(value) > limit:
         raise InvalidValue(
             f"{kind} {name!r} value is {len(value)} characters; the limit is {limit}",
