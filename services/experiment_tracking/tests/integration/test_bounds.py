@@ -186,3 +186,33 @@ def test_every_write_leaves_an_audit_entry_in_both_apis(client: TestClient) -> N
         f"{MLFLOW}/runs/log-batch",
         f"{MLFLOW}/runs/set-tag",
     }
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "runs/log-inputs",
+            {
+                "datasets": [
+                    {"dataset": {"name": "d" * 501, "digest": "x", "source_type": "s", "source": "s"}}
+                ]
+            },
+        ),
+        (
+            "runs/log-inputs",
+            {"datasets": [{"dataset": {"name": "d", "digest": "x" * 37, "source_type": "s", "source": "s"}}]},
+        ),
+        ("runs/outputs", {"models": [{"model_id": "m" * 37, "step": 0}]}),
+        ("runs/outputs", {"models": [{"model_id": "m", "step": 2**64}]}),
+        ("runs/log-metric", {"key": "k", "value": 1, "timestamp": 1, "model_id": "m" * 37}),
+        ("runs/log-metric", {"key": "k", "value": 1, "timestamp": 1, "dataset_name": "d" * 501}),
+    ],
+)
+def test_mlflow_fields_longer_than_their_columns_are_refused(
+    client: TestClient, path: str, body: dict
+) -> None:
+    run_id = run(client, experiment(client)["id"])["id"]
+    response = client.post(f"{MLFLOW}/{path}", json={"run_id": run_id, **body})
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"

@@ -48,11 +48,11 @@ def required(data: dict[str, Any], name: str) -> Any:
     return value
 
 
-def text(data: dict[str, Any], name: str) -> str:
+def text(data: dict[str, Any], name: str, limit: int = validation.MAX_TAG_VALUE) -> str:
     value = required(data, name)
     if not isinstance(value, str):
-        raise InvalidValue(f"parameter '{name}' must be a string, got {value!r}", {"parameter": name})
-    return value
+        raise InvalidValue(f"parameter '{name}' must be a string, got {value!r}"[:300], {"parameter": name})
+    return validation.text("parameter", name, value, limit)
 
 
 def run_id(data: dict[str, Any]) -> str:
@@ -92,10 +92,16 @@ def metric_point(item: Any, where: str) -> MetricPoint:
         if timestamp is not None
         else now_ms(),
         step=validation.integer(f"{where}.step", item.get("step") or 0),
-        model_id=item.get("model_id") or None,
-        dataset_name=item.get("dataset_name") or None,
-        dataset_digest=item.get("dataset_digest") or None,
+        model_id=optional_text(item, "model_id", 36),
+        dataset_name=optional_text(item, "dataset_name", 500),
+        dataset_digest=optional_text(item, "dataset_digest", 36),
     )
+
+
+def optional_text(data: dict[str, Any], name: str, limit: int) -> str | None:
+    """An optional string field, no longer than its column."""
+    value = data.get(name)
+    return validation.text("field", name, value, limit) if value else None
 
 
 def batch(data: dict[str, Any]) -> Batch:
