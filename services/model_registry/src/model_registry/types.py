@@ -96,7 +96,8 @@ def iso_utc(value: datetime) -> str:
 
 
 def _one_of(table: dict[str, str]) -> WithJsonSchema:
-    return WithJsonSchema({"type": "string", "enum": sorted(set(table))})
+    # accepted case-insensitively; the schema lists the spellings a client is likely to send
+    return WithJsonSchema({"type": "string", "enum": sorted(set(table) | set(table.values()))})
 
 
 # the regexes bound lengths; Field(max_length) makes OpenAPI say so too
