@@ -216,3 +216,12 @@ def test_mlflow_fields_longer_than_their_columns_are_refused(
     response = client.post(f"{MLFLOW}/{path}", json={"run_id": run_id, **body})
     assert response.status_code == 400, response.text
     assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_an_artifact_path_segment_no_file_system_holds_is_refused_not_a_500(client: TestClient) -> None:
+    created = run(client, experiment(client)["id"])
+    long_name = "x" * 256
+    put = client.put(f"{run_path(created)}/artifacts/dir/{long_name}", content=b"data")
+    assert put.status_code == 400, put.text
+    assert client.get(f"{MLFLOW}-artifacts/artifacts/{long_name}").status_code == 400
+    assert client.put(f"{run_path(created)}/artifacts/dir/{'x' * 200}", content=b"data").status_code == 200

@@ -86,3 +86,11 @@ def test_every_write_leaves_an_audit_entry(client: TestClient) -> None:
         ("POST", "/api/models/{name}/versions/{version}/stage"),
         ("DELETE", "/api/models/{name}/aliases/{alias}"),
     }
+
+
+def test_an_artifact_path_segment_no_file_system_holds_is_refused_not_a_500(client: TestClient) -> None:
+    register(client, "churn", version="1.0.0")
+    too_long = client.put(f"/api/models/churn/versions/1.0.0/artifacts/{'m' * 256}", content=b"model")
+    assert too_long.status_code == 422, too_long.text
+    fits = client.put(f"/api/models/churn/versions/1.0.0/artifacts/{'m' * 200}", content=b"model")
+    assert fits.status_code < 300, fits.text
