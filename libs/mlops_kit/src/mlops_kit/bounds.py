@@ -16,6 +16,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import AfterValidator, Field, StringConstraints
 
 INT64_MIN = -(2**63)
@@ -167,6 +168,9 @@ ExpressionStr = Annotated[str, StringConstraints(max_length=8000, pattern=NUL_FR
 DescriptionStr = Annotated[str, StringConstraints(max_length=20_000, pattern=NUL_FREE)]
 CommandStr = Annotated[str, StringConstraints(max_length=65_536, pattern=NUL_FREE)]
 TextStr = Annotated[str, StringConstraints(max_length=MAX_JSON_STRING, pattern=NUL_FREE)]
+# path parameters: names and ids, and artifact paths (`{path:path}`)
+PathStr = Annotated[str, Path(max_length=256, pattern=NUL_FREE)]
+PathLong = Annotated[str, Path(max_length=1024, pattern=NUL_FREE)]
 # a map's keys: a pattern on them would render as `patternProperties`, so NUL is checked after
 MapKey = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 NUL_FREE_KEYS = AfterValidator(_keys_checked)

@@ -6,6 +6,7 @@ import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
+from mlops_kit.bounds import PathStr
 from mlops_kit.deps import READ_ONLY, SessionDep
 from mlops_kit.errors import JsonResponse
 from sqlalchemy.orm import Session
@@ -41,7 +42,7 @@ def run_in_experiment(session: Session, experiment_id: str, run_id: str) -> dict
     return row
 
 
-def _run(experiment_id: str, run_id: str, session: SessionDep) -> str:
+def _run(experiment_id: PathStr, run_id: PathStr, session: SessionDep) -> str:
     run_in_experiment(session, experiment_id, run_id)
     return run_id
 
@@ -78,7 +79,7 @@ def _datasets(body: RunCreate) -> list[dict[str, Any]]:
 
 
 @router.post("/api/experiments/{experiment_id}/runs", status_code=status.HTTP_201_CREATED)
-def create_run(experiment_id: str, body: RunCreate, session: SessionDep) -> JsonResponse:
+def create_run(experiment_id: PathStr, body: RunCreate, session: SessionDep) -> JsonResponse:
     run_id = service.create(
         session,
         experiment_id,
@@ -99,7 +100,7 @@ def create_run(experiment_id: str, body: RunCreate, session: SessionDep) -> Json
 
 @router.get("/api/experiments/{experiment_id}/runs")
 def list_runs(
-    experiment_id: str,
+    experiment_id: PathStr,
     session: SessionDep,
     filter: str | None = None,
     order_by: Annotated[list[str] | None, Query()] = None,
@@ -167,7 +168,7 @@ def set_tags(
 
 
 @router.delete(f"{RUN}/tags/{{key:path}}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_tag(run_id: RunId, key: str, session: SessionDep) -> Response:
+def delete_tag(run_id: RunId, key: PathStr, session: SessionDep) -> Response:
     service.delete_tag(session, run_id, key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -230,7 +231,7 @@ def latest_metrics(run_id: RunId, session: SessionDep) -> JsonResponse:
 @router.get(f"{RUN}/metrics/{{key:path}}/history")
 def metric_history(
     run_id: RunId,
-    key: str,
+    key: PathStr,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100000)] = 10000,
     page_token: str | None = None,
@@ -256,7 +257,7 @@ def search_runs(body: RunSearch, session: SessionDep) -> JsonResponse:
 
 @router.get("/api/experiments/{experiment_id}/best-run")
 def best_run(
-    experiment_id: str,
+    experiment_id: PathStr,
     session: SessionDep,
     metric: str,
     mode: Annotated[str, Query(pattern="^(max|min)$")] = "max",
@@ -283,7 +284,7 @@ def compare_runs(session: SessionDep, run_ids: Annotated[list[str], Query()]) ->
 def metric_histories(
     session: SessionDep,
     run_ids: Annotated[list[str], Query()],
-    key: str,
+    key: PathStr,
     limit: Annotated[int, Query(ge=1, le=1_000_000)] = 100_000,
 ) -> JsonResponse:
     """One metric's history for several runs, for plotting them together."""

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from mlops_kit.bounds import INT64_SCHEMA_MAX
+from mlops_kit.bounds import INT64_SCHEMA_MAX, PathStr
 from mlops_kit.deps import run_transaction
 from sqlalchemy.orm import Session
 
@@ -58,7 +58,7 @@ def _frame(view: FeatureSetView, version: int, fmt: str, data: bytes) -> Frame:
 
 @router.post("/api/feature-sets/{name}/rows", status_code=201, openapi_extra=ROWS_BODY)
 async def ingest_rows(
-    name: str,
+    name: PathStr,
     request: Request,
     version: Annotated[
         int | None, Query(ge=1, le=INT64_SCHEMA_MAX, description="schema version (default: the latest)")

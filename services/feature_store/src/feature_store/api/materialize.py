@@ -8,7 +8,7 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from mlops_kit.bounds import INT64_SCHEMA_MAX, EpochSeconds
+from mlops_kit.bounds import INT64_SCHEMA_MAX, EpochSeconds, PathStr
 from mlops_kit.deps import SessionDep, run_transaction
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -48,7 +48,7 @@ class MaterializeRequest(BaseModel):
 
 @router.post("/api/feature-sets/{name}/materialize", status_code=202)
 async def materialize_feature_set(
-    name: str, request: Request, body: MaterializeRequest | None = None
+    name: PathStr, request: Request, body: MaterializeRequest | None = None
 ) -> dict[str, Any]:
     """Start a job; answers the job resource (poll `GET /api/materialization-jobs/{id}`)."""
     body = body or MaterializeRequest()

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from mlops_kit.bounds import INT64_SCHEMA_MAX, NO_NUL, Int64
+from mlops_kit.bounds import INT64_SCHEMA_MAX, NO_NUL, Int64, PathStr
 from mlops_kit.deps import READ_ONLY, run_transaction
 from mlops_kit.errors import PayloadTooLarge, ServiceUnavailable
 from pydantic import BaseModel, Field
@@ -272,7 +272,7 @@ async def _plan_for_service(request: Request, name: Any, version: Any) -> Plan:
     openapi_extra=_schema(PushRequest),
 )
 async def push_rows(
-    name: str,
+    name: PathStr,
     request: Request,
     version: Annotated[
         int | None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from mlops_kit.bounds import INT64_SCHEMA_MAX
+from mlops_kit.bounds import INT64_SCHEMA_MAX, PathStr
 from mlops_kit.deps import SessionDep
 
 from feature_store.registry.views import feature_set_view
@@ -16,7 +16,7 @@ router = APIRouter(tags=["statistics"])
 
 @router.get("/api/feature-sets/{name}/statistics")
 def feature_statistics(
-    name: str,
+    name: PathStr,
     request: Request,
     session: SessionDep,
     version: Annotated[

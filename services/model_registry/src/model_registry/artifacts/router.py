@@ -6,6 +6,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from mlops_kit.bounds import PathLong, PathStr
 from mlops_kit.deps import SessionDep, StoreDep
 from mlops_kit.storage import ArtifactStore, SpooledFile
 from sqlalchemy.orm import Session
@@ -56,9 +57,9 @@ def _attach(
     summary="Upload one artifact file as the raw request body (streamed)",
 )
 async def put_artifact(
-    name: str,
-    version: str,
-    path: str,
+    name: PathStr,
+    version: PathStr,
+    path: PathLong,
     request: Request,
     session: SessionDep,
     store: StoreDep,
@@ -98,7 +99,7 @@ async def put_artifact(
     summary="Upload one or more files (a directory) as multipart form data",
 )
 async def post_artifacts(
-    name: str, version: str, request: Request, session: SessionDep, store: StoreDep
+    name: PathStr, version: PathStr, request: Request, session: SessionDep, store: StoreDep
 ) -> ModelVersionRead:
     await run_in_threadpool(_find, request, name, version)
     _, files = await read_multipart(request, store)
@@ -173,7 +174,7 @@ def download(
 def download_file(
     model: ModelDep,
     version: VersionDep,
-    path: str,
+    path: PathLong,
     session: SessionDep,
     store: StoreDep,
     range_header: Annotated[str | None, Header(alias="range")] = None,

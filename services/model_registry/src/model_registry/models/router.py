@@ -6,6 +6,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from mlops_kit.auth import Role
+from mlops_kit.bounds import PathStr
 from mlops_kit.deps import DatabaseDep, SessionDep, StoreDep, require
 from mlops_kit.errors import BadRequest, Unprocessable
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -166,7 +167,7 @@ def list_models(
     summary="Get a model with its latest versions; `name@alias` resolves an alias",
 )
 async def get_model(
-    name: str, session: SessionDep, db: DatabaseDep, versions_limit: Limit = 100
+    name: PathStr, session: SessionDep, db: DatabaseDep, versions_limit: Limit = 100
 ) -> ModelRead | Response:
     if "@" in name:
         model_name, _, alias = name.partition("@")
@@ -216,7 +217,7 @@ def delete_model(model: ModelDep, session: SessionDep, store: StoreDep) -> None:
     summary="Register a new version of a model",
 )
 async def register_version(
-    name: str, request: Request, session: SessionDep, store: StoreDep, who: ActorDep
+    name: PathStr, request: Request, session: SessionDep, store: StoreDep, who: ActorDep
 ) -> ModelVersionRead:
     service.check_name(name)
     data, files = await _registration(request, store, VersionCreate)
@@ -261,7 +262,7 @@ def list_versions(
     response_model=ModelVersionRead,
     summary="Get a version ('latest' and '@alias' work too)",
 )
-async def get_version(name: str, version: str, db: DatabaseDep) -> Response:
+async def get_version(name: PathStr, version: PathStr, db: DatabaseDep) -> Response:
     body = await service.read_version_json(db, name, version)
     return Response(body, media_type="application/json")
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from mlops_kit.bounds import INT64_SCHEMA_MAX, BoundedDatetime, JsonObject
+from mlops_kit.bounds import INT64_SCHEMA_MAX, BoundedDatetime, JsonObject, PathStr
 from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import Conflict, Unprocessable
@@ -139,14 +139,14 @@ def list_pipelines(
 
 
 @router.get("/api/pipelines/{pipeline}")
-def read_pipeline(pipeline: str, session: SessionDep) -> dict[str, Any]:
+def read_pipeline(pipeline: PathStr, session: SessionDep) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     return pipeline_json(p, get_version(session, p))
 
 
 @router.get("/api/pipelines/{pipeline}/versions")
 def list_versions(
-    pipeline: str, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+    pipeline: PathStr, session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     query = select(PipelineVersion).where(PipelineVersion.pipeline_id == p.id)
@@ -157,14 +157,14 @@ def list_versions(
 
 @router.get("/api/pipelines/{pipeline}/versions/{version}")
 def read_version(
-    pipeline: str, version: Annotated[int, Path(ge=1, le=INT64_SCHEMA_MAX)], session: SessionDep
+    pipeline: PathStr, version: Annotated[int, Path(ge=1, le=INT64_SCHEMA_MAX)], session: SessionDep
 ) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     return version_json(get_version(session, p, version))
 
 
 @router.delete("/api/pipelines/{pipeline}", status_code=204)
-def delete_pipeline(pipeline: str, session: SessionDep) -> Response:
+def delete_pipeline(pipeline: PathStr, session: SessionDep) -> Response:
     p = get_pipeline(session, pipeline)
     active = session.scalar(
         select(func.count()).where(Run.pipeline_id == p.id, Run.state.in_(RunState.ACTIVE))
@@ -202,7 +202,7 @@ class RunCreate(BaseModel):
 
 @router.post("/api/pipelines/{pipeline}/runs", status_code=201, tags=["runs"])
 def trigger_run(
-    pipeline: str, request: Request, session: SessionDep, body: RunCreate | None = None
+    pipeline: PathStr, request: Request, session: SessionDep, body: RunCreate | None = None
 ) -> dict[str, Any]:
     body = body or RunCreate()
     p = get_pipeline(session, pipeline)
@@ -228,7 +228,7 @@ class ScheduleCreate(BaseModel):
 
 @router.post("/api/pipelines/{pipeline}/schedules", status_code=201, tags=["schedules"])
 def create_schedule(
-    pipeline: str, body: ScheduleCreate, request: Request, session: SessionDep
+    pipeline: PathStr, body: ScheduleCreate, request: Request, session: SessionDep
 ) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     cron = check_cron(body.cron)
@@ -268,7 +268,9 @@ class BackfillCreate(BaseModel):
 
 
 @router.post("/api/pipelines/{pipeline}/backfill", status_code=201, tags=["schedules"])
-def backfill(pipeline: str, body: BackfillCreate, request: Request, session: SessionDep) -> dict[str, Any]:
+def backfill(
+    pipeline: PathStr, body: BackfillCreate, request: Request, session: SessionDep
+) -> dict[str, Any]:
     """A run per cron fire time in [start, end] (naive times are UTC), each with its logical date."""
     p = get_pipeline(session, pipeline)
     start, end = _utc(body.start), _utc(body.end)
@@ -347,7 +349,9 @@ def webhook_json(w: Webhook, pipeline_name: str, token: str | None = None) -> di
 
 
 @router.post("/api/pipelines/{pipeline}/webhooks", status_code=201, tags=["triggers"])
-def create_webhook(pipeline: str, session: SessionDep, body: WebhookCreate | None = None) -> dict[str, Any]:
+def create_webhook(
+    pipeline: PathStr, session: SessionDep, body: WebhookCreate | None = None
+) -> dict[str, Any]:
     """A secret URL that starts this pipeline; the token is shown once (stored hashed)."""
     body = body or WebhookCreate()
     p = get_pipeline(session, pipeline)
@@ -367,7 +371,7 @@ def create_webhook(pipeline: str, session: SessionDep, body: WebhookCreate | Non
 
 
 @router.get("/api/pipelines/{pipeline}/webhooks", tags=["triggers"])
-def list_webhooks(pipeline: str, session: SessionDep) -> dict[str, Any]:
+def list_webhooks(pipeline: PathStr, session: SessionDep) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     hooks = session.scalars(
         select(Webhook).where(Webhook.pipeline_id == p.id).order_by(Webhook.created_at)

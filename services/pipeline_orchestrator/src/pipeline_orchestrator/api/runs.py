@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from mlops_kit.bounds import INT64_SCHEMA_MAX, MAX_OFFSET
+from mlops_kit.bounds import INT64_SCHEMA_MAX, MAX_OFFSET, PathStr
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import Conflict, NotFound
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -84,7 +84,7 @@ def list_runs(
 
 @router.get("/api/pipelines/{pipeline}/runs")
 def list_pipeline_runs(
-    pipeline: str,
+    pipeline: PathStr,
     session: SessionDep,
     state: RunStateParam | None = None,
     trigger: str | None = Query(default=None, max_length=16),
@@ -114,12 +114,12 @@ def full_run(request: Request, session: Session, run: Run) -> dict[str, Any]:
 
 
 @router.get("/api/runs/{run_id}")
-def read_run(run_id: str, request: Request, session: SessionDep) -> dict[str, Any]:
+def read_run(run_id: PathStr, request: Request, session: SessionDep) -> dict[str, Any]:
     return full_run(request, session, get_run(session, run_id))
 
 
 @router.post("/api/runs/{run_id}/cancel", status_code=202)
-def cancel_run(run_id: str, request: Request, session: SessionDep) -> dict[str, Any]:
+def cancel_run(run_id: PathStr, request: Request, session: SessionDep) -> dict[str, Any]:
     """Stop the run: pending tasks are cancelled, running attempts are stopped."""
     run = get_run(session, run_id)
     if run.state in RunState.FINISHED:
@@ -139,7 +139,7 @@ def cancel_run(run_id: str, request: Request, session: SessionDep) -> dict[str, 
 
 
 @router.post("/api/runs/{run_id}/retry", status_code=202)
-def retry_run(run_id: str, request: Request, session: SessionDep) -> dict[str, Any]:
+def retry_run(run_id: PathStr, request: Request, session: SessionDep) -> dict[str, Any]:
     """Go on from the failed tasks: failed, upstream-failed, cancelled and skipped tasks are reset;
     succeeded tasks keep their outputs and are not run again."""
     run = get_run(session, run_id)
@@ -213,8 +213,8 @@ def _read(path: str | None, offset: int, limit: int) -> bytes:
 
 @router.get("/api/runs/{run_id}/tasks/{task}/logs", response_class=Response)
 async def task_logs(
-    run_id: str,
-    task: str,
+    run_id: PathStr,
+    task: PathStr,
     request: Request,
     attempt: int | None = Query(
         default=None, ge=1, le=INT64_SCHEMA_MAX, description="default: the latest attempt"

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from mlops_kit.bounds import JsonObject
+from mlops_kit.bounds import JsonObject, PathStr
 from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.bounds import Tags as Labels
 from mlops_kit.deps import SessionDep
@@ -59,7 +59,7 @@ def list_schedules(
 
 
 @router.get("/api/schedules/{schedule_id}", tags=["schedules"])
-def read_schedule(schedule_id: str, session: SessionDep) -> dict[str, Any]:
+def read_schedule(schedule_id: PathStr, session: SessionDep) -> dict[str, Any]:
     s = _schedule(session, schedule_id)
     return schedule_json(s, _pipeline_name(session, s.pipeline_id))
 
@@ -75,7 +75,7 @@ class ScheduleUpdate(BaseModel):
 
 
 @router.patch("/api/schedules/{schedule_id}", tags=["schedules"])
-def update_schedule(schedule_id: str, body: ScheduleUpdate, session: SessionDep) -> dict[str, Any]:
+def update_schedule(schedule_id: PathStr, body: ScheduleUpdate, session: SessionDep) -> dict[str, Any]:
     s = _schedule(session, schedule_id)
     pipeline = session.get(Pipeline, s.pipeline_id)
     assert pipeline is not None
@@ -101,7 +101,7 @@ def update_schedule(schedule_id: str, body: ScheduleUpdate, session: SessionDep)
 
 
 @router.delete("/api/schedules/{schedule_id}", status_code=204, tags=["schedules"])
-def delete_schedule(schedule_id: str, session: SessionDep) -> Response:
+def delete_schedule(schedule_id: PathStr, session: SessionDep) -> Response:
     session.delete(_schedule(session, schedule_id))
     return Response(status_code=204)
 
@@ -117,7 +117,7 @@ class WebhookCall(BaseModel):
 
 @router.post("/api/triggers/webhooks/{token}", status_code=201)
 def fire_webhook(
-    token: str, request: Request, session: SessionDep, body: WebhookCall | None = None
+    token: PathStr, request: Request, session: SessionDep, body: WebhookCall | None = None
 ) -> dict[str, Any]:
     hook = session.scalar(select(Webhook).where(Webhook.token_hash == hash_token(token)))
     if hook is None:
@@ -141,7 +141,7 @@ def fire_webhook(
 
 
 @router.delete("/api/webhooks/{webhook_id}", status_code=204)
-def delete_webhook(webhook_id: str, session: SessionDep) -> Response:
+def delete_webhook(webhook_id: PathStr, session: SessionDep) -> Response:
     hook = session.get(Webhook, webhook_id) if len(webhook_id) <= 36 else None
     if hook is None:
         raise NotFound(f"webhook {webhook_id!r} not found", code="WEBHOOK_NOT_FOUND")
@@ -198,7 +198,7 @@ def list_alert_routes(session: SessionDep, limit: Limit = 100, offset: Offset = 
 
 
 @router.delete("/api/triggers/alert-routes/{route_id}", status_code=204)
-def delete_alert_route(route_id: str, session: SessionDep) -> Response:
+def delete_alert_route(route_id: PathStr, session: SessionDep) -> Response:
     route = session.get(AlertRoute, route_id) if len(route_id) <= 36 else None
     if route is None:
         raise NotFound(f"alert route {route_id!r} not found", code="ALERT_ROUTE_NOT_FOUND")

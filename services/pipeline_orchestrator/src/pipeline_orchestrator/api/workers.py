@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Request
 from mlops_kit.bounds import NulFreeStr as Text
+from mlops_kit.bounds import PathStr
 from mlops_kit.deps import NOT_AUDITED, SessionDep
 from mlops_kit.errors import Conflict, Forbidden, NotFound
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,7 +45,7 @@ class WorkerHello(BaseModel):
 
 @router.post("/api/workers/attempts/{attempt_id}/started", openapi_extra=NOT_AUDITED)
 def attempt_started(
-    attempt_id: str,
+    attempt_id: PathStr,
     request: Request,
     session: SessionDep,
     body: WorkerHello | None = None,
@@ -60,7 +61,7 @@ def attempt_started(
 
 @router.post("/api/workers/attempts/{attempt_id}/heartbeat", openapi_extra=NOT_AUDITED)
 def attempt_heartbeat(
-    attempt_id: str,
+    attempt_id: PathStr,
     request: Request,
     session: SessionDep,
     body: WorkerHello | None = None,
@@ -71,7 +72,7 @@ def attempt_heartbeat(
 
 
 @router.post("/api/workers/attempts/{attempt_id}/logs", status_code=204)
-async def attempt_logs(attempt_id: str, request: Request, token: str = Token) -> None:
+async def attempt_logs(attempt_id: PathStr, request: Request, token: str = Token) -> None:
     import anyio
 
     data = await request.body()
@@ -100,7 +101,7 @@ class Finished(BaseModel):
 
 @router.post("/api/workers/attempts/{attempt_id}/finished", openapi_extra=NOT_AUDITED)
 def attempt_finished(
-    attempt_id: str, body: Finished, request: Request, session: SessionDep, token: str = Token
+    attempt_id: PathStr, body: Finished, request: Request, session: SessionDep, token: str = Token
 ) -> dict[str, Any]:
     attempt = _attempt(session, attempt_id, token)
     if attempt.state != AttemptState.RUNNING:
