@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Table, func, select
@@ -142,7 +142,7 @@ def _system_router(spec: ServiceSpec) -> APIRouter:
         session: SessionDep,
         limit: Limit = 100,
         offset: Offset = 0,
-        actor: str | None = None,
+        actor: Annotated[str | None, Query(max_length=128)] = None,
     ) -> dict[str, Any]:
         table: Table = request.app.state.audit_table
         query = select(table)

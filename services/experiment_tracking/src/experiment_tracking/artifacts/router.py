@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from mlops_kit.bounds import PathLong, PathStr
@@ -27,7 +29,11 @@ def _root(request: Request, experiment_id: str, run_id: str) -> str:
 
 @router.get("")
 async def list_artifacts(
-    experiment_id: PathStr, run_id: PathStr, request: Request, store: StoreDep, path: str | None = None
+    experiment_id: PathStr,
+    run_id: PathStr,
+    request: Request,
+    store: StoreDep,
+    path: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> JsonResponse:
     root = await run_in_threadpool(_root, request, experiment_id, run_id)
     files = await run_in_threadpool(service.listing, store, service.join(root, path))

@@ -13,6 +13,7 @@ from experiment_tracking.experiments.schemas import (
     ExperimentRead,
     ExperimentUpdate,
 )
+from experiment_tracking.queries import Filter, OrderBy, PageToken, View
 
 router = APIRouter(prefix="/api/experiments", tags=["experiments"])
 
@@ -32,14 +33,12 @@ def create_experiment(body: ExperimentCreate, session: SessionDep) -> Experiment
 @router.get("", response_model=ExperimentPage)
 def list_experiments(
     session: SessionDep,
-    filter: Annotated[
-        str | None, Query(description="e.g. `name LIKE 'churn%' and tags.team = 'growth'`")
-    ] = None,
-    name_prefix: str | None = None,
-    order_by: Annotated[list[str] | None, Query(description="e.g. `name ASC`, `creation_time DESC`")] = None,
-    view: Annotated[str, Query(pattern="^(ACTIVE_ONLY|DELETED_ONLY|ALL)$")] = "ACTIVE_ONLY",
+    filter: Filter = None,
+    name_prefix: Annotated[str | None, Query(max_length=500)] = None,
+    order_by: OrderBy = None,
+    view: View = "ACTIVE_ONLY",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    page_token: str | None = None,
+    page_token: PageToken = None,
 ) -> ExperimentPage:
     if name_prefix:
         escaped = name_prefix.replace("'", "\\'")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from experiment_tracking import validation
 from experiment_tracking.errors import InvalidValue, RunNotFound
+from experiment_tracking.queries import Filter, MetricKey, OrderBy, PageToken, RunIds, View
 from experiment_tracking.runs import compare, service
 from experiment_tracking.runs.schemas import (
     CONTEXT_TAG,
@@ -102,11 +103,11 @@ def create_run(experiment_id: PathStr, body: RunCreate, session: SessionDep) -> 
 def list_runs(
     experiment_id: PathStr,
     session: SessionDep,
-    filter: str | None = None,
-    order_by: Annotated[list[str] | None, Query()] = None,
-    view: Annotated[str, Query(pattern="^(ACTIVE_ONLY|DELETED_ONLY|ALL)$")] = "ACTIVE_ONLY",
+    filter: Filter = None,
+    order_by: OrderBy = None,
+    view: View = "ACTIVE_ONLY",
     limit: Annotated[int, Query(ge=1, le=50000)] = 100,
-    page_token: str | None = None,
+    page_token: PageToken = None,
 ) -> JsonResponse:
     found, token = service.search(
         session,
@@ -234,7 +235,7 @@ def metric_history(
     key: PathStr,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100000)] = 10000,
-    page_token: str | None = None,
+    page_token: PageToken = None,
 ) -> JsonResponse:
     points, token = service.metric_history(session, run_id, key, max_results=limit, page_token=page_token)
     items = [{"value": json_number(v), "timestamp": ts, "step": s} for v, ts, s in points]
@@ -259,9 +260,9 @@ def search_runs(body: RunSearch, session: SessionDep) -> JsonResponse:
 def best_run(
     experiment_id: PathStr,
     session: SessionDep,
-    metric: str,
-    mode: Annotated[str, Query(pattern="^(max|min)$")] = "max",
-    filter: str | None = None,
+    metric: MetricKey,
+    mode: Annotated[str, Query(max_length=3, pattern="^(max|min)$")] = "max",
+    filter: Filter = None,
 ) -> JsonResponse:
     """The run with the highest (or lowest) latest value of `metric`, among runs matching `filter`."""
     return JsonResponse(run_read(compare.best_run(session, experiment_id, metric, mode, filter)))
@@ -275,7 +276,7 @@ def _ids(raw: list[str]) -> list[str]:
 
 
 @router.get("/api/runs/compare")
-def compare_runs(session: SessionDep, run_ids: Annotated[list[str], Query()]) -> JsonResponse:
+def compare_runs(session: SessionDep, run_ids: RunIds) -> JsonResponse:
     """Params and latest metrics side by side, and which params differ."""
     return JsonResponse(compare.side_by_side(session, _ids(run_ids)))
 
@@ -283,8 +284,8 @@ def compare_runs(session: SessionDep, run_ids: Annotated[list[str], Query()]) ->
 @router.get("/api/metrics/history")
 def metric_histories(
     session: SessionDep,
-    run_ids: Annotated[list[str], Query()],
-    key: PathStr,
+    run_ids: RunIds,
+    key: MetricKey,
     limit: Annotated[int, Query(ge=1, le=1_000_000)] = 100_000,
 ) -> JsonResponse:
     """One metric's history for several runs, for plotting them together."""

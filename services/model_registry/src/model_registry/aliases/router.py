@@ -107,7 +107,7 @@ def history(
     model: ModelDep,
     session: SessionDep,
     kind: Literal["alias", "stage"] | None = None,
-    of: str | None = Query(None, description="only this alias or stage"),
+    of: str | None = Query(None, max_length=64, description="only this alias or stage"),
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> TransitionPage:

@@ -23,6 +23,7 @@ Sha256Header = Annotated[
     str | None,
     Header(
         alias="x-checksum-sha256",
+        max_length=64,
         pattern=r"^[0-9a-fA-F]{64}$",
         description="sha256 the uploaded bytes must match",
     ),
@@ -64,7 +65,9 @@ async def put_artifact(
     session: SessionDep,
     store: StoreDep,
     sha256: Sha256Header = None,
-    sha256_query: Annotated[str | None, Query(alias="sha256", pattern=r"^[0-9a-fA-F]{64}$")] = None,
+    sha256_query: Annotated[
+        str | None, Query(alias="sha256", max_length=64, pattern=r"^[0-9a-fA-F]{64}$")
+    ] = None,
 ) -> ModelVersionRead:
     service.check_path(path)
     await run_in_threadpool(_find, request, name, version)
@@ -128,8 +131,8 @@ def download(
     version: VersionDep,
     session: SessionDep,
     store: StoreDep,
-    path: str | None = None,
-    range_header: Annotated[str | None, Header(alias="range")] = None,
+    path: Annotated[str | None, Query(max_length=1024)] = None,
+    range_header: Annotated[str | None, Header(alias="range", max_length=256)] = None,
 ) -> StreamingResponse:
     chosen = service.pick(session, version, path)
     if len(chosen) > 1:
@@ -177,7 +180,7 @@ def download_file(
     path: PathLong,
     session: SessionDep,
     store: StoreDep,
-    range_header: Annotated[str | None, Header(alias="range")] = None,
+    range_header: Annotated[str | None, Header(alias="range", max_length=256)] = None,
 ) -> StreamingResponse:
     return download(model, version, session, store, path, range_header)
 

@@ -10,7 +10,7 @@ from mlops_kit.bounds import PathStr
 from mlops_kit.deps import DatabaseDep, SessionDep, StoreDep, require
 from mlops_kit.errors import BadRequest, Unprocessable
 from mlops_kit.pagination import Limit, Offset, page_fields
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from model_registry.aliases import service as aliases
@@ -34,8 +34,14 @@ from model_registry.types import Framework, Stage
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
-TagsQuery = Annotated[list[str], Query(description="tags that must all match; comma-separated or repeated")]
-MetricQuery = Annotated[list[str], Query(description="metric thresholds, e.g. accuracy>0.9")]
+TagsQuery = Annotated[
+    list[Annotated[str, Field(max_length=2600)]],
+    Query(max_length=100, description="tags that must all match; comma-separated or repeated"),
+]
+MetricQuery = Annotated[
+    list[Annotated[str, Field(max_length=300)]],
+    Query(max_length=100, description="metric thresholds, e.g. accuracy>0.9"),
+]
 
 MULTIPART_BODY: dict[str, Any] = {
     "schema": {
@@ -138,7 +144,9 @@ def list_models(
     tags: TagsQuery = [],
     framework: Framework | None = None,
     metric: MetricQuery = [],
-    order_by: str = Query("name", description="name, created_at, updated_at; '-' for descending"),
+    order_by: str = Query(
+        "name", max_length=200, description="name, created_at, updated_at; '-' for descending"
+    ),
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> ModelPage:
@@ -237,7 +245,9 @@ def list_versions(
     framework: Framework | None = None,
     stage: Stage | None = None,
     metric: MetricQuery = [],
-    order_by: str = Query("-version", description="version, created_at, updated_at, metric:<name>"),
+    order_by: str = Query(
+        "-version", max_length=200, description="version, created_at, updated_at, metric:<name>"
+    ),
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> ModelVersionPage:
