@@ -23,7 +23,7 @@ MLFLOW_OUT_OF_RANGE = [2**63, -(2**64), 2**70, 1e20, -1e20, "9223372036854775808
 HUGE_TOKEN = base64.urlsafe_b64encode(orjson.dumps({"offset": 2**63})).decode()
 
 
-def test_every_request_body_string_array_and_integer_is_bounded(tmp_path: Path) -> None:
+def test_every_request_string_array_map_and_integer_is_bounded(tmp_path: Path) -> None:
     spec = create_app(TrackingSettings(data_dir=tmp_path)).openapi()
     assert request_problems(spec) == []
 

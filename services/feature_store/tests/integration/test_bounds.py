@@ -39,7 +39,7 @@ def offline_count(client: TestClient) -> int:
         return conn.scalar(select(func.count()).select_from(OfflineRow))
 
 
-def test_every_request_body_string_array_and_integer_is_bounded(tmp_path: Path) -> None:
+def test_every_request_string_array_map_and_integer_is_bounded(tmp_path: Path) -> None:
     spec = create_app(FeatureStoreSettings(data_dir=tmp_path)).openapi()
     assert request_problems(spec) == []
 

@@ -13,7 +13,7 @@ from model_registry.settings import RegistrySettings
 from registry_helpers import register
 
 
-def test_every_request_body_string_array_and_integer_is_bounded(tmp_path: Path) -> None:
+def test_every_request_string_array_map_and_integer_is_bounded(tmp_path: Path) -> None:
     spec = create_app(RegistrySettings(data_dir=tmp_path)).openapi()
     assert request_problems(spec) == []
 

@@ -15,7 +15,7 @@ from pipeline_orchestrator.protocol import MAX_ERROR, TaskResult
 from pipeline_orchestrator.settings import OrchestratorSettings
 
 
-def test_every_request_body_string_array_and_integer_is_bounded(tmp_path: Path) -> None:
+def test_every_request_string_array_map_and_integer_is_bounded(tmp_path: Path) -> None:
     spec = create_app(OrchestratorSettings(data_dir=tmp_path)).openapi()
     assert request_problems(spec) == []
 

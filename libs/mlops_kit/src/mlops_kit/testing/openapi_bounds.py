@@ -1,6 +1,6 @@
-"""The CI check that keeps unbounded input out: every request body's strings have a maxLength,
-arrays a maxItems, maps a maxProperties, integers a minimum and maximum inside BIGINT; every
-integer parameter is bounded too. And the list of paginated operations, for the offset tests."""
+"""The CI check that keeps unbounded input out: every string a client sends (body, path, query,
+header) has a maxLength, every array a maxItems, every map a maxProperties, every integer a
+minimum and maximum inside BIGINT. And the list of paginated operations, for the offset tests."""
 
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ def schema_problems(
 
 
 def request_problems(spec: dict[str, Any]) -> list[str]:
-    """Every unbounded string, array, map or integer a client can send in a body, and every
-    unbounded integer parameter."""
+    """Every unbounded string, array, map or integer a client can send: in a body, the path,
+    the query or a header."""
     problems: list[str] = []
     for path, operations in spec.get("paths", {}).items():
         for method, op in operations.items():
@@ -70,10 +70,8 @@ def request_problems(spec: dict[str, Any]) -> list[str]:
             for media in ((op.get("requestBody") or {}).get("content") or {}).values():
                 problems += schema_problems(spec, media.get("schema", {}), f"{where} body")
             for param in op.get("parameters", []):
-                if param.get("schema", {}).get("type") == "integer":
-                    problems += schema_problems(
-                        spec, param["schema"], f"{where} {param['in']}:{param['name']}"
-                    )
+                name = f"{where} {param['in']}:{param['name']}"
+                problems += schema_problems(spec, param.get("schema", {}), name)
     return problems
 
 

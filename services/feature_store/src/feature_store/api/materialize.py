@@ -79,7 +79,7 @@ def get_materialization_job(
 @router.get("/api/materialization-jobs")
 def list_materialization_jobs(
     session: SessionDep,
-    feature_set: str | None = None,
+    feature_set: Annotated[str | None, Query(max_length=128)] = None,
     status: Annotated[Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED"] | None, Query()] = None,
     limit: Limit = 100,
     offset: Offset = 0,

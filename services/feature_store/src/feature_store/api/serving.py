@@ -148,8 +148,13 @@ async def _answer(request: Request, plan: Plan, entities: list[Any]) -> Response
     return Response(render(plan, entities, records, time.time_ns() // 1000), media_type=JSON)
 
 
-def _query(name: str, description: str, *, required: bool = True) -> dict[str, Any]:
-    schema = {"type": "string"}
+MAX_QUERY = 65_536  # entities or feature references in one GET, comma-separated
+
+
+def _query(
+    name: str, description: str, *, required: bool = True, max_length: int = MAX_QUERY
+) -> dict[str, Any]:
+    schema = {"type": "string", "maxLength": max_length}
     return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
 
 
@@ -157,7 +162,7 @@ SERVE_PARAMETERS = {
     "parameters": [
         _query("entities", "comma-separated values of the entity's join key"),
         _query("features", "comma-separated `set:feature`, `set:*` or feature names"),
-        _query("feature_set", "where bare feature names are looked up", required=False),
+        _query("feature_set", "where bare feature names are looked up", required=False, max_length=128),
     ]
 }
 
@@ -179,6 +184,10 @@ async def serve_features(request: Request) -> Response:
     entities, features, feature_set = query.get("entities"), query.get("features"), query.get("feature_set")
     if entities is None or features is None:
         raise InvalidRequest("give entities and features", {"entities": entities, "features": features})
+    if max(len(entities), len(features), len(feature_set or "")) > MAX_QUERY:
+        raise InvalidRequest(
+            f"entities, features and feature_set are at most {MAX_QUERY} characters each", {}
+        )
     items = [e.strip() for e in entities.split(",")]
     ids = [e for e in items if e]
     _check_count(request, len(ids))

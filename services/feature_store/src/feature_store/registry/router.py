@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from mlops_kit.bounds import INT64_SCHEMA_MAX, PathStr
 from mlops_kit.deps import SessionDep, run_transaction
 from mlops_kit.pagination import Limit, Offset, page_fields
+from pydantic import Field
 
 from feature_store.registry import schemas as s
 from feature_store.registry import service
@@ -75,10 +76,13 @@ def apply_feature_set(
 @router.get("/api/feature-sets", response_model=s.FeatureSetPage, tags=["feature sets"])
 def list_feature_sets(
     session: SessionDep,
-    entity: str | None = None,
-    owner: str | None = None,
-    tags: Annotated[list[str], Query(description="`key` or `key=value`; all must match")] = [],
-    name_prefix: str | None = None,
+    entity: Annotated[str | None, Query(max_length=128)] = None,
+    owner: Annotated[str | None, Query(max_length=256)] = None,
+    tags: Annotated[
+        list[Annotated[str, Field(max_length=8300)]],
+        Query(max_length=100, description="`key` or `key=value`; all must match"),
+    ] = [],
+    name_prefix: Annotated[str | None, Query(max_length=128)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> s.FeatureSetPage:

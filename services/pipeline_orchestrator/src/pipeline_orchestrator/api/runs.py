@@ -73,7 +73,7 @@ def _list(
 @router.get("/api/runs")
 def list_runs(
     session: SessionDep,
-    pipeline: str | None = Query(default=None, description="a pipeline id or name"),
+    pipeline: str | None = Query(default=None, max_length=100, description="a pipeline id or name"),
     state: RunStateParam | None = None,
     trigger: str | None = Query(default=None, max_length=16),
     limit: Limit = 100,

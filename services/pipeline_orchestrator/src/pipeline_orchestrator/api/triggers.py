@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from mlops_kit.bounds import JsonObject, PathStr
 from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.bounds import Tags as Labels
@@ -45,7 +45,10 @@ def _pipeline_name(session: Session, pipeline_id: str) -> str:
 
 @router.get("/api/schedules", tags=["schedules"])
 def list_schedules(
-    session: SessionDep, pipeline: str | None = None, limit: Limit = 100, offset: Offset = 0
+    session: SessionDep,
+    pipeline: str | None = Query(default=None, max_length=100),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     query = select(Schedule)
     if pipeline:
