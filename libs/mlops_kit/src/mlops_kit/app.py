@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Table, func, select
@@ -29,6 +29,7 @@ from mlops_kit.errors import (
     install_error_handlers,
 )
 from mlops_kit.limits import BodyLimitMiddleware, RequestTimeoutMiddleware, SqliteWriteGate
+from mlops_kit.nul_guard import NulGuardMiddleware
 from mlops_kit.observability import Metrics, ObservabilityMiddleware, configure_logging
 from mlops_kit.pagination import Limit, Offset, page_fields
 from mlops_kit.settings import ServiceSettings
@@ -108,6 +109,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
         app.add_middleware(middleware)  # type: ignore[arg-type]
     if settings.resolved_database_url.startswith("sqlite"):
         app.add_middleware(SqliteWriteGate, limit=8)
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
     app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
@@ -158,7 +160,7 @@ def _system_router(spec: ServiceSpec) -> APIRouter:
         session: SessionDep,
         limit: Limit = 100,
         offset: Offset = 0,
-        actor: str | None = None,
+        actor: Annotated[str | None, Query(max_length=128)] = None,
     ) -> dict[str, Any]:
         table: Table = request.app.state.audit_table
         query = select(table)

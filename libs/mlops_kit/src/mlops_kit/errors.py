@@ -176,12 +176,20 @@ def allowed_methods(scope: Scope) -> list[str]:
     return sorted(methods)
 
 
+def _echo(value: Any) -> Any:
+    """The offending input as the error shows it: an integer past 64 bits (which JSON encoders
+    refuse) as text, a long string cut."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return str(value)[:100]
+    return value[:200] if isinstance(value, str) else value
+
+
 def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     cleaned = []
     for err in errors:
         item = {"loc": list(err.get("loc", ())), "msg": err.get("msg"), "type": err.get("type")}
         if "input" in err and isinstance(err["input"], str | int | float | bool | None):
-            item["input"] = err["input"]
+            item["input"] = _echo(err["input"])
         cleaned.append(item)
     return cleaned
 

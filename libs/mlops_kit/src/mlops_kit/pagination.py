@@ -6,8 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="page size (1-1000)")]
-Offset = Annotated[int, Query(ge=0, description="items to skip")]
+from mlops_kit.bounds import MAX_OFFSET
+
+MAX_LIMIT = 1000
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"page size (1-{MAX_LIMIT})")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"items to skip (0-{MAX_OFFSET})")]
 
 
 def page_fields(total: int, limit: int, offset: int) -> dict[str, Any]:

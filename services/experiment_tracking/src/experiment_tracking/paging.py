@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import orjson
+from mlops_kit.bounds import MAX_OFFSET
 
 from experiment_tracking.errors import InvalidValue
 
@@ -20,7 +21,7 @@ def decode(token: str | None) -> int:
         offset = orjson.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         raise InvalidValue(f"invalid page token {token!r}", {"page_token": token}) from None
-    if not isinstance(offset, int) or offset < 0:
+    if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
         raise InvalidValue(f"invalid page token {token!r}", {"page_token": token})
     return offset
 

@@ -16,15 +16,23 @@ if TYPE_CHECKING:
     from feature_store.registry.views import FeatureSetView
 
 KEY_SEPARATOR = "\x1f"
+MAX_KEY = 512  # the stored key's column width, composite keys included
+INT64 = (-(2**63), 2**63 - 1)
 
 KeyPart = Callable[[Any], str]
 Keyer = Callable[[Any], str]
 
 
 def _bad_key(view: FeatureSetView, value: Any, why: str) -> InvalidRequest:
+    shown = (
+        value[:80]
+        if isinstance(value, str)
+        else value
+        if isinstance(value, int | float)
+        else repr(value)[:80]
+    )
     return InvalidRequest(
-        f"invalid key {value!r} for entity {view.entity!r}: {why}",
-        {"entity": view.entity, "key": value if isinstance(value, str | int | float) else repr(value)},
+        f"invalid key {shown!r} for entity {view.entity!r}: {why}", {"entity": view.entity, "key": shown}
     )
 
 
@@ -34,22 +42,24 @@ def key_part(view: FeatureSetView) -> KeyPart:
 
         def int_part(value: Any) -> str:
             kind = type(value)
-            if kind is int:
-                return str(value)
-            if kind is str:
+            if kind is str and len(value) <= 24:
                 try:
-                    return str(int(value))
+                    value, kind = int(value), int
                 except ValueError:
                     raise _bad_key(view, value, "its keys are ints") from None
-            if kind is float and value.is_integer():
-                return str(int(value))
-            raise _bad_key(view, value, "its keys are ints")
+            elif kind is float and value.is_integer():
+                value, kind = int(value), int
+            if kind is int and INT64[0] <= value <= INT64[1]:
+                return str(value)
+            raise _bad_key(view, value, "its keys are 64-bit ints")
 
         return int_part
 
     def str_part(value: Any) -> str:
         kind = type(value)
         if kind is str:
+            if len(value) > MAX_KEY or "\x00" in value:
+                raise _bad_key(view, value, f"a key is at most {MAX_KEY} characters, without NUL")
             return value
         if kind is int or kind is float:
             return str(value)
@@ -84,7 +94,10 @@ def entity_keyer(view: FeatureSetView) -> Keyer:
         missing = [k for k in join_keys if k not in raw]
         if missing:
             raise _missing_keys(view, missing)
-        return KEY_SEPARATOR.join([part(raw[k]) for k in join_keys])
+        key = KEY_SEPARATOR.join([part(raw[k]) for k in join_keys])
+        if len(key) > MAX_KEY:
+            raise _bad_key(view, key, f"the joined key is at most {MAX_KEY} characters")
+        return key
 
     return composite
 

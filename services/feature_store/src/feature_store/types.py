@@ -11,6 +11,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from mlops_kit.bounds import EPOCH_S_MAX, EPOCH_S_MIN, TIME_RULE, OutOfRange, check_epoch_micros
+
 TYPES = ("int", "float", "string", "bool", "timestamp", "list[int]", "list[float]")
 ALIASES = {
     "integer": "int",
@@ -29,6 +31,7 @@ ALIASES = {
     "array<float>": "list[float]",
 }
 INT64 = (-(2**63), 2**63 - 1)
+MAX_STRING = 65_536  # a string feature value, in characters
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -47,12 +50,8 @@ def to_micros(value: Any) -> int:
     """A timestamp as integer µs since the epoch, UTC. Naive times are taken as UTC."""
     if isinstance(value, bool):
         raise InvalidValue(f"expected a timestamp, got a boolean {value!r}")
-    if isinstance(value, int):
-        return value * 1_000_000
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidValue(f"expected a timestamp, got {value!r}")
-        return round(value * 1_000_000)
+    if isinstance(value, int | float):
+        return _epoch_seconds(value)
     if isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):
@@ -64,9 +63,28 @@ def to_micros(value: Any) -> int:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        delta = value - _EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        try:
+            delta = value - _EPOCH
+        except OverflowError:  # an offset pushes it past year 1 or 9999
+            raise InvalidValue(f"timestamp {value.isoformat()} is out of range: {TIME_RULE}") from None
+        return checked_micros((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
     raise InvalidValue(f"expected a timestamp, got {type(value).__name__} {value!r}")
+
+
+def _epoch_seconds(value: float) -> int:
+    if not (math.isfinite(value) and EPOCH_S_MIN <= value <= EPOCH_S_MAX):
+        raise InvalidValue(
+            f"epoch seconds {value!r} are out of range: {TIME_RULE} ({EPOCH_S_MIN} to {EPOCH_S_MAX})"
+        )
+    return value * 1_000_000 if isinstance(value, int) else round(value * 1_000_000)
+
+
+def checked_micros(us: int) -> int:
+    """A stored timestamp (µs) that converts back to a date: years 1-9999."""
+    try:
+        return check_epoch_micros(us)
+    except OutOfRange as exc:
+        raise InvalidValue(str(exc)) from None
 
 
 def from_micros(us: int) -> str:
@@ -129,6 +147,10 @@ def _bool(value: Any) -> bool:
 
 def _string(value: Any) -> str:
     if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise InvalidValue(f"a string of {len(value)} characters; the limit is {MAX_STRING}")
+        if "\x00" in value:
+            raise InvalidValue("a string with a NUL character, which cannot be stored")
         return value
     raise InvalidValue(f"expected a string, got {type(value).__name__} {value!r}")
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from mlops_kit.auth import Principal
+from mlops_kit.bounds import NUL_FREE
 from mlops_kit.deps import SessionDep, is_read
 from sqlalchemy.orm import Session
 
@@ -13,8 +14,10 @@ from model_registry.aliases import service as aliases
 from model_registry.models import service
 from model_registry.tables import ModelVersion, RegisteredModel
 
-NamePath = Annotated[str, Path(description="model name")]
-VersionPath = Annotated[str, Path(description="version, 'latest', or '@alias'")]
+NamePath = Annotated[str, Path(max_length=128, pattern=NUL_FREE, description="model name")]
+VersionPath = Annotated[
+    str, Path(max_length=65, pattern=NUL_FREE, description="version, 'latest', or '@alias'")
+]
 
 
 def actor(request: Request) -> str:

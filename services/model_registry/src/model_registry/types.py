@@ -6,7 +6,8 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from mlops_kit.bounds import NO_NUL
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 NAME_RULE = "1-128 characters: letters, digits, '.', '_', '-', starting with a letter or digit"
@@ -111,13 +112,19 @@ def iso_utc(value: datetime) -> str:
     return _utc(value).isoformat()
 
 
-ModelName = Annotated[str, AfterValidator(_check(NAME_RE, NAME_RULE, "model name"))]
-VersionStr = Annotated[str, AfterValidator(_check(VERSION_RE, VERSION_RULE, "version"))]
-AliasName = Annotated[str, AfterValidator(_check(ALIAS_RE, ALIAS_RULE, "alias"))]
-Framework = Annotated[str, BeforeValidator(_choice(FRAMEWORKS, "framework"))]
-ArtifactFormat = Annotated[str, BeforeValidator(_choice(FORMATS, "format"))]
-Stage = Annotated[str, BeforeValidator(_choice(STAGES, "stage"))]
-Tag = Annotated[str, AfterValidator(_tag)]
+def _one_of(table: dict[str, str]) -> WithJsonSchema:
+    # accepted case-insensitively; the schema lists the spellings a client is likely to send
+    return WithJsonSchema({"type": "string", "enum": sorted(set(table) | set(table.values()))})
+
+
+# the regexes bound lengths; Field(max_length) makes OpenAPI say so too
+ModelName = Annotated[str, Field(max_length=128), AfterValidator(_check(NAME_RE, NAME_RULE, "model name"))]
+VersionStr = Annotated[str, Field(max_length=64), AfterValidator(_check(VERSION_RE, VERSION_RULE, "version"))]
+AliasName = Annotated[str, Field(max_length=64), AfterValidator(_check(ALIAS_RE, ALIAS_RULE, "alias"))]
+Framework = Annotated[str, BeforeValidator(_choice(FRAMEWORKS, "framework")), _one_of(FRAMEWORKS)]
+ArtifactFormat = Annotated[str, BeforeValidator(_choice(FORMATS, "format")), _one_of(FORMATS)]
+Stage = Annotated[str, BeforeValidator(_choice(STAGES, "stage")), _one_of(STAGES)]
+Tag = Annotated[str, Field(max_length=256), NO_NUL, AfterValidator(_tag)]
 UtcDatetime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str)]
 
 

@@ -45,12 +45,20 @@ class TaskPayload:
         return cls(**data)
 
 
+MAX_ERROR = 65_536
+
+
 @dataclass
 class TaskResult:
     ok: bool
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # the traceback (python), or what failed
     exit_status: int | None = None  # 0 on success; a shell command's exit code; -signal when killed
+
+    def __post_init__(self) -> None:
+        # a task's output may hold NUL bytes or run long: keep what storage holds, the tail first
+        if self.error:
+            self.error = self.error.replace("\x00", "\ufffd")[-MAX_ERROR:]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from mlops_kit.bounds import PathLong, PathStr
 from mlops_kit.deps import StoreDep
 from mlops_kit.errors import JsonResponse
 from mlops_kit.limits import upload_limit
@@ -26,7 +29,11 @@ def _root(request: Request, experiment_id: str, run_id: str) -> str:
 
 @router.get("")
 async def list_artifacts(
-    experiment_id: str, run_id: str, request: Request, store: StoreDep, path: str | None = None
+    experiment_id: PathStr,
+    run_id: PathStr,
+    request: Request,
+    store: StoreDep,
+    path: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> JsonResponse:
     root = await run_in_threadpool(_root, request, experiment_id, run_id)
     files = await run_in_threadpool(service.listing, store, service.join(root, path))
@@ -43,7 +50,7 @@ async def list_artifacts(
     summary="Upload one artifact file as the raw request body (streamed)",
 )
 async def upload_artifact(
-    experiment_id: str, run_id: str, path: str, request: Request, store: StoreDep
+    experiment_id: PathStr, run_id: PathStr, path: PathLong, request: Request, store: StoreDep
 ) -> JsonResponse:
     root = await run_in_threadpool(_root, request, experiment_id, run_id)
     key = service.join(root, path)
@@ -57,7 +64,7 @@ async def upload_artifact(
 
 @router.get("/{path:path}")
 async def download_artifact(
-    experiment_id: str, run_id: str, path: str, request: Request, store: StoreDep
+    experiment_id: PathStr, run_id: PathStr, path: PathLong, request: Request, store: StoreDep
 ) -> StreamingResponse:
     root = await run_in_threadpool(_root, request, experiment_id, run_id)
     size, media, chunks = await run_in_threadpool(service.open_file, store, service.join(root, path))

@@ -14,13 +14,25 @@ from experiment_tracking.errors import ArtifactNotFound, InvalidValue
 PROXY_SCHEME = "mlflow-artifacts:"
 
 
+MAX_PATH = 1024
+# a file name (255 bytes on common file systems) less the local store's temporary-file suffix
+MAX_SEGMENT_BYTES = 200
+
+
 def check_path(path: str) -> str:
     clean = path.strip("/")
     parts = clean.split("/")
-    if not clean or any(p in ("", ".", "..") for p in parts) or "\\" in clean or "\x00" in clean:
+    if (
+        not clean
+        or len(clean) > MAX_PATH
+        or any(p in ("", ".", "..") or len(p.encode()) > MAX_SEGMENT_BYTES for p in parts)
+        or "\\" in clean
+        or "\x00" in clean
+    ):
         raise InvalidValue(
-            f"invalid artifact path {path!r}: relative, '/'-separated, without '.', '..' or empty parts",
-            {"path": path},
+            f"invalid artifact path {path[:80]!r}: relative, '/'-separated, at most {MAX_PATH} characters "
+            f"in parts of at most {MAX_SEGMENT_BYTES} bytes, without '.', '..' or empty parts",
+            {"path": path[:MAX_PATH]},
         )
     return clean
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from mlops_kit.bounds import PathStr
 from mlops_kit.deps import SessionDep
 
 from experiment_tracking.experiments import service
@@ -12,6 +13,7 @@ from experiment_tracking.experiments.schemas import (
     ExperimentRead,
     ExperimentUpdate,
 )
+from experiment_tracking.queries import Filter, OrderBy, PageToken, View
 
 router = APIRouter(prefix="/api/experiments", tags=["experiments"])
 
@@ -31,14 +33,12 @@ def create_experiment(body: ExperimentCreate, session: SessionDep) -> Experiment
 @router.get("", response_model=ExperimentPage)
 def list_experiments(
     session: SessionDep,
-    filter: Annotated[
-        str | None, Query(description="e.g. `name LIKE 'churn%' and tags.team = 'growth'`")
-    ] = None,
-    name_prefix: str | None = None,
-    order_by: Annotated[list[str] | None, Query(description="e.g. `name ASC`, `creation_time DESC`")] = None,
-    view: Annotated[str, Query(pattern="^(ACTIVE_ONLY|DELETED_ONLY|ALL)$")] = "ACTIVE_ONLY",
+    filter: Filter = None,
+    name_prefix: Annotated[str | None, Query(max_length=500)] = None,
+    order_by: OrderBy = None,
+    view: View = "ACTIVE_ONLY",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    page_token: str | None = None,
+    page_token: PageToken = None,
 ) -> ExperimentPage:
     if name_prefix:
         escaped = name_prefix.replace("'", "\\'")
@@ -51,17 +51,17 @@ def list_experiments(
 
 
 @router.get("/by-name/{name:path}", response_model=ExperimentRead)
-def get_experiment_by_name(name: str, session: SessionDep) -> ExperimentRead:
+def get_experiment_by_name(name: PathStr, session: SessionDep) -> ExperimentRead:
     return ExperimentRead.of(service.get_by_name(session, name))
 
 
 @router.get("/{experiment_id}", response_model=ExperimentRead)
-def get_experiment(experiment_id: str, session: SessionDep) -> ExperimentRead:
+def get_experiment(experiment_id: PathStr, session: SessionDep) -> ExperimentRead:
     return ExperimentRead.of(service.get(session, experiment_id))
 
 
 @router.patch("/{experiment_id}", response_model=ExperimentRead)
-def update_experiment(experiment_id: str, body: ExperimentUpdate, session: SessionDep) -> ExperimentRead:
+def update_experiment(experiment_id: PathStr, body: ExperimentUpdate, session: SessionDep) -> ExperimentRead:
     if body.name is not None:
         service.rename(session, experiment_id, body.name)
     tags = dict(body.tags or {})
@@ -73,13 +73,13 @@ def update_experiment(experiment_id: str, body: ExperimentUpdate, session: Sessi
 
 
 @router.delete("/{experiment_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_experiment(experiment_id: str, session: SessionDep) -> Response:
+def delete_experiment(experiment_id: PathStr, session: SessionDep) -> Response:
     """Soft delete: the experiment and its runs are hidden until restored."""
     service.delete(session, experiment_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{experiment_id}/restore", response_model=ExperimentRead)
-def restore_experiment(experiment_id: str, session: SessionDep) -> ExperimentRead:
+def restore_experiment(experiment_id: PathStr, session: SessionDep) -> ExperimentRead:
     service.restore(session, experiment_id)
     return ExperimentRead.of(service.get(session, experiment_id))

@@ -1,29 +1,35 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from mlops_kit.bounds import NO_NUL
 from pydantic import BaseModel, ConfigDict, Field
 
 from experiment_tracking.experiments.service import DESCRIPTION_TAG
+from experiment_tracking.validation import MAX_ARTIFACT_LOCATION, ExperimentTags
+
+Text = Annotated[str, NO_NUL]
 
 
 class ExperimentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=500, examples=["model-optimization-2024"])
-    description: str | None = Field(default=None, max_length=20000)
-    tags: dict[str, str] = Field(default_factory=dict)
-    artifact_location: str | None = Field(
-        default=None, description="where run artifacts go; default: this service's artifact store"
+    name: Text = Field(min_length=1, max_length=500, examples=["model-optimization-2024"])
+    description: Text | None = Field(default=None, max_length=20000)
+    tags: ExperimentTags = Field(default_factory=dict)
+    artifact_location: Text | None = Field(
+        max_length=MAX_ARTIFACT_LOCATION,
+        default=None,
+        description="where run artifacts go; default: this service's artifact store",
     )
 
 
 class ExperimentUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=500)
-    description: str | None = Field(default=None, max_length=20000)
-    tags: dict[str, str] | None = Field(default=None, description="tags to set (merged into existing)")
+    name: Text | None = Field(default=None, min_length=1, max_length=500)
+    description: Text | None = Field(default=None, max_length=20000)
+    tags: ExperimentTags | None = Field(default=None, description="tags to set (merged into existing)")
 
 
 class ExperimentRead(BaseModel):

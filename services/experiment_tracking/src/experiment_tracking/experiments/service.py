@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from mlops_kit.bounds import INT64_MAX
 from mlops_kit.db import lock_key
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -26,13 +27,16 @@ VIEWS = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
 
 def parse_id(raw: Any) -> int:
     try:
-        value = int(str(raw))
+        text = str(raw)
+        value = int(text) if len(text) <= 20 else -1
     except ValueError:
         raise InvalidValue(
             f"experiment id must be an integer string, got {raw!r}", {"experiment_id": raw}
         ) from None
-    if value < 0:
-        raise InvalidValue(f"experiment id must not be negative, got {raw!r}", {"experiment_id": raw})
+    if not 0 <= value <= INT64_MAX:
+        raise InvalidValue(
+            f"experiment id must be an integer in [0, 2^63-1], got {raw!r}"[:300], {"experiment_id": raw}
+        )
     return value
 
 
@@ -100,6 +104,7 @@ def create(
     description: str | None = None,
 ) -> str:
     name = validation.experiment_name(name)
+    artifact_location = validation.artifact_location(artifact_location)
     clean_tags = _check_tags(tags or {})
     if description is not None:
         clean_tags[DESCRIPTION_TAG] = description

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from mlops_kit.bounds import PathLong
 from mlops_kit.deps import SessionDep, StoreDep
 from mlops_kit.errors import JsonResponse
 from mlops_kit.limits import upload_limit
@@ -28,7 +29,7 @@ def list_artifacts(request: Request, store: StoreDep) -> JsonResponse:
 
 
 @router.put("/{path:path}")
-async def upload_artifact(path: str, request: Request, store: StoreDep) -> JsonResponse:
+async def upload_artifact(path: PathLong, request: Request, store: StoreDep) -> JsonResponse:
     key = service.check_path(path)
     spooled = await store.spool(request.stream(), max_bytes=upload_limit(request))
     try:
@@ -39,14 +40,14 @@ async def upload_artifact(path: str, request: Request, store: StoreDep) -> JsonR
 
 
 @router.get("/{path:path}")
-async def download_artifact(path: str, store: StoreDep) -> StreamingResponse:
+async def download_artifact(path: PathLong, store: StoreDep) -> StreamingResponse:
     key = service.check_path(path)
     size, media, chunks = await run_in_threadpool(service.open_file, store, key)
     return StreamingResponse(chunks, media_type=media, headers={"content-length": str(size)})
 
 
 @router.delete("/{path:path}")
-async def delete_artifact(path: str, store: StoreDep) -> JsonResponse:
+async def delete_artifact(path: PathLong, store: StoreDep) -> JsonResponse:
     key = service.check_path(path)
     await run_in_threadpool(store.delete_prefix, key)
     await run_in_threadpool(store.delete, key)

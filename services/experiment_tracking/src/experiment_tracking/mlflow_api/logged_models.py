@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from mlops_kit.bounds import PathStr
 from mlops_kit.deps import READ_ONLY, SessionDep
 from mlops_kit.errors import JsonResponse
 
@@ -55,36 +56,36 @@ def search_logged_models(payload: JsonBody, session: SessionDep) -> JsonResponse
 
 
 @router.get("/{model_id}")
-def get_logged_model(model_id: str, session: SessionDep) -> JsonResponse:
+def get_logged_model(model_id: PathStr, session: SessionDep) -> JsonResponse:
     return _model(service.get(session, model_id))
 
 
 @router.patch("/{model_id}")
-def finalize_logged_model(model_id: str, payload: JsonBody, session: SessionDep) -> JsonResponse:
+def finalize_logged_model(model_id: PathStr, payload: JsonBody, session: SessionDep) -> JsonResponse:
     return _model(service.finalize(session, model_id, text(payload, "status")))
 
 
 @router.delete("/{model_id}")
-def delete_logged_model(model_id: str, session: SessionDep) -> JsonResponse:
+def delete_logged_model(model_id: PathStr, session: SessionDep) -> JsonResponse:
     service.delete(session, model_id)
     return JsonResponse({})
 
 
 @router.patch("/{model_id}/tags")
-def set_logged_model_tags(model_id: str, payload: JsonBody, session: SessionDep) -> JsonResponse:
+def set_logged_model_tags(model_id: PathStr, payload: JsonBody, session: SessionDep) -> JsonResponse:
     tags = {k: str(v) for k, v in key_values(payload.get("tags"), "tags").items()}
     service.merge(session, model_id, "tags", runs.check_tags(tags))
     return JsonResponse({})
 
 
 @router.delete("/{model_id}/tags/{tag_key}")
-def delete_logged_model_tag(model_id: str, tag_key: str, session: SessionDep) -> JsonResponse:
+def delete_logged_model_tag(model_id: PathStr, tag_key: PathStr, session: SessionDep) -> JsonResponse:
     service.delete_tag(session, model_id, tag_key)
     return JsonResponse({})
 
 
 @router.post("/{model_id}/params")
-def log_logged_model_params(model_id: str, payload: JsonBody, session: SessionDep) -> JsonResponse:
+def log_logged_model_params(model_id: PathStr, payload: JsonBody, session: SessionDep) -> JsonResponse:
     params = {k: str(v) for k, v in key_values(payload.get("params"), "params").items()}
     service.merge(session, model_id, "params", runs.check_params(params))
     return JsonResponse({})

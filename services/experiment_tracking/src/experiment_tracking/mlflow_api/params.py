@@ -12,9 +12,15 @@ from experiment_tracking.errors import InvalidValue
 from experiment_tracking.runs.service import Batch, MetricPoint
 from experiment_tracking.values import now_ms, parse_metric_value
 
-JsonBody = Annotated[dict[str, Any], Body(description="the MLflow request message as JSON")]
+MAX_FIELDS = 64  # an MLflow request message has a handful of fields
+JsonBody = Annotated[
+    dict[str, Any], Body(max_length=MAX_FIELDS, description="the MLflow request message as JSON")
+]
 JSON_BODY: dict[str, Any] = {
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object", "maxProperties": MAX_FIELDS}}},
+    }
 }
 
 
@@ -23,6 +29,8 @@ async def json_body(request: Request) -> dict[str, Any]:
     data = parse_json(raw) if raw else {}
     if not isinstance(data, dict):
         raise InvalidValue("request body must be a JSON object", {})
+    if len(data) > MAX_FIELDS:
+        raise InvalidValue(f"request body has {len(data)} fields; at most {MAX_FIELDS}", {})
     return data
 
 
@@ -37,11 +45,11 @@ def required(data: dict[str, Any], name: str) -> Any:
     return value
 
 
-def text(data: dict[str, Any], name: str) -> str:
+def text(data: dict[str, Any], name: str, limit: int = validation.MAX_TAG_VALUE) -> str:
     value = required(data, name)
     if not isinstance(value, str):
-        raise InvalidValue(f"parameter '{name}' must be a string, got {value!r}", {"parameter": name})
-    return value
+        raise InvalidValue(f"parameter '{name}' must be a string, got {value!r}"[:300], {"parameter": name})
+    return validation.text("parameter", name, value, limit)
 
 
 def run_id(data: dict[str, Any]) -> str:
@@ -77,12 +85,20 @@ def metric_point(item: Any, where: str) -> MetricPoint:
     return MetricPoint(
         key=key,
         value=parse_metric_value(required(item, "value"), f"{where}.value"),
-        timestamp=validation.integer(f"{where}.timestamp", timestamp) if timestamp is not None else now_ms(),
+        timestamp=validation.epoch_millis(f"{where}.timestamp", timestamp)
+        if timestamp is not None
+        else now_ms(),
         step=validation.integer(f"{where}.step", item.get("step") or 0),
-        model_id=item.get("model_id") or None,
-        dataset_name=item.get("dataset_name") or None,
-        dataset_digest=item.get("dataset_digest") or None,
+        model_id=optional_text(item, "model_id", 36),
+        dataset_name=optional_text(item, "dataset_name", 500),
+        dataset_digest=optional_text(item, "dataset_digest", 36),
     )
+
+
+def optional_text(data: dict[str, Any], name: str, limit: int) -> str | None:
+    """An optional string field, no longer than its column."""
+    value = data.get(name)
+    return validation.text("field", name, value, limit) if value else None
 
 
 def batch(data: dict[str, Any]) -> Batch:

@@ -9,6 +9,7 @@ from mlops_kit.deps import READ_ONLY, SessionDep, run_transaction
 from mlops_kit.errors import JsonResponse
 from sqlalchemy.orm import Session
 
+from experiment_tracking import validation
 from experiment_tracking.errors import InvalidValue
 from experiment_tracking.experiments import service as experiments
 from experiment_tracking.mlflow_api import convert
@@ -243,10 +244,10 @@ def log_inputs(payload: JsonBody, session: SessionDep) -> JsonResponse:
             raise InvalidValue(f"datasets[{index}] needs a 'dataset' object", {"index": index})
         datasets.append(
             {
-                "name": text(dataset, "name"),
-                "digest": text(dataset, "digest"),
-                "source_type": text(dataset, "source_type"),
-                "source": text(dataset, "source"),
+                "name": text(dataset, "name", 500),
+                "digest": text(dataset, "digest", 36),
+                "source_type": text(dataset, "source_type", 36),
+                "source": text(dataset, "source", 65_535),
                 "schema": dataset.get("schema"),
                 "profile": dataset.get("profile"),
                 "tags": key_values(item.get("tags"), f"datasets[{index}].tags"),
@@ -258,7 +259,11 @@ def log_inputs(payload: JsonBody, session: SessionDep) -> JsonResponse:
 
 @router.post("/runs/outputs")
 def log_outputs(payload: JsonBody, session: SessionDep) -> JsonResponse:
-    models = [m for m in payload.get("models") or [] if isinstance(m, dict) and m.get("model_id")]
+    models = [
+        {"model_id": text(m, "model_id", 36), "step": validation.integer("step", m.get("step") or 0)}
+        for m in payload.get("models") or []
+        if isinstance(m, dict) and m.get("model_id")
+    ]
     runs.log_outputs(session, run_id(payload), models)
     return JsonResponse(EMPTY)
 

@@ -6,12 +6,14 @@ import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
+from mlops_kit.bounds import PathStr
 from mlops_kit.deps import READ_ONLY, SessionDep
 from mlops_kit.errors import JsonResponse
 from sqlalchemy.orm import Session
 
 from experiment_tracking import validation
 from experiment_tracking.errors import InvalidValue, RunNotFound
+from experiment_tracking.queries import Filter, MetricKey, OrderBy, PageToken, RunIds, View
 from experiment_tracking.runs import compare, service
 from experiment_tracking.runs.schemas import (
     CONTEXT_TAG,
@@ -23,6 +25,7 @@ from experiment_tracking.runs.schemas import (
     run_read,
 )
 from experiment_tracking.runs.service import Batch, MetricPoint
+from experiment_tracking.validation import MetricsBody, RunParams, RunTags
 from experiment_tracking.values import json_number, now_ms, parse_metric_value
 
 router = APIRouter(tags=["runs"])
@@ -40,7 +43,7 @@ def run_in_experiment(session: Session, experiment_id: str, run_id: str) -> dict
     return row
 
 
-def _run(experiment_id: str, run_id: str, session: SessionDep) -> str:
+def _run(experiment_id: PathStr, run_id: PathStr, session: SessionDep) -> str:
     run_in_experiment(session, experiment_id, run_id)
     return run_id
 
@@ -77,7 +80,7 @@ def _datasets(body: RunCreate) -> list[dict[str, Any]]:
 
 
 @router.post("/api/experiments/{experiment_id}/runs", status_code=status.HTTP_201_CREATED)
-def create_run(experiment_id: str, body: RunCreate, session: SessionDep) -> JsonResponse:
+def create_run(experiment_id: PathStr, body: RunCreate, session: SessionDep) -> JsonResponse:
     run_id = service.create(
         session,
         experiment_id,
@@ -98,13 +101,13 @@ def create_run(experiment_id: str, body: RunCreate, session: SessionDep) -> Json
 
 @router.get("/api/experiments/{experiment_id}/runs")
 def list_runs(
-    experiment_id: str,
+    experiment_id: PathStr,
     session: SessionDep,
-    filter: str | None = None,
-    order_by: Annotated[list[str] | None, Query()] = None,
-    view: Annotated[str, Query(pattern="^(ACTIVE_ONLY|DELETED_ONLY|ALL)$")] = "ACTIVE_ONLY",
+    filter: Filter = None,
+    order_by: OrderBy = None,
+    view: View = "ACTIVE_ONLY",
     limit: Annotated[int, Query(ge=1, le=50000)] = 100,
-    page_token: str | None = None,
+    page_token: PageToken = None,
 ) -> JsonResponse:
     found, token = service.search(
         session,
@@ -150,7 +153,7 @@ def restore_run(run_id: RunId, session: SessionDep) -> JsonResponse:
 def log_params(
     run_id: RunId,
     session: SessionDep,
-    params: Annotated[dict[str, str | int | float | bool], Body(examples=[{"max_depth": 8}])],
+    params: Annotated[RunParams, Body(examples=[{"max_depth": 8}])],
 ) -> JsonResponse:
     """Params are immutable: logging a different value for a logged key is a 409, nothing stored."""
     service.log_batch(session, run_id, Batch(params={k: str(v) for k, v in params.items()}))
@@ -159,14 +162,14 @@ def log_params(
 
 @router.post(f"{RUN}/tags")
 def set_tags(
-    run_id: RunId, session: SessionDep, tags: Annotated[dict[str, str], Body(examples=[{"team": "growth"}])]
+    run_id: RunId, session: SessionDep, tags: Annotated[RunTags, Body(examples=[{"team": "growth"}])]
 ) -> JsonResponse:
     service.log_batch(session, run_id, Batch(tags=tags))
     return _read(session, run_id)
 
 
 @router.delete(f"{RUN}/tags/{{key:path}}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_tag(run_id: RunId, key: str, session: SessionDep) -> Response:
+def delete_tag(run_id: RunId, key: PathStr, session: SessionDep) -> Response:
     service.delete_tag(session, run_id, key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -185,13 +188,15 @@ def _points(body: dict[str, Any]) -> list[MetricPoint]:
                 MetricPoint(
                     key=validation.key("metric", item.get("key")),
                     value=parse_metric_value(item.get("value"), f"{where}.value"),
-                    timestamp=validation.integer(f"{where}.timestamp", item.get("timestamp") or now_ms()),
+                    timestamp=validation.epoch_millis(
+                        f"{where}.timestamp", item.get("timestamp") or now_ms()
+                    ),
                     step=validation.integer(f"{where}.step", item.get("step") or 0),
                 )
             )
         return points
     step = validation.integer("step", body.get("step") or 0)
-    timestamp = validation.integer("timestamp", body.get("timestamp") or now_ms())
+    timestamp = validation.epoch_millis("timestamp", body.get("timestamp") or now_ms())
     values = {k: v for k, v in body.items() if k not in ("step", "timestamp")}
     if not values:
         raise InvalidValue("no metrics in the request body", {"example": METRICS_EXAMPLE})
@@ -206,7 +211,7 @@ def _points(body: dict[str, Any]) -> list[MetricPoint]:
 def log_metrics(
     run_id: RunId,
     session: SessionDep,
-    body: Annotated[dict[str, Any], Body(examples=[METRICS_EXAMPLE])],
+    body: Annotated[MetricsBody, Body(examples=[METRICS_EXAMPLE])],
 ) -> JsonResponse:
     points = _points(body)
     service.log_batch(session, run_id, Batch(metrics=points))
@@ -227,10 +232,10 @@ def latest_metrics(run_id: RunId, session: SessionDep) -> JsonResponse:
 @router.get(f"{RUN}/metrics/{{key:path}}/history")
 def metric_history(
     run_id: RunId,
-    key: str,
+    key: PathStr,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100000)] = 10000,
-    page_token: str | None = None,
+    page_token: PageToken = None,
 ) -> JsonResponse:
     points, token = service.metric_history(session, run_id, key, max_results=limit, page_token=page_token)
     items = [{"value": json_number(v), "timestamp": ts, "step": s} for v, ts, s in points]
@@ -253,11 +258,11 @@ def search_runs(body: RunSearch, session: SessionDep) -> JsonResponse:
 
 @router.get("/api/experiments/{experiment_id}/best-run")
 def best_run(
-    experiment_id: str,
+    experiment_id: PathStr,
     session: SessionDep,
-    metric: str,
-    mode: Annotated[str, Query(pattern="^(max|min)$")] = "max",
-    filter: str | None = None,
+    metric: MetricKey,
+    mode: Annotated[str, Query(max_length=3, pattern="^(max|min)$")] = "max",
+    filter: Filter = None,
 ) -> JsonResponse:
     """The run with the highest (or lowest) latest value of `metric`, among runs matching `filter`."""
     return JsonResponse(run_read(compare.best_run(session, experiment_id, metric, mode, filter)))
@@ -271,7 +276,7 @@ def _ids(raw: list[str]) -> list[str]:
 
 
 @router.get("/api/runs/compare")
-def compare_runs(session: SessionDep, run_ids: Annotated[list[str], Query()]) -> JsonResponse:
+def compare_runs(session: SessionDep, run_ids: RunIds) -> JsonResponse:
     """Params and latest metrics side by side, and which params differ."""
     return JsonResponse(compare.side_by_side(session, _ids(run_ids)))
 
@@ -279,8 +284,8 @@ def compare_runs(session: SessionDep, run_ids: Annotated[list[str], Query()]) ->
 @router.get("/api/metrics/history")
 def metric_histories(
     session: SessionDep,
-    run_ids: Annotated[list[str], Query()],
-    key: str,
+    run_ids: RunIds,
+    key: MetricKey,
     limit: Annotated[int, Query(ge=1, le=1_000_000)] = 100_000,
 ) -> JsonResponse:
     """One metric's history for several runs, for plotting them together."""

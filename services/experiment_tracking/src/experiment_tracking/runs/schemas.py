@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from mlops_kit.bounds import NO_NUL, EpochMillis, ExpressionStr, IdStr, JsonObject
 from pydantic import BaseModel, ConfigDict, Field
 
+from experiment_tracking.validation import MAX_TAG_VALUE, RunParams, RunTags
 from experiment_tracking.values import json_number
 
 DESCRIPTION_TAG = "mlflow.note.content"
@@ -14,68 +16,73 @@ SOURCE_TAGS = {
     "type": "mlflow.source.type",
 }
 CONTEXT_TAG = "mlflow.data.context"
-Scalar = str | int | float | bool
+Text = Annotated[str, NO_NUL]
+OrderBy = Annotated[list[Annotated[str, Field(max_length=500), NO_NUL]], Field(max_length=100)]
 
 
 class RunSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    git_commit: str | None = Field(default=None, max_length=8000, description="source code version")
-    entry_point: str | None = Field(default=None, max_length=8000, examples=["train.py:main"])
-    name: str | None = Field(default=None, max_length=8000, description="script, notebook or job")
-    type: str | None = Field(default=None, max_length=20, examples=["LOCAL", "JOB", "PROJECT"])
+    git_commit: Text | None = Field(default=None, max_length=8000, description="source code version")
+    entry_point: Text | None = Field(default=None, max_length=8000, examples=["train.py:main"])
+    name: Text | None = Field(default=None, max_length=8000, description="script, notebook or job")
+    type: Text | None = Field(default=None, max_length=20, examples=["LOCAL", "JOB", "PROJECT"])
 
 
 class DatasetRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=500)
-    source: str = Field(min_length=1, max_length=65535, examples=["s3://bucket/train.parquet"])
-    digest: str | None = Field(default=None, max_length=36, description="content hash or version")
-    source_type: str = Field(default="external", max_length=36)
-    context: str | None = Field(default=None, max_length=500, examples=["training", "evaluation"])
+    name: Text = Field(min_length=1, max_length=500)
+    source: Text = Field(min_length=1, max_length=65535, examples=["s3://bucket/train.parquet"])
+    digest: Text | None = Field(default=None, max_length=36, description="content hash or version")
+    source_type: Text = Field(default="external", max_length=36)
+    context: Text | None = Field(default=None, max_length=500, examples=["training", "evaluation"])
 
 
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    run_name: str | None = Field(default=None, max_length=250, alias="run_name")
-    parameters: dict[str, Scalar] = Field(default_factory=dict, description="logged once; immutable")
-    tags: dict[str, str] = Field(default_factory=dict)
-    description: str | None = None
-    start_time: int | None = Field(default=None, description="epoch milliseconds; default now")
-    parent_run_id: str | None = Field(default=None, description="nest this run under another")
-    user_id: str | None = Field(default=None, max_length=256)
+    run_name: Text | None = Field(default=None, max_length=250, alias="run_name")
+    parameters: RunParams = Field(default_factory=dict, description="logged once; immutable")
+    tags: RunTags = Field(default_factory=dict)
+    description: Text | None = Field(default=None, max_length=MAX_TAG_VALUE)
+    start_time: EpochMillis | None = Field(default=None, description="epoch milliseconds; default now")
+    parent_run_id: IdStr | None = Field(default=None, description="nest this run under another")
+    user_id: Text | None = Field(default=None, max_length=256)
     source: RunSource | None = None
-    environment: dict[str, Any] | None = Field(
+    environment: JsonObject | None = Field(
         default=None,
         description="interpreter and packages",
         examples=[{"python_version": "3.11.7", "packages": ["scikit-learn==1.5.2"]}],
     )
-    datasets: list[DatasetRef] = Field(default_factory=list)
+    datasets: list[DatasetRef] = Field(default_factory=list, max_length=1000)
 
 
 class RunUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: str | None = Field(default=None, pattern="^(RUNNING|SCHEDULED|FINISHED|FAILED|KILLED)$")
-    end_time: int | None = Field(default=None, description="epoch milliseconds; default now when finishing")
-    run_name: str | None = Field(default=None, min_length=1, max_length=250)
-    description: str | None = None
+    status: str | None = Field(
+        default=None, max_length=9, pattern="^(RUNNING|SCHEDULED|FINISHED|FAILED|KILLED)$"
+    )
+    end_time: EpochMillis | None = Field(
+        default=None, description="epoch milliseconds; default now when finishing"
+    )
+    run_name: Text | None = Field(default=None, min_length=1, max_length=250)
+    description: Text | None = Field(default=None, max_length=MAX_TAG_VALUE)
 
 
 class RunSearch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    experiment_ids: list[str] = Field(min_length=1)
-    filter: str | None = Field(
+    experiment_ids: list[IdStr] = Field(min_length=1, max_length=1000)
+    filter: ExpressionStr | None = Field(
         default=None,
         examples=['metrics.accuracy > 0.9 and params.model = "rf" and attributes.status = "FINISHED"'],
     )
-    order_by: list[str] = Field(default_factory=list, examples=[["metrics.f1 DESC"]])
-    view: str = Field(default="ACTIVE_ONLY", pattern="^(ACTIVE_ONLY|DELETED_ONLY|ALL)$")
+    order_by: OrderBy = Field(default_factory=list, examples=[["metrics.f1 DESC"]])
+    view: str = Field(default="ACTIVE_ONLY", max_length=12, pattern="^(ACTIVE_ONLY|DELETED_ONLY|ALL)$")
     max_results: int = Field(default=100, ge=1, le=50000)
-    page_token: str | None = None
+    page_token: Text | None = Field(default=None, max_length=1000)
 
 
 def _dataset(row: Any) -> dict[str, Any]:

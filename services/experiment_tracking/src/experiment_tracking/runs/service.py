@@ -132,7 +132,7 @@ def create(
             "name": name[:250],
             "user_id": user[:256],
             "status": "RUNNING",
-            "start_time": validation.integer("start_time", start_time)
+            "start_time": validation.epoch_millis("start_time", start_time)
             if start_time is not None
             else now_ms(),
             "lifecycle_stage": "active",
@@ -168,7 +168,7 @@ def update(
         if values["status"] in TERMINAL and end_time is None:
             end_time = now_ms()
     if end_time is not None:
-        values["end_time"] = validation.integer("end_time", end_time)
+        values["end_time"] = validation.epoch_millis("end_time", end_time)
     if run_name:
         values["name"] = validation.text("run name", "run_name", run_name, 250)
         repo.set_tags(session, run_id, {RUN_NAME_TAG: run_name})

@@ -6,8 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from mlops_kit.bounds import INT64_SCHEMA_MAX
 from mlops_kit.deps import READ_ONLY, run_transaction
 from mlops_kit.errors import parse_json
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from feature_store.offline import output
@@ -53,12 +55,17 @@ def _entity_frame(fmt: str, data: bytes, query: HistoricalQuery) -> tuple[Frame,
 async def historical_features(
     request: Request,
     features: Annotated[
-        list[str], Query(description="with a file body: `set:feature`, `set:*`, bare names")
+        list[Annotated[str, Field(max_length=300)]],
+        Query(max_length=10_000, description="with a file body: `set:feature`, `set:*`, bare names"),
     ] = [],
-    feature_service: Annotated[str | None, Query(description="with a file body: a feature service")] = None,
-    feature_service_version: Annotated[int | None, Query(ge=1)] = None,
+    feature_service: Annotated[
+        str | None, Query(max_length=128, description="with a file body: a feature service")
+    ] = None,
+    feature_service_version: Annotated[int | None, Query(ge=1, le=INT64_SCHEMA_MAX)] = None,
     full_feature_names: bool = False,
-    format: Annotated[str | None, Query(description="body format when not given by Content-Type")] = None,
+    format: Annotated[
+        str | None, Query(max_length=16, description="body format when not given by Content-Type")
+    ] = None,
 ) -> Response:
     """Each entity row joined with, per feature set, the newest row at or before its
     `event_timestamp` (within the set's TTL, inclusive); rows without a match are kept with

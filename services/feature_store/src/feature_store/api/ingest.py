@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from mlops_kit.bounds import INT64_SCHEMA_MAX, PathStr
 from mlops_kit.deps import run_transaction
 from mlops_kit.errors import parse_json
 from sqlalchemy.orm import Session
@@ -33,7 +34,7 @@ ROWS_BODY: dict[str, Any] = {
         ),
         "content": {
             "application/json": {"schema": {"type": "object"}},
-            "text/csv": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string", "format": "binary"}},
             "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
         },
     }
@@ -57,9 +58,11 @@ def _frame(view: FeatureSetView, version: int, fmt: str, data: bytes) -> Frame:
 
 @router.post("/api/feature-sets/{name}/rows", status_code=201, openapi_extra=ROWS_BODY)
 async def ingest_rows(
-    name: str,
+    name: PathStr,
     request: Request,
-    version: Annotated[int | None, Query(ge=1, description="schema version (default: the latest)")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=INT64_SCHEMA_MAX, description="schema version (default: the latest)")
+    ] = None,
     format: Annotated[Literal["json", "csv", "parquet"] | None, Query(description="body format")] = None,
 ) -> dict[str, Any]:
     """Validate every row against the schema, then write all of them (or none) to the offline

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
+from mlops_kit.bounds import INT64_SCHEMA_MAX, EpochSeconds, PathStr
 from mlops_kit.deps import SessionDep, run_transaction
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,15 +22,17 @@ from feature_store.types import InvalidValue, to_micros
 router = APIRouter(tags=["materialization"])
 
 
+# ISO 8601 or epoch seconds, years 1-9999 (checked by to_micros)
+TimeIn = Annotated[str, Field(max_length=64)] | EpochSeconds
+
+
 class MaterializeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: str | int | float | None = Field(
+    start: TimeIn | None = Field(
         default=None, description="event-time start, inclusive (ISO 8601, naive = UTC, or epoch seconds)"
     )
-    end: str | int | float | None = Field(
-        default=None, description="event-time end, inclusive (default: now)"
-    )
+    end: TimeIn | None = Field(default=None, description="event-time end, inclusive (default: now)")
     incremental: bool = Field(
         default=False,
         description="copy what the last jobs did not: rows with an event time after the feature set's "
@@ -49,7 +52,7 @@ class MaterializeRequest(BaseModel):
 
 @router.post("/api/feature-sets/{name}/materialize", status_code=202)
 async def materialize_feature_set(
-    name: str, request: Request, body: MaterializeRequest | None = None
+    name: PathStr, request: Request, body: MaterializeRequest | None = None
 ) -> dict[str, Any]:
     """Start a job; answers the job resource (poll `GET /api/materialization-jobs/{id}`)."""
     body = body or MaterializeRequest()
@@ -69,7 +72,9 @@ async def materialize_feature_set(
 
 
 @router.get("/api/materialization-jobs/{job_id}")
-def get_materialization_job(job_id: int, session: SessionDep) -> dict[str, Any]:
+def get_materialization_job(
+    job_id: Annotated[int, Path(ge=1, le=INT64_SCHEMA_MAX)], session: SessionDep
+) -> dict[str, Any]:
     """`{"id", "feature_set", "status", "start", "end", "incremental", "rows_total", "rows_done",
     "percent", "error", "created_at", "started_at", "finished_at"}`; rows are entities."""
     return materialize.get_job(session, job_id)
@@ -78,7 +83,7 @@ def get_materialization_job(job_id: int, session: SessionDep) -> dict[str, Any]:
 @router.get("/api/materialization-jobs")
 def list_materialization_jobs(
     session: SessionDep,
-    feature_set: str | None = None,
+    feature_set: Annotated[str | None, Query(max_length=128)] = None,
     status: Annotated[Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED"] | None, Query()] = None,
     limit: Limit = 100,
     offset: Offset = 0,

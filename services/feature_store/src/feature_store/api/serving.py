@@ -14,12 +14,14 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from mlops_kit.bounds import INT64_SCHEMA_MAX, NO_NUL, Int64, PathStr
 from mlops_kit.deps import READ_ONLY, run_transaction
 from mlops_kit.errors import PayloadTooLarge, ServiceUnavailable, parse_json
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from feature_store.errors import InvalidRequest
+from feature_store.keys import MAX_KEY
 from feature_store.online import OnlineStore
 from feature_store.online import push as pushing
 from feature_store.online.base import OnlineRow
@@ -38,19 +40,32 @@ router = APIRouter(tags=["online serving"])
 JSON = "application/json"
 
 
+# documentation of the hand-parsed body (the settings' max_entities_per_request bounds entities)
+Ref = Annotated[str, Field(max_length=300), NO_NUL]
+KeyValue = Annotated[str, Field(max_length=MAX_KEY), NO_NUL] | Int64
+Entities = (
+    Annotated[list[KeyValue | Annotated[dict[Ref, KeyValue], Field(max_length=8)]], Field(max_length=10_000)]
+    | Annotated[dict[Ref, Annotated[list[KeyValue], Field(max_length=10_000)]], Field(max_length=8)]
+)
+
+
 class OnlineRequest(BaseModel):
     """Give `features` (with optional `feature_set`) or `feature_service`."""
 
-    entities: list[str | int | dict[str, str | int]] | dict[str, list[str | int]] = Field(
+    entities: Entities = Field(
         description='join-key values `["u1", "u2"]`, objects `[{"user_id": "u1"}]` (composite keys), '
         'or columns `{"user_id": ["u1", "u2"]}`'
     )
-    features: list[str] | None = Field(
-        default=None, description="`set:feature`, `set:*`, or a feature name (unique, or in `feature_set`)"
+    features: list[Ref] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="`set:feature`, `set:*`, or a feature name (unique, or in `feature_set`)",
     )
-    feature_set: str | None = Field(default=None, description="where bare feature names are looked up")
-    feature_service: str | None = None
-    feature_service_version: int | None = Field(default=None, description="default: the latest")
+    feature_set: Ref | None = Field(default=None, description="where bare feature names are looked up")
+    feature_service: Ref | None = None
+    feature_service_version: int | None = Field(
+        default=None, ge=1, le=INT64_SCHEMA_MAX, description="default: the latest"
+    )
 
 
 class OnlineResult(BaseModel):
@@ -67,7 +82,7 @@ class OnlineResponse(BaseModel):
 
 
 class PushRequest(BaseModel):
-    rows: list[dict[str, Any]] = Field(
+    rows: list[Annotated[dict[Ref, Any], Field(max_length=1100)]] = Field(
         description="each: the join key column(s), `event_timestamp` (ISO 8601, naive = UTC, or epoch "
         "seconds), optional `created_timestamp` (default: now) and feature columns",
         max_length=pushing.MAX_PUSH_ROWS,
@@ -134,8 +149,13 @@ async def _answer(request: Request, plan: Plan, entities: list[Any]) -> Response
     return Response(render(plan, entities, records, time.time_ns() // 1000), media_type=JSON)
 
 
-def _query(name: str, description: str, *, required: bool = True) -> dict[str, Any]:
-    schema = {"type": "string"}
+MAX_QUERY = 65_536  # entities or feature references in one GET, comma-separated
+
+
+def _query(
+    name: str, description: str, *, required: bool = True, max_length: int = MAX_QUERY
+) -> dict[str, Any]:
+    schema = {"type": "string", "maxLength": max_length}
     return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
 
 
@@ -143,7 +163,7 @@ SERVE_PARAMETERS = {
     "parameters": [
         _query("entities", "comma-separated values of the entity's join key"),
         _query("features", "comma-separated `set:feature`, `set:*` or feature names"),
-        _query("feature_set", "where bare feature names are looked up", required=False),
+        _query("feature_set", "where bare feature names are looked up", required=False, max_length=128),
     ]
 }
 
@@ -165,6 +185,10 @@ async def serve_features(request: Request) -> Response:
     entities, features, feature_set = query.get("entities"), query.get("features"), query.get("feature_set")
     if entities is None or features is None:
         raise InvalidRequest("give entities and features", {"entities": entities, "features": features})
+    if max(len(entities), len(features), len(feature_set or "")) > MAX_QUERY:
+        raise InvalidRequest(
+            f"entities, features and feature_set are at most {MAX_QUERY} characters each", {}
+        )
     items = [e.strip() for e in entities.split(",")]
     ids = [e for e in items if e]
     _check_count(request, len(ids))
@@ -255,10 +279,11 @@ async def _plan_for_service(request: Request, name: Any, version: Any) -> Plan:
     openapi_extra=_schema(PushRequest),
 )
 async def push_rows(
-    name: str,
+    name: PathStr,
     request: Request,
     version: Annotated[
-        int | None, Query(ge=1, description="schema version of the rows (default: latest)")
+        int | None,
+        Query(ge=1, le=INT64_SCHEMA_MAX, description="schema version of the rows (default: latest)"),
     ] = None,
 ) -> Response:
     """Push one row (a row object) or a small batch (`{"rows": [...]}`, at most 1000) of a feature

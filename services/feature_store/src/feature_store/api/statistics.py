@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from mlops_kit.bounds import INT64_SCHEMA_MAX, PathStr
 from mlops_kit.deps import SessionDep
 
 from feature_store.registry.views import feature_set_view
@@ -15,10 +16,12 @@ router = APIRouter(tags=["statistics"])
 
 @router.get("/api/feature-sets/{name}/statistics")
 def feature_statistics(
-    name: str,
+    name: PathStr,
     request: Request,
     session: SessionDep,
-    version: Annotated[int | None, Query(ge=1, description="schema version (default: the latest)")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=INT64_SCHEMA_MAX, description="schema version (default: the latest)")
+    ] = None,
 ) -> dict[str, Any]:
     """Of every row ingested or pushed under that version: per feature count, nulls, and for
     numbers mean, std (ddof=1), min, max, quantiles p5..p95 and a 10-bin histogram (exact up to

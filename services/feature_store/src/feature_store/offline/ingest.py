@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from mlops_kit.bounds import EPOCH_US_MAX, EPOCH_US_MIN
 from mlops_kit.errors import Unprocessable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +25,7 @@ from feature_store.offline.frames import Frame
 from feature_store.registry.views import FeatureSetView
 from feature_store.stats import update_statistics
 from feature_store.tables import FeatureSet
-from feature_store.types import InvalidValue, coerce, from_micros, to_micros
+from feature_store.types import MAX_STRING, InvalidValue, checked_micros, coerce, from_micros, to_micros
 
 EVENT_TS = "event_timestamp"
 CREATED_TS = "created_timestamp"
@@ -139,7 +140,7 @@ def _entity_keys(view: FeatureSetView, frame: Frame, errors: Errors) -> list[str
 def _times(frame: Frame, column: str, errors: Errors, *, required: bool) -> list[Any]:
     raw = frame.columns[column]
     native = frame.native.get(column) == "timestamp"  # already µs
-    if native and (not required or None not in raw):
+    if native and (not required or None not in raw) and _in_range(raw):
         return raw
     out: list[Any] = []
     for i, value in enumerate(raw):
@@ -149,21 +150,38 @@ def _times(frame: Frame, column: str, errors: Errors, *, required: bool) -> list
             out.append(None)
             continue
         try:
-            out.append(value if native else to_micros(value))
+            out.append(checked_micros(value) if native else to_micros(value))
         except InvalidValue as exc:
             errors.add(i, column, str(exc))
             out.append(None)
     return out
 
 
+def _native_fits(raw: list[Any], type_: str) -> bool:
+    """Whether a column read natively (Parquet/Arrow) holds only what storage takes."""
+    if type_ == "timestamp":
+        return _in_range(raw)
+    if type_ == "string":
+        return all(len(v) <= MAX_STRING and "\x00" not in v for v in raw if v is not None)
+    return True
+
+
+def _in_range(micros: list[Any]) -> bool:
+    present = [v for v in micros if v is not None]
+    return not present or (min(present) >= EPOCH_US_MIN and max(present) <= EPOCH_US_MAX)
+
+
 def _feature_column(frame: Frame, name: str, type_: str, errors: Errors) -> list[Any]:
     raw = frame.columns[name]
-    if frame.native.get(name) == type_:
+    native = frame.native.get(name) == type_
+    if native and _native_fits(raw, type_):
         return raw
+    # a native timestamp column is already µs; everything else is converted value by value
+    convert = checked_micros if native and type_ == "timestamp" else None
     out: list[Any] = []
     for i, value in enumerate(raw):
         try:
-            out.append(coerce(value, type_))
+            out.append(convert(value) if convert and value is not None else coerce(value, type_))
         except InvalidValue as exc:
             if not errors.full():
                 errors.add(i, name, str(exc))

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from mlops_kit.bounds import INT64_SCHEMA_MAX, PathStr
 from mlops_kit.deps import SessionDep, run_transaction
 from mlops_kit.errors import ServiceUnavailable
 from mlops_kit.pagination import Limit, Offset, page_fields
+from pydantic import Field
 
 from feature_store.registry import schemas as s
 from feature_store.registry import service
 
 router = APIRouter()
-Version = Annotated[int | None, Query(ge=1, description="a schema version (default: the latest)")]
+Version = Annotated[
+    int | None, Query(ge=1, le=INT64_SCHEMA_MAX, description="a schema version (default: the latest)")
+]
 
 
 # entities ------------------------------------------------------------------------------------
@@ -31,17 +35,17 @@ def list_entities(session: SessionDep, limit: Limit = 100, offset: Offset = 0) -
 
 
 @router.get("/api/entities/{name}", response_model=s.EntityRead, tags=["entities"])
-def get_entity(name: str, session: SessionDep) -> s.EntityRead:
+def get_entity(name: PathStr, session: SessionDep) -> s.EntityRead:
     return service.entity_read(service.get_entity(session, name))
 
 
 @router.patch("/api/entities/{name}", response_model=s.EntityRead, tags=["entities"])
-def update_entity(name: str, body: s.EntityUpdate, session: SessionDep) -> s.EntityRead:
+def update_entity(name: PathStr, body: s.EntityUpdate, session: SessionDep) -> s.EntityRead:
     return service.entity_read(service.update_entity(session, name, body))
 
 
 @router.delete("/api/entities/{name}", status_code=204, tags=["entities"])
-def delete_entity(name: str, session: SessionDep) -> Response:
+def delete_entity(name: PathStr, session: SessionDep) -> Response:
     service.delete_entity(session, name)
     return Response(status_code=204)
 
@@ -59,7 +63,7 @@ def create_feature_set(body: s.FeatureSetCreate, request: Request, session: Sess
 
 @router.put("/api/feature-sets/{name}", response_model=s.FeatureSetRead, tags=["feature sets"])
 def apply_feature_set(
-    name: str, body: s.FeatureSetApply, request: Request, response: Response, session: SessionDep
+    name: PathStr, body: s.FeatureSetApply, request: Request, response: Response, session: SessionDep
 ) -> s.FeatureSetRead:
     """Idempotent apply (as `feast apply`): creates the set (201), or makes a new schema version
     when the features changed (additive; removals or type changes need `breaking: true`), or
@@ -73,10 +77,13 @@ def apply_feature_set(
 @router.get("/api/feature-sets", response_model=s.FeatureSetPage, tags=["feature sets"])
 def list_feature_sets(
     session: SessionDep,
-    entity: str | None = None,
-    owner: str | None = None,
-    tags: Annotated[list[str], Query(description="`key` or `key=value`; all must match")] = [],
-    name_prefix: str | None = None,
+    entity: Annotated[str | None, Query(max_length=128)] = None,
+    owner: Annotated[str | None, Query(max_length=256)] = None,
+    tags: Annotated[
+        list[Annotated[str, Field(max_length=8300)]],
+        Query(max_length=100, description="`key` or `key=value`; all must match"),
+    ] = [],
+    name_prefix: Annotated[str | None, Query(max_length=128)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> s.FeatureSetPage:
@@ -89,13 +96,13 @@ def list_feature_sets(
 
 
 @router.get("/api/feature-sets/{name}", response_model=s.FeatureSetRead, tags=["feature sets"])
-def get_feature_set(name: str, session: SessionDep, version: Version = None) -> s.FeatureSetRead:
+def get_feature_set(name: PathStr, session: SessionDep, version: Version = None) -> s.FeatureSetRead:
     return service.feature_set_read(session, service.get_feature_set(session, name), version)
 
 
 @router.patch("/api/feature-sets/{name}", response_model=s.FeatureSetRead, tags=["feature sets"])
 def update_feature_set(
-    name: str, body: s.FeatureSetUpdate, request: Request, session: SessionDep
+    name: PathStr, body: s.FeatureSetUpdate, request: Request, session: SessionDep
 ) -> s.FeatureSetRead:
     """Description, owner, tags, TTL (`ttl_seconds: 0` removes it). Schema changes are versions."""
     fs = service.update_feature_set(request, session, name, body)
@@ -104,7 +111,7 @@ def update_feature_set(
 
 @router.delete("/api/feature-sets/{name}", status_code=204, tags=["feature sets"])
 async def delete_feature_set(
-    name: str,
+    name: PathStr,
     request: Request,
     force: Annotated[bool, Query(description="even if feature services use it")] = False,
 ) -> Response:
@@ -127,7 +134,7 @@ async def delete_feature_set(
 
 
 @router.get("/api/feature-sets/{name}/versions", response_model=list[s.VersionRead], tags=["feature sets"])
-def list_versions(name: str, session: SessionDep) -> list[s.VersionRead]:
+def list_versions(name: PathStr, session: SessionDep) -> list[s.VersionRead]:
     fs = service.get_feature_set(session, name)
     return [_version_read(name, service.get_version(session, fs, v)) for v in range(1, fs.latest_version + 1)]
 
@@ -135,7 +142,9 @@ def list_versions(name: str, session: SessionDep) -> list[s.VersionRead]:
 @router.post(
     "/api/feature-sets/{name}/versions", status_code=201, response_model=s.VersionRead, tags=["feature sets"]
 )
-def create_version(name: str, body: s.VersionCreate, request: Request, session: SessionDep) -> s.VersionRead:
+def create_version(
+    name: PathStr, body: s.VersionCreate, request: Request, session: SessionDep
+) -> s.VersionRead:
     """A new schema version from the whole new feature list. Adding features is always allowed;
     removing or retyping one answers 409 BREAKING_SCHEMA_CHANGE unless `breaking: true`."""
     fs = service.get_feature_set(session, name, lock=True)
@@ -149,7 +158,9 @@ def create_version(name: str, body: s.VersionCreate, request: Request, session: 
 @router.get(
     "/api/feature-sets/{name}/versions/{version}", response_model=s.VersionRead, tags=["feature sets"]
 )
-def get_version(name: str, version: int, session: SessionDep) -> s.VersionRead:
+def get_version(
+    name: PathStr, version: Annotated[int, Path(ge=1, le=INT64_SCHEMA_MAX)], session: SessionDep
+) -> s.VersionRead:
     fs = service.get_feature_set(session, name)
     return _version_read(name, service.get_version(session, fs, version))
 
@@ -194,7 +205,7 @@ def list_feature_services(
 
 
 @router.get("/api/feature-services/{name}", response_model=s.FeatureServiceRead, tags=["feature services"])
-def get_feature_service(name: str, session: SessionDep, version: Version = None) -> s.FeatureServiceRead:
+def get_feature_service(name: PathStr, session: SessionDep, version: Version = None) -> s.FeatureServiceRead:
     return service.service_read(service.get_service(session, name, version))
 
 
@@ -203,11 +214,11 @@ def get_feature_service(name: str, session: SessionDep, version: Version = None)
     response_model=list[s.FeatureServiceRead],
     tags=["feature services"],
 )
-def list_feature_service_versions(name: str, session: SessionDep) -> list[s.FeatureServiceRead]:
+def list_feature_service_versions(name: PathStr, session: SessionDep) -> list[s.FeatureServiceRead]:
     return [service.service_read(x) for x in service.service_versions(session, name)]
 
 
 @router.delete("/api/feature-services/{name}", status_code=204, tags=["feature services"])
-def delete_feature_service(name: str, session: SessionDep) -> Response:
+def delete_feature_service(name: PathStr, session: SessionDep) -> Response:
     service.delete_service(session, name)
     return Response(status_code=204)

@@ -7,6 +7,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from mlops_kit.bounds import MAX_DURATION_SECONDS, NO_NUL, DurationSeconds, Tags
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from feature_store.types import TYPES, normalize_type
@@ -19,7 +20,11 @@ FEATURE_RULE = "1-128 characters: letters, digits and '_', not starting with a d
 RESERVED_COLUMNS = frozenset({"event_timestamp", "created_timestamp", "entity"})
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=NAME_PATTERN, description=NAME_RULE)]
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)?\s*$")
+Text = Annotated[str, NO_NUL]
+# '24h', '7d', 3600: at most 100 years (0 or null: never expires)
+Ttl = Annotated[str, Field(max_length=32)] | DurationSeconds
+TtlText = Annotated[Ttl, Field(description="a duration like '24h', '7d', or seconds; at most 100 years")]
+_DURATION = re.compile(r"^\s*(\d{1,12})\s*(s|m|h|d|w)?\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
 
@@ -39,8 +44,8 @@ def parse_ttl(value: Any) -> int | None:
         seconds = int(match.group(1)) * _UNIT[match.group(2)]
     else:
         raise ValueError(f"ttl must be seconds (an int) or a duration like '24h', '7d'; got {value!r}")
-    if seconds < 0:
-        raise ValueError("ttl must not be negative")
+    if not 0 <= seconds <= MAX_DURATION_SECONDS:
+        raise ValueError(f"ttl must be between 0 and {MAX_DURATION_SECONDS} seconds (100 years)")
     return seconds or None
 
 
@@ -50,8 +55,8 @@ class EntityCreate(Strict):
         Field(default=None, min_length=1, max_length=8, description="default: [name]")
     )
     value_type: Literal["string", "int"] = "string"
-    description: str = Field(default="", max_length=10_000)
-    tags: dict[str, str] = Field(default_factory=dict, max_length=100)
+    description: Text = Field(default="", max_length=10_000)
+    tags: Tags = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _keys(self) -> EntityCreate:
@@ -68,8 +73,8 @@ class EntityCreate(Strict):
 
 
 class EntityUpdate(Strict):
-    description: str | None = Field(default=None, max_length=10_000)
-    tags: dict[str, str] | None = None
+    description: Text | None = Field(default=None, max_length=10_000)
+    tags: Tags | None = None
 
 
 class EntityRead(BaseModel):
@@ -94,8 +99,8 @@ class FeatureIn(Strict):
     name: Annotated[
         str, Field(min_length=1, max_length=128, pattern=FEATURE_PATTERN, description=FEATURE_RULE)
     ]
-    type: str = Field(description=f"one of {', '.join(TYPES)}")
-    description: str = Field(default="", max_length=2000)
+    type: str = Field(max_length=32, description=f"one of {', '.join(TYPES)}")
+    description: Text = Field(default="", max_length=2000)
 
     @field_validator("type")
     @classmethod
@@ -130,11 +135,11 @@ class FeatureSetCreate(Strict):
         default=None, description="entity name; omitted: the `default` entity (join key `entity_id`)"
     )
     features: Features
-    description: str = Field(default="", max_length=10_000)
-    owner: str | None = Field(default=None, max_length=256)
-    tags: dict[str, str] = Field(default_factory=dict, max_length=100)
-    ttl_seconds: int | None = Field(default=None, ge=0, description="0 or null: values never expire")
-    ttl: str | int | None = Field(default=None, description="alternative to ttl_seconds: '24h', '7d', 3600")
+    description: Text = Field(default="", max_length=10_000)
+    owner: Text | None = Field(default=None, max_length=256)
+    tags: Tags = Field(default_factory=dict)
+    ttl_seconds: DurationSeconds | None = Field(default=None, description="0 or null: values never expire")
+    ttl: TtlText | None = Field(default=None, description="alternative to ttl_seconds: '24h', '7d', 3600")
 
     @field_validator("features")
     @classmethod
@@ -157,11 +162,11 @@ class FeatureSetApply(Strict):
 
     entity: Name | None = None
     features: Features
-    description: str | None = Field(default=None, max_length=10_000)
-    owner: str | None = Field(default=None, max_length=256)
-    tags: dict[str, str] | None = None
-    ttl_seconds: int | None = Field(default=None, ge=0)
-    ttl: str | int | None = None
+    description: Text | None = Field(default=None, max_length=10_000)
+    owner: Text | None = Field(default=None, max_length=256)
+    tags: Tags | None = None
+    ttl_seconds: DurationSeconds | None = None
+    ttl: TtlText | None = None
     breaking: bool = False
 
     @field_validator("features")
@@ -179,11 +184,11 @@ class FeatureSetApply(Strict):
 
 
 class FeatureSetUpdate(Strict):
-    description: str | None = Field(default=None, max_length=10_000)
-    owner: str | None = Field(default=None, max_length=256)
-    tags: dict[str, str] | None = None
-    ttl_seconds: int | None = Field(default=None, ge=0, description="0 removes the TTL")
-    ttl: str | int | None = None
+    description: Text | None = Field(default=None, max_length=10_000)
+    owner: Text | None = Field(default=None, max_length=256)
+    tags: Tags | None = None
+    ttl_seconds: DurationSeconds | None = Field(default=None, description="0 removes the TTL")
+    ttl: TtlText | None = None
 
     @model_validator(mode="after")
     def _ttl(self) -> FeatureSetUpdate:
@@ -199,7 +204,7 @@ class VersionCreate(Strict):
     breaking: bool = Field(
         default=False, description="allow removing features or changing their type (a breaking version)"
     )
-    change: str = Field(default="", max_length=2000, description="what changed, for the history")
+    change: Text = Field(default="", max_length=2000, description="what changed, for the history")
 
     @field_validator("features")
     @classmethod
@@ -249,13 +254,13 @@ class FeatureSetPage(BaseModel):
 
 class FeatureServiceCreate(Strict):
     name: Name
-    features: list[str] = Field(
+    features: list[Annotated[str, Field(max_length=300), NO_NUL]] = Field(
         min_length=1,
         max_length=10_000,
         description="`set:feature`, `set:*`, or a feature name unique across sets",
     )
-    description: str = Field(default="", max_length=10_000)
-    tags: dict[str, str] = Field(default_factory=dict, max_length=100)
+    description: Text = Field(default="", max_length=10_000)
+    tags: Tags = Field(default_factory=dict)
 
 
 class FeatureRef(BaseModel):

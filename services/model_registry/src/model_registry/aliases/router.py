@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Query, Response
+from mlops_kit.bounds import PathStr
 from mlops_kit.deps import DatabaseDep, SessionDep
 from mlops_kit.pagination import Limit, Offset, page_fields
 
@@ -49,20 +50,22 @@ def list_aliases(model: ModelDep, session: SessionDep) -> list[AliasRead]:
 
 
 @router.get("/aliases/{alias}", response_model=ModelVersionRead, summary="Resolve name@alias")
-async def resolve_alias(name: str, alias: str, db: DatabaseDep) -> Response:
+async def resolve_alias(name: PathStr, alias: PathStr, db: DatabaseDep) -> Response:
     body = await models.read_version_json(db, name, f"@{alias}")
     return Response(body, media_type="application/json")
 
 
 @router.put("/aliases/{alias}", response_model=AliasRead, summary="Set or move an alias")
-def set_alias(model: ModelDep, alias: str, body: AliasSet, session: SessionDep, who: ActorDep) -> AliasRead:
+def set_alias(
+    model: ModelDep, alias: PathStr, body: AliasSet, session: SessionDep, who: ActorDep
+) -> AliasRead:
     target = models.load_version(session, model, body.version)
     row = service.set_alias(session, model, _alias(alias), target, who, body.comment)
     return _read(model, row, target.version)
 
 
 @router.delete("/aliases/{alias}", status_code=204, summary="Remove an alias")
-def delete_alias(model: ModelDep, alias: str, session: SessionDep, who: ActorDep) -> None:
+def delete_alias(model: ModelDep, alias: PathStr, session: SessionDep, who: ActorDep) -> None:
     service.delete_alias(session, model, alias, who)
 
 
@@ -71,7 +74,7 @@ def delete_alias(model: ModelDep, alias: str, session: SessionDep, who: ActorDep
     response_model=AliasRead | None,
     summary="Point the alias back at its previous target",
 )
-def rollback_alias(model: ModelDep, alias: str, session: SessionDep, who: ActorDep) -> AliasRead | None:
+def rollback_alias(model: ModelDep, alias: PathStr, session: SessionDep, who: ActorDep) -> AliasRead | None:
     row = service.rollback_alias(session, model, alias, who)
     if row is None:
         return None
@@ -104,7 +107,7 @@ def history(
     model: ModelDep,
     session: SessionDep,
     kind: Literal["alias", "stage"] | None = None,
-    of: str | None = Query(None, description="only this alias or stage"),
+    of: str | None = Query(None, max_length=64, description="only this alias or stage"),
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> TransitionPage:

@@ -9,12 +9,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from mlops_kit.bounds import PathLong, PathStr
 from mlops_kit.deps import SessionDep, StoreDep
 from mlops_kit.storage import ArtifactStore, SpooledFile
 from sqlalchemy.orm import Session
 
 from model_registry.artifacts import service
-from model_registry.artifacts.upload import read_body, read_multipart
+from model_registry.artifacts.upload import MAX_FILES, read_body, read_multipart
 from model_registry.deps import ModelDep, VersionDep, resolve_version
 from model_registry.models import service as models
 from model_registry.models.schemas import ArtifactRead, ModelVersionRead
@@ -26,6 +27,7 @@ Sha256Header = Annotated[
     str | None,
     Header(
         alias="x-checksum-sha256",
+        max_length=64,
         pattern=r"^[0-9a-fA-F]{64}$",
         description="sha256 the uploaded bytes must match",
     ),
@@ -60,14 +62,16 @@ def _attach(
     summary="Upload one artifact file as the raw request body (streamed)",
 )
 async def put_artifact(
-    name: str,
-    version: str,
-    path: str,
+    name: PathStr,
+    version: PathStr,
+    path: PathLong,
     request: Request,
     session: SessionDep,
     store: StoreDep,
     sha256: Sha256Header = None,
-    sha256_query: Annotated[str | None, Query(alias="sha256", pattern=r"^[0-9a-fA-F]{64}$")] = None,
+    sha256_query: Annotated[
+        str | None, Query(alias="sha256", max_length=64, pattern=r"^[0-9a-fA-F]{64}$")
+    ] = None,
 ) -> ModelVersionRead:
     service.check_path(path)
     await run_in_threadpool(_find, request, name, version)
@@ -88,7 +92,11 @@ async def put_artifact(
                     "schema": {
                         "type": "object",
                         "properties": {
-                            "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                            "file": {
+                                "type": "array",
+                                "maxItems": MAX_FILES,
+                                "items": {"type": "string", "format": "binary"},
+                            }
                         },
                     }
                 }
@@ -98,7 +106,7 @@ async def put_artifact(
     summary="Upload one or more files (a directory) as multipart form data",
 )
 async def post_artifacts(
-    name: str, version: str, request: Request, session: SessionDep, store: StoreDep
+    name: PathStr, version: PathStr, request: Request, session: SessionDep, store: StoreDep
 ) -> ModelVersionRead:
     await run_in_threadpool(_find, request, name, version)
     _, files = await read_multipart(request, store)
@@ -171,8 +179,8 @@ def _prepare(
 
 
 OCTETS = "application/octet-stream"
-PathQuery = Annotated[str | None, Query(description="one file of a multi-file version")]
-RangeHeader = Annotated[str | None, Header(alias="range")]
+PathQuery = Annotated[str | None, Query(max_length=1024, description="one file of a multi-file version")]
+RangeHeader = Annotated[str | None, Header(alias="range", max_length=256)]
 DOWNLOADED: dict[int | str, dict[str, Any]] = {
     200: {"content": {OCTETS: {}, "application/zip": {}}},
     206: {"content": {OCTETS: {}}},
@@ -223,7 +231,7 @@ def download_headers(
 def download_file(
     model: ModelDep,
     version: VersionDep,
-    path: str,
+    path: PathLong,
     session: SessionDep,
     store: StoreDep,
     range_header: RangeHeader = None,
@@ -239,7 +247,7 @@ def download_file(
 def download_file_headers(
     model: ModelDep,
     version: VersionDep,
-    path: str,
+    path: PathLong,
     session: SessionDep,
     store: StoreDep,
     range_header: RangeHeader = None,

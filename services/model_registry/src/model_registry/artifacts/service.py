@@ -23,7 +23,10 @@ from model_registry.models.service import lock_model
 from model_registry.tables import Artifact, ModelVersion, RegisteredModel
 from model_registry.types import default_format
 
-PATH_RULE = "a relative path of 1-512 characters without '..', '\\' or empty segments"
+PATH_RULE = (
+    "a relative path of 1-512 characters in segments of at most 200 bytes, without '..', '\\' "
+    "or empty segments"
+)
 _SEGMENT = re.compile(r"^[^/\\\x00-\x1f]+$")
 
 
@@ -33,7 +36,7 @@ def check_path(path: str) -> str:
         not path
         or len(path) > 512
         or path.startswith("/")
-        or any(s in ("", ".", "..") or not _SEGMENT.match(s) for s in segments)
+        or any(s in ("", ".", "..") or not _SEGMENT.match(s) or len(s.encode()) > 200 for s in segments)
     ):
         raise Unprocessable(f"invalid artifact path {path[:80]!r}: {PATH_RULE}", code="INVALID_PATH")
     return path

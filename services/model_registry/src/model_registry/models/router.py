@@ -5,15 +5,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from mlops_kit.auth import Role
+from mlops_kit.bounds import PathStr
 from mlops_kit.deps import DatabaseDep, SessionDep, StoreDep, require
 from mlops_kit.errors import Unprocessable, parse_json
 from mlops_kit.pagination import Limit, Offset, page_fields
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from model_registry.aliases import service as aliases
 from model_registry.artifacts import service as artifacts
-from model_registry.artifacts.upload import read_multipart
+from model_registry.artifacts.upload import MAX_FILES, read_multipart
 from model_registry.deps import ActorDep, ModelDep, VersionDep
 from model_registry.models import repository as repo
 from model_registry.models import service
@@ -32,16 +33,27 @@ from model_registry.types import Framework, Stage
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
-TagsQuery = Annotated[list[str], Query(description="tags that must all match; comma-separated or repeated")]
-MetricQuery = Annotated[list[str], Query(description="metric thresholds, e.g. accuracy>0.9")]
+TagsQuery = Annotated[
+    list[Annotated[str, Field(max_length=2600)]],
+    Query(max_length=100, description="tags that must all match; comma-separated or repeated"),
+]
+MetricQuery = Annotated[
+    list[Annotated[str, Field(max_length=300)]],
+    Query(max_length=100, description="metric thresholds, e.g. accuracy>0.9"),
+]
 
 MULTIPART_BODY: dict[str, Any] = {
     "schema": {
         "type": "object",
         "properties": {
-            "metadata": {"type": "string", "description": "ModelVersionCreate as JSON"},
+            "metadata": {
+                "type": "string",
+                "maxLength": 1_048_576,
+                "description": "ModelVersionCreate as JSON",
+            },
             "file": {
                 "type": "array",
+                "maxItems": MAX_FILES,
                 "items": {"type": "string", "format": "binary"},
                 "description": "artifact file(s); the filename is the artifact path",
             },
@@ -127,7 +139,9 @@ def list_models(
     tags: TagsQuery = [],
     framework: Framework | None = None,
     metric: MetricQuery = [],
-    order_by: str = Query("name", description="name, created_at, updated_at; '-' for descending"),
+    order_by: str = Query(
+        "name", max_length=200, description="name, created_at, updated_at; '-' for descending"
+    ),
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> ModelPage:
@@ -156,7 +170,7 @@ def list_models(
     summary="Get a model with its latest versions; `name@alias` resolves an alias",
 )
 async def get_model(
-    name: str, session: SessionDep, db: DatabaseDep, versions_limit: Limit = 100
+    name: PathStr, session: SessionDep, db: DatabaseDep, versions_limit: Limit = 100
 ) -> ModelRead | Response:
     if "@" in name:
         model_name, _, alias = name.partition("@")
@@ -206,7 +220,7 @@ def delete_model(model: ModelDep, session: SessionDep, store: StoreDep) -> None:
     summary="Register a new version of a model",
 )
 async def register_version(
-    name: str, request: Request, session: SessionDep, store: StoreDep, who: ActorDep
+    name: PathStr, request: Request, session: SessionDep, store: StoreDep, who: ActorDep
 ) -> ModelVersionRead:
     service.check_name(name)
     data, files = await _registration(request, store, VersionCreate)
@@ -226,7 +240,9 @@ def list_versions(
     framework: Framework | None = None,
     stage: Stage | None = None,
     metric: MetricQuery = [],
-    order_by: str = Query("-version", description="version, created_at, updated_at, metric:<name>"),
+    order_by: str = Query(
+        "-version", max_length=200, description="version, created_at, updated_at, metric:<name>"
+    ),
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> ModelVersionPage:
@@ -251,7 +267,7 @@ def list_versions(
     response_model=ModelVersionRead,
     summary="Get a version ('latest' and '@alias' work too)",
 )
-async def get_version(name: str, version: str, db: DatabaseDep) -> Response:
+async def get_version(name: PathStr, version: PathStr, db: DatabaseDep) -> Response:
     body = await service.read_version_json(db, name, version)
     return Response(body, media_type="application/json")
 

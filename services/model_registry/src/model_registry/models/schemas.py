@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from mlops_kit.bounds import NO_NUL, FiniteFloat, JsonObject
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from model_registry.types import (
@@ -16,13 +17,16 @@ from model_registry.types import (
 )
 
 Strict = ConfigDict(extra="forbid")
+Text = Annotated[str, NO_NUL]
+MetricName = Annotated[str, Field(min_length=1, max_length=128)]
+Dimension = Annotated[int, Field(ge=-1, le=2**31 - 1, description="-1: any size")]
 
 
 class ColumnSpec(BaseModel):
     model_config = Strict
-    name: str | None = Field(None, max_length=256)
-    type: str = Field(..., min_length=1, max_length=64, description="e.g. double, long, string, tensor")
-    shape: list[int] | None = None
+    name: Text | None = Field(None, max_length=256)
+    type: Text = Field(..., min_length=1, max_length=64, description="e.g. double, long, string, tensor")
+    shape: list[Dimension] | None = Field(None, max_length=32)
     optional: bool = False
 
 
@@ -36,18 +40,18 @@ class Signature(BaseModel):
 
 class DatasetRef(BaseModel):
     model_config = Strict
-    name: str = Field(..., min_length=1, max_length=256)
-    version: str | None = Field(None, max_length=128)
-    uri: str | None = Field(None, max_length=2048)
+    name: Text = Field(..., min_length=1, max_length=256)
+    version: Text | None = Field(None, max_length=128)
+    uri: Text | None = Field(None, max_length=2048)
 
 
 class Lineage(BaseModel):
     """Upstream references: where this version came from."""
 
     model_config = Strict
-    run_id: str | None = Field(None, max_length=128)
-    experiment_id: str | None = Field(None, max_length=128)
-    pipeline_run_id: str | None = Field(None, max_length=128)
+    run_id: Text | None = Field(None, max_length=128)
+    experiment_id: Text | None = Field(None, max_length=128)
+    pipeline_run_id: Text | None = Field(None, max_length=128)
     datasets: list[DatasetRef] = Field(default_factory=list, max_length=1000)
     feature_sets: list[DatasetRef] = Field(default_factory=list, max_length=1000)
     parent_version: VersionStr | None = None
@@ -70,14 +74,14 @@ class VersionFields(BaseModel):
         "first uploaded files' names and first bytes (model.json of xgboost: xgboost-json), else the "
         "framework's usual format",
     )
-    description: str | None = Field(None, max_length=10_000)
-    metrics: dict[str, float] = Field(default_factory=dict, max_length=1000)
-    params: dict[str, Any] = Field(default_factory=dict, max_length=1000)
+    description: Text | None = Field(None, max_length=10_000)
+    metrics: dict[MetricName, FiniteFloat] = Field(default_factory=dict, max_length=1000)
+    params: JsonObject = Field(default_factory=dict, description="free-form JSON (strings up to 65,536)")
     tags: list[Tag] = Field(default_factory=list, max_length=100)
     signature: Signature | None = None
     lineage: Lineage = Field(default_factory=lambda: Lineage())
-    run_id: str | None = Field(None, max_length=128, description="shorthand for lineage.run_id")
-    experiment_id: str | None = Field(None, max_length=128)
+    run_id: Text | None = Field(None, max_length=128, description="shorthand for lineage.run_id")
+    experiment_id: Text | None = Field(None, max_length=128)
     parent_version: VersionStr | None = None
 
     _tags = field_validator("tags", mode="before")(_tags_to_list)
@@ -86,8 +90,8 @@ class VersionFields(BaseModel):
     @classmethod
     def _metric_keys(cls, value: dict[str, float]) -> dict[str, float]:
         for key, number in value.items():
-            if not key or len(key) > 128:
-                raise ValueError(f"metric name {key[:40]!r} must be 1-128 characters")
+            if not key or len(key) > 128 or "\x00" in key:
+                raise ValueError(f"metric name {key[:40]!r} must be 1-128 characters, no NUL")
             if number != number or number in (float("inf"), float("-inf")):
                 raise ValueError(f"metric {key!r} must be a finite number")
         return value
@@ -97,14 +101,17 @@ class ModelVersionCreate(VersionFields):
     """Register a model version (the model is created on its first version)."""
 
     name: ModelName
-    model_description: str | None = Field(None, max_length=10_000)
+    model_description: Text | None = Field(None, max_length=10_000)
     sha256: str | None = Field(
-        None, pattern=r"^[0-9a-fA-F]{64}$", description="checksum the uploaded artifact must match"
+        None,
+        max_length=64,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="checksum the uploaded artifact must match",
     )
 
 
 class VersionCreate(VersionFields):
-    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
+    sha256: str | None = Field(None, max_length=64, pattern=r"^[0-9a-fA-F]{64}$")
 
 
 class ArtifactRead(BaseModel):
@@ -168,7 +175,7 @@ class ModelPage(BaseModel):
 
 class ModelUpdate(BaseModel):
     model_config = Strict
-    description: str | None = Field(None, max_length=10_000)
+    description: Text | None = Field(None, max_length=10_000)
     tags: list[Tag] | None = Field(None, max_length=100)
 
     _tags = field_validator("tags", mode="before")(_tags_to_list)
@@ -182,13 +189,13 @@ class StageTransition(BaseModel):
     model_config = Strict
     stage: Stage
     archive_existing: bool = Field(False, description="move other versions in this stage to Archived")
-    comment: str | None = Field(None, max_length=2000)
+    comment: Text | None = Field(None, max_length=2000)
 
 
 class AliasSet(BaseModel):
     model_config = Strict
     version: VersionStr
-    comment: str | None = Field(None, max_length=2000)
+    comment: Text | None = Field(None, max_length=2000)
 
 
 class AliasRead(BaseModel):

@@ -6,10 +6,12 @@ import re
 import secrets
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from mlops_kit.bounds import INT64_SCHEMA_MAX, BoundedDatetime, JsonObject, PathStr
+from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import Conflict, Unprocessable
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -86,7 +88,11 @@ def _loc(body: dict[str, Any], loc: tuple[Any, ...]) -> str:
 
 @router.post("/api/pipelines", status_code=201)
 def create_pipeline(
-    session: SessionDep, body: dict[str, Any] = Body(..., description="a pipeline definition (see API.md)")
+    session: SessionDep,
+    body: Annotated[
+        JsonObject,
+        Body(description="a pipeline definition (see API.md); strings up to 65,536"),
+    ],
 ) -> Response:
     """Create a pipeline, or the next version of an existing one when the definition changed."""
     spec = parse_definition(body)
@@ -152,14 +158,14 @@ def list_pipelines(
 
 
 @router.get("/api/pipelines/{pipeline}")
-def read_pipeline(pipeline: str, session: SessionDep) -> dict[str, Any]:
+def read_pipeline(pipeline: PathStr, session: SessionDep) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     return pipeline_json(p, get_version(session, p))
 
 
 @router.get("/api/pipelines/{pipeline}/versions")
 def list_versions(
-    pipeline: str, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+    pipeline: PathStr, session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     query = select(PipelineVersion).where(PipelineVersion.pipeline_id == p.id)
@@ -169,13 +175,15 @@ def list_versions(
 
 
 @router.get("/api/pipelines/{pipeline}/versions/{version}")
-def read_version(pipeline: str, version: int, session: SessionDep) -> dict[str, Any]:
+def read_version(
+    pipeline: PathStr, version: Annotated[int, Path(ge=1, le=INT64_SCHEMA_MAX)], session: SessionDep
+) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     return version_json(get_version(session, p, version))
 
 
 @router.delete("/api/pipelines/{pipeline}", status_code=204)
-def delete_pipeline(pipeline: str, session: SessionDep) -> Response:
+def delete_pipeline(pipeline: PathStr, session: SessionDep) -> Response:
     p = get_pipeline(session, pipeline)
     active = session.scalar(
         select(func.count()).where(Run.pipeline_id == p.id, Run.state.in_(RunState.ACTIVE))
@@ -205,13 +213,15 @@ def delete_pipeline(pipeline: str, session: SessionDep) -> Response:
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    version: int | None = Field(default=None, ge=1, description="default: the latest version")
+    parameters: JsonObject = Field(default_factory=dict)
+    version: int | None = Field(
+        default=None, ge=1, le=INT64_SCHEMA_MAX, description="default: the latest version"
+    )
 
 
 @router.post("/api/pipelines/{pipeline}/runs", status_code=201, tags=["runs"])
 def trigger_run(
-    pipeline: str, request: Request, session: SessionDep, body: RunCreate | None = None
+    pipeline: PathStr, request: Request, session: SessionDep, body: RunCreate | None = None
 ) -> dict[str, Any]:
     body = body or RunCreate()
     p = get_pipeline(session, pipeline)
@@ -228,16 +238,16 @@ def trigger_run(
 class ScheduleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cron: str = Field(min_length=1, max_length=120)
-    timezone: str = "UTC"
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    cron: Text = Field(min_length=1, max_length=120)
+    timezone: Text = Field(default="UTC", max_length=64)
+    parameters: JsonObject = Field(default_factory=dict)
     catchup: bool = False
     enabled: bool = True
 
 
 @router.post("/api/pipelines/{pipeline}/schedules", status_code=201, tags=["schedules"])
 def create_schedule(
-    pipeline: str, body: ScheduleCreate, request: Request, session: SessionDep
+    pipeline: PathStr, body: ScheduleCreate, request: Request, session: SessionDep
 ) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     cron = check_cron(body.cron)
@@ -267,16 +277,18 @@ def create_schedule(
 class BackfillCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: datetime = Field(
+    start: BoundedDatetime = Field(
         description="first logical date; a bare date (2026-11-01) is that day's start in the cron's "
         "timezone, a time without an offset is UTC"
     )
-    end: datetime = Field(
+    end: BoundedDatetime = Field(
         description="last logical date, included; a bare date (2026-11-07) includes that whole day"
     )
-    cron: str | None = Field(default=None, description="default: the pipeline's first schedule's")
-    timezone: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    cron: Text | None = Field(
+        default=None, max_length=120, description="default: the pipeline's first schedule's"
+    )
+    timezone: Text | None = Field(default=None, max_length=64)
+    parameters: JsonObject = Field(default_factory=dict)
     _days: frozenset[str] = PrivateAttr(default=frozenset())
 
     @model_validator(mode="wrap")
@@ -299,7 +311,9 @@ class BackfillCreate(BaseModel):
 
 
 @router.post("/api/pipelines/{pipeline}/backfill", status_code=201, tags=["schedules"])
-def backfill(pipeline: str, body: BackfillCreate, request: Request, session: SessionDep) -> dict[str, Any]:
+def backfill(
+    pipeline: PathStr, body: BackfillCreate, request: Request, session: SessionDep
+) -> dict[str, Any]:
     """A run per cron fire time from start to end, both included (a bare end date includes its
     whole day, as in Airflow), each with its logical date (and the parameters ``logical_date``
     and ``ds`` when the pipeline declares them)."""
@@ -316,7 +330,14 @@ def backfill(pipeline: str, body: BackfillCreate, request: Request, session: Ses
         cron, tz = first.cron, tz or first.timezone
     cron = check_cron(cron)
     tz = tz or "UTC"
-    start, end = body.bounds(tz)
+    try:
+        start, end = body.bounds(tz)
+    except (OverflowError, ValueError):  # a day past year 9999 (or before 1) in that timezone
+        raise Unprocessable(
+            "'start' and 'end' must fall within years 1 to 9999 in the schedule's timezone",
+            {"start": body.start.isoformat(), "end": body.end.isoformat(), "timezone": tz},
+            code="INVALID_RANGE",
+        ) from None
     if end < start:
         raise Unprocessable(
             "'end' is before 'start'",
@@ -363,7 +384,7 @@ def _utc(value: datetime) -> datetime:
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    parameters: dict[str, Any] = Field(default_factory=dict, description="defaults; the caller's win")
+    parameters: JsonObject = Field(default_factory=dict, description="defaults; the caller's win")
 
 
 def webhook_json(w: Webhook, pipeline_name: str, token: str | None = None) -> dict[str, Any]:
@@ -381,7 +402,9 @@ def webhook_json(w: Webhook, pipeline_name: str, token: str | None = None) -> di
 
 
 @router.post("/api/pipelines/{pipeline}/webhooks", status_code=201, tags=["triggers"])
-def create_webhook(pipeline: str, session: SessionDep, body: WebhookCreate | None = None) -> dict[str, Any]:
+def create_webhook(
+    pipeline: PathStr, session: SessionDep, body: WebhookCreate | None = None
+) -> dict[str, Any]:
     """A secret URL that starts this pipeline; the token is shown once (stored hashed)."""
     body = body or WebhookCreate()
     p = get_pipeline(session, pipeline)
@@ -401,7 +424,7 @@ def create_webhook(pipeline: str, session: SessionDep, body: WebhookCreate | Non
 
 
 @router.get("/api/pipelines/{pipeline}/webhooks", tags=["triggers"])
-def list_webhooks(pipeline: str, session: SessionDep) -> dict[str, Any]:
+def list_webhooks(pipeline: PathStr, session: SessionDep) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     hooks = session.scalars(
         select(Webhook).where(Webhook.pipeline_id == p.id).order_by(Webhook.created_at)

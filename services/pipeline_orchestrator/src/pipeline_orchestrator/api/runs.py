@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from mlops_kit.bounds import INT64_SCHEMA_MAX, MAX_OFFSET, PathStr
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import Conflict, NotFound
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -73,7 +74,7 @@ def _list(
 @router.get("/api/runs")
 def list_runs(
     session: SessionDep,
-    pipeline: str | None = Query(default=None, description="a pipeline id or name"),
+    pipeline: str | None = Query(default=None, max_length=100, description="a pipeline id or name"),
     state: RunStateParam | None = None,
     trigger: str | None = Query(default=None, max_length=16),
     limit: Limit = 100,
@@ -84,7 +85,7 @@ def list_runs(
 
 @router.get("/api/pipelines/{pipeline}/runs")
 def list_pipeline_runs(
-    pipeline: str,
+    pipeline: PathStr,
     session: SessionDep,
     state: RunStateParam | None = None,
     trigger: str | None = Query(default=None, max_length=16),
@@ -114,12 +115,12 @@ def full_run(request: Request, session: Session, run: Run) -> dict[str, Any]:
 
 
 @router.get("/api/runs/{run_id}")
-def read_run(run_id: str, request: Request, session: SessionDep) -> dict[str, Any]:
+def read_run(run_id: PathStr, request: Request, session: SessionDep) -> dict[str, Any]:
     return full_run(request, session, get_run(session, run_id))
 
 
 @router.post("/api/runs/{run_id}/cancel", status_code=202)
-def cancel_run(run_id: str, request: Request, session: SessionDep) -> dict[str, Any]:
+def cancel_run(run_id: PathStr, request: Request, session: SessionDep) -> dict[str, Any]:
     """Stop the run: pending tasks are cancelled, running attempts are stopped."""
     lock_engine(session)
     run = get_run(session, run_id)
@@ -140,7 +141,7 @@ def cancel_run(run_id: str, request: Request, session: SessionDep) -> dict[str, 
 
 
 @router.post("/api/runs/{run_id}/retry", status_code=202)
-def retry_run(run_id: str, request: Request, session: SessionDep) -> dict[str, Any]:
+def retry_run(run_id: PathStr, request: Request, session: SessionDep) -> dict[str, Any]:
     """Go on from the failed tasks: failed, upstream-failed, cancelled and skipped tasks are reset;
     succeeded tasks keep their outputs and are not run again."""
     lock_engine(session)
@@ -206,8 +207,8 @@ def _attempt(session: Session, run_id: str, task: str, number: int | None) -> At
 
 
 def _read(path: str | None, offset: int, limit: int) -> bytes:
-    if not path or not os.path.exists(path):
-        return b""
+    if not path or not os.path.exists(path) or offset >= os.path.getsize(path):
+        return b""  # past the end (a file system cannot even seek to every offset a client may ask)
     with open(path, "rb") as fh:
         fh.seek(offset)
         return fh.read(limit)
@@ -215,11 +216,13 @@ def _read(path: str | None, offset: int, limit: int) -> bytes:
 
 @router.get("/api/runs/{run_id}/tasks/{task}/logs", response_class=Response)
 async def task_logs(
-    run_id: str,
-    task: str,
+    run_id: PathStr,
+    task: PathStr,
     request: Request,
-    attempt: int | None = Query(default=None, ge=1, description="default: the latest attempt"),
-    offset: int = Query(default=0, ge=0, description="byte offset to read from"),
+    attempt: int | None = Query(
+        default=None, ge=1, le=INT64_SCHEMA_MAX, description="default: the latest attempt"
+    ),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET, description="byte offset to read from"),
     follow: bool = Query(default=False, description="stream until the attempt ends"),
 ) -> Response:
     """An attempt's log as text. `X-Next-Offset` says where to continue, `X-Attempt-State` how the

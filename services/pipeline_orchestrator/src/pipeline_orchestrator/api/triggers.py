@@ -6,7 +6,10 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from mlops_kit.bounds import JsonObject, PathStr
+from mlops_kit.bounds import NulFreeStr as Text
+from mlops_kit.bounds import Tags as Labels
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import NotFound, Unprocessable
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -51,7 +54,10 @@ def _pipeline_name(session: Session, pipeline_id: str) -> str:
 
 @router.get("/api/schedules", tags=["schedules"])
 def list_schedules(
-    session: SessionDep, pipeline: str | None = None, limit: Limit = 100, offset: Offset = 0
+    session: SessionDep,
+    pipeline: str | None = Query(default=None, max_length=100),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     query = select(Schedule)
     if pipeline:
@@ -65,7 +71,7 @@ def list_schedules(
 
 
 @router.get("/api/schedules/{schedule_id}", tags=["schedules"])
-def read_schedule(schedule_id: str, session: SessionDep) -> dict[str, Any]:
+def read_schedule(schedule_id: PathStr, session: SessionDep) -> dict[str, Any]:
     s = _schedule(session, schedule_id)
     return schedule_json(s, _pipeline_name(session, s.pipeline_id))
 
@@ -73,15 +79,15 @@ def read_schedule(schedule_id: str, session: SessionDep) -> dict[str, Any]:
 class ScheduleUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cron: str | None = Field(default=None, min_length=1, max_length=120)
-    timezone: str | None = None
-    parameters: dict[str, Any] | None = None
+    cron: Text | None = Field(default=None, min_length=1, max_length=120)
+    timezone: Text | None = Field(default=None, max_length=64)
+    parameters: JsonObject | None = None
     catchup: bool | None = None
     enabled: bool | None = None
 
 
 @router.patch("/api/schedules/{schedule_id}", tags=["schedules"])
-def update_schedule(schedule_id: str, body: ScheduleUpdate, session: SessionDep) -> dict[str, Any]:
+def update_schedule(schedule_id: PathStr, body: ScheduleUpdate, session: SessionDep) -> dict[str, Any]:
     lock_engine(session)
     s = _schedule(session, schedule_id)
     pipeline = session.get(Pipeline, s.pipeline_id)
@@ -108,7 +114,7 @@ def update_schedule(schedule_id: str, body: ScheduleUpdate, session: SessionDep)
 
 
 @router.delete("/api/schedules/{schedule_id}", status_code=204, tags=["schedules"])
-def delete_schedule(schedule_id: str, session: SessionDep) -> Response:
+def delete_schedule(schedule_id: PathStr, session: SessionDep) -> Response:
     session.delete(_schedule(session, schedule_id))
     return Response(status_code=204)
 
@@ -117,14 +123,14 @@ def delete_schedule(schedule_id: str, session: SessionDep) -> Response:
 
 
 class WebhookCall(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": 1000})
 
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: JsonObject = Field(default_factory=dict)
 
 
 @router.post("/api/triggers/webhooks/{token}", status_code=201)
 def fire_webhook(
-    token: str, request: Request, session: SessionDep, body: WebhookCall | None = None
+    token: PathStr, request: Request, session: SessionDep, body: WebhookCall | None = None
 ) -> dict[str, Any]:
     hook = session.scalar(select(Webhook).where(Webhook.token_hash == hash_token(token)))
     if hook is None:
@@ -148,7 +154,7 @@ def fire_webhook(
 
 
 @router.delete("/api/webhooks/{webhook_id}", status_code=204)
-def delete_webhook(webhook_id: str, session: SessionDep) -> Response:
+def delete_webhook(webhook_id: PathStr, session: SessionDep) -> Response:
     hook = session.get(Webhook, webhook_id) if len(webhook_id) <= 36 else None
     if hook is None:
         raise NotFound(f"webhook {webhook_id!r} not found", code="WEBHOOK_NOT_FOUND")
@@ -162,10 +168,10 @@ def delete_webhook(webhook_id: str, session: SessionDep) -> Response:
 class AlertRouteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    alertname: str = Field(min_length=1, max_length=200)
-    pipeline: str = Field(min_length=1, max_length=100, description="a pipeline id or name")
-    match: dict[str, str] = Field(default_factory=dict, description="labels the alert must carry")
-    parameters: dict[str, Any] = Field(
+    alertname: Text = Field(min_length=1, max_length=200)
+    pipeline: Text = Field(min_length=1, max_length=100, description="a pipeline id or name")
+    match: Labels = Field(default_factory=dict, description="labels the alert must carry")
+    parameters: JsonObject = Field(
         default_factory=dict,
         description="run parameters; may use {{ alert.labels.x }} / {{ alert.annotations.x }}",
     )
@@ -205,7 +211,7 @@ def list_alert_routes(session: SessionDep, limit: Limit = 100, offset: Offset = 
 
 
 @router.delete("/api/triggers/alert-routes/{route_id}", status_code=204)
-def delete_alert_route(route_id: str, session: SessionDep) -> Response:
+def delete_alert_route(route_id: PathStr, session: SessionDep) -> Response:
     route = session.get(AlertRoute, route_id) if len(route_id) <= 36 else None
     if route is None:
         raise NotFound(f"alert route {route_id!r} not found", code="ALERT_ROUTE_NOT_FOUND")
@@ -214,23 +220,23 @@ def delete_alert_route(route_id: str, session: SessionDep) -> Response:
 
 
 class Alert(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": 100})
 
-    status: str = "firing"
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: str | None = None
-    fingerprint: str | None = None
+    status: Text = Field(default="firing", max_length=64)
+    labels: Labels = Field(default_factory=dict)
+    annotations: Labels = Field(default_factory=dict)
+    startsAt: Text | None = Field(default=None, max_length=64)
+    fingerprint: Text | None = Field(default=None, max_length=256)
 
 
 class AlertManagerPayload(BaseModel):
     """AlertManager's webhook body (version 4); fields we do not use are accepted and ignored."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": 100})
 
-    version: str | None = None
-    status: str | None = None
-    receiver: str | None = None
+    version: Text | None = Field(default=None, max_length=64)
+    status: Text | None = Field(default=None, max_length=64)
+    receiver: Text | None = Field(default=None, max_length=256)
     alerts: list[Alert] = Field(default_factory=list, max_length=1000)
 
 

@@ -12,6 +12,8 @@ import os
 from typing import Any
 
 from fastapi import APIRouter, Header, Request
+from mlops_kit.bounds import NulFreeStr as Text
+from mlops_kit.bounds import PathStr
 from mlops_kit.deps import NOT_AUDITED, SessionDep
 from mlops_kit.errors import Conflict, Forbidden, NotFound
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 from pipeline_orchestrator.api.common import engine, wake_after_commit
 from pipeline_orchestrator.engine.state import hash_token, utcnow
 from pipeline_orchestrator.locks import lock_engine
-from pipeline_orchestrator.protocol import TaskResult
+from pipeline_orchestrator.protocol import MAX_ERROR, TaskResult
 from pipeline_orchestrator.tables import Attempt, AttemptState
 
 router = APIRouter(tags=["workers"])
@@ -44,7 +46,7 @@ class WorkerHello(BaseModel):
 
 @router.post("/api/workers/attempts/{attempt_id}/started", openapi_extra=NOT_AUDITED)
 def attempt_started(
-    attempt_id: str,
+    attempt_id: PathStr,
     request: Request,
     session: SessionDep,
     body: WorkerHello | None = None,
@@ -61,7 +63,7 @@ def attempt_started(
 
 @router.post("/api/workers/attempts/{attempt_id}/heartbeat", openapi_extra=NOT_AUDITED)
 def attempt_heartbeat(
-    attempt_id: str,
+    attempt_id: PathStr,
     request: Request,
     session: SessionDep,
     body: WorkerHello | None = None,
@@ -72,7 +74,7 @@ def attempt_heartbeat(
 
 
 @router.post("/api/workers/attempts/{attempt_id}/logs", status_code=204)
-async def attempt_logs(attempt_id: str, request: Request, token: str = Token) -> None:
+async def attempt_logs(attempt_id: PathStr, request: Request, token: str = Token) -> None:
     import anyio
 
     data = await request.body()
@@ -94,14 +96,14 @@ class Finished(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     ok: bool
-    outputs: dict[str, Any] = Field(default_factory=dict)
-    error: str | None = None
-    exit_status: int | None = None
+    outputs: dict[str, Any] = Field(default_factory=dict, json_schema_extra={"maxProperties": 10_000})
+    error: Text | None = Field(default=None, max_length=MAX_ERROR, description="the tail is kept")
+    exit_status: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
 
 
 @router.post("/api/workers/attempts/{attempt_id}/finished", openapi_extra=NOT_AUDITED)
 def attempt_finished(
-    attempt_id: str, body: Finished, request: Request, session: SessionDep, token: str = Token
+    attempt_id: PathStr, body: Finished, request: Request, session: SessionDep, token: str = Token
 ) -> dict[str, Any]:
     lock_engine(session)
     attempt = _attempt(session, attempt_id, token)
