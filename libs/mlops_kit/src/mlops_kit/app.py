@@ -14,12 +14,13 @@ import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from sqlalchemy import Table, func, select
 
 from mlops_kit.auth import KeyRing, Role
 from mlops_kit.db import Database, run_migrations
 from mlops_kit.deps import SessionDep, authorize, require
-from mlops_kit.errors import AppError, ErrorRenderer, JsonResponse, install_error_handlers
+from mlops_kit.errors import AppError, ErrorRenderer, JsonResponse, error_responses, install_error_handlers
 from mlops_kit.limits import BodyLimitMiddleware, RequestTimeoutMiddleware, SqliteWriteGate
 from mlops_kit.observability import Metrics, ObservabilityMiddleware, configure_logging
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -87,7 +88,8 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     install_error_handlers(app)
     app.include_router(_system_router(spec))
     for router in spec.routers:
-        app.include_router(router, dependencies=[Depends(authorize)])
+        # a router's own `responses` (another API's error shape) win over the platform's
+        app.include_router(router, dependencies=[Depends(authorize)], responses=error_responses())
     for middleware in spec.inner_middleware:
         app.add_middleware(middleware)  # type: ignore[arg-type]
     if settings.resolved_database_url.startswith("sqlite"):
@@ -103,15 +105,34 @@ async def _maybe_await(value: Any) -> None:
         await value
 
 
+class HealthRead(BaseModel):
+    status: str
+    service: str
+    version: str
+
+
+class ReadyRead(BaseModel):
+    status: str = Field(examples=["ready", "unavailable"])
+    checks: dict[str, str] = Field(description="each backend: 'ok' or what failed")
+
+
+class AuditPage(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
 def _system_router(spec: ServiceSpec) -> APIRouter:
     router = APIRouter(tags=["system"])
 
-    @router.get("/health")
+    @router.get("/health", response_model=HealthRead)
     @router.get("/health/", include_in_schema=False)
     async def health(request: Request) -> dict[str, str]:
         return {"status": "ok", "service": request.app.state.settings.service_name, "version": spec.version}
 
-    @router.get("/ready")
+    @router.get("/ready", response_model=ReadyRead, responses={503: {"model": ReadyRead}})
     def ready(request: Request) -> JsonResponse:
         checks: dict[str, str] = {}
         ok = True
@@ -134,7 +155,12 @@ def _system_router(spec: ServiceSpec) -> APIRouter:
     def metrics(request: Request) -> Response:
         return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/api/audit-log", dependencies=[require(Role.admin)])
+    @router.get(
+        "/api/audit-log",
+        dependencies=[require(Role.admin)],
+        response_model=AuditPage,
+        responses=error_responses(),
+    )
     def audit_log(
         request: Request,
         session: SessionDep,

@@ -10,8 +10,10 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("mlops.errors")
 
@@ -85,6 +87,37 @@ class ServiceUnavailable(AppError):
     code = "SERVICE_UNAVAILABLE"
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["MODEL_VERSION_EXISTS"])
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of every 4xx/5xx."""
+
+    error: ErrorDetail
+
+
+# what any route can answer besides its success: documented on every route by the app factory
+COMMON_ERRORS: dict[int, str] = {
+    400: "Bad request: malformed JSON or an invalid value",
+    401: "Missing or unknown API key",
+    403: "The key's role may not do this",
+    404: "Not found",
+    409: "Conflicts with existing data",
+    413: "Request body too large",
+    422: "Validation error",
+    503: "A backend is unavailable; retry later",
+    504: "The request took longer than the service's request timeout",
+}
+
+
+def error_responses(model: type[BaseModel] = ErrorBody) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a router: every common error status with `model` as its body."""
+    return {status: {"model": model, "description": text} for status, text in COMMON_ERRORS.items()}
+
+
 def error_response(status: int, code: str, message: str, details: Any = None) -> JsonResponse:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     return JsonResponse(body, status_code=status)
@@ -114,6 +147,19 @@ def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any
     return cleaned
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names only the first route's)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
@@ -134,6 +180,8 @@ def install_error_handlers(app: FastAPI) -> None:
         response = _render(request, exc.status_code, code, str(exc.detail))
         if exc.headers:
             response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
         return response
 
     @app.exception_handler(IntegrityError)

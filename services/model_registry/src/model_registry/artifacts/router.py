@@ -3,10 +3,12 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from mlops_kit.deps import SessionDep, StoreDep
+from mlops_kit.errors import ErrorBody
+from mlops_kit.openapi import file_responses
 from mlops_kit.storage import ArtifactStore, SpooledFile
 from sqlalchemy.orm import Session
 
@@ -17,6 +19,8 @@ from model_registry.models import service as models
 from model_registry.models.schemas import ArtifactRead, ModelVersionRead
 
 router = APIRouter(prefix="/api/models/{name}/versions/{version}", tags=["artifacts"])
+OCTETS = "application/octet-stream"
+RANGE_ERROR: dict[int | str, dict] = {416: {"model": ErrorBody, "description": "Range not satisfiable"}}
 
 Sha256Header = Annotated[
     str | None,
@@ -116,7 +120,8 @@ def list_artifacts(version: VersionDep, session: SessionDep) -> list[ArtifactRea
 @router.get(
     "/download",
     summary="Download the artifact (Range supported); several files as a ZIP",
-    responses={200: {"content": {"application/octet-stream": {}}}, 206: {}},
+    response_class=Response,
+    responses={**file_responses(200, 206, media_types=(OCTETS, "application/zip")), **RANGE_ERROR},
 )
 def download(
     model: ModelDep,
@@ -164,7 +169,8 @@ def download(
 @router.get(
     "/artifacts/{path:path}",
     summary="Download one file of a version",
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    response_class=Response,
+    responses={**file_responses(200, 206), **RANGE_ERROR},
 )
 def download_file(
     model: ModelDep,

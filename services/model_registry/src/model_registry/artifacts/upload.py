@@ -30,8 +30,8 @@ async def _chunks(upload: UploadFile):
 async def read_multipart(
     request: Request,
     store: ArtifactStore,
-) -> tuple[dict[str, Any], list[tuple[str, SpooledFile]]]:
-    """`metadata` (JSON) plus any number of files; each file's name is its artifact path."""
+) -> tuple[dict[str, Any] | None, list[tuple[str, SpooledFile]]]:
+    """`metadata` (JSON; None when absent) plus any number of files; each file's name is its path."""
     limit = upload_limit(request)
     form = await request.form(max_files=MAX_FILES, max_fields=100)
     spooled: list[tuple[str, SpooledFile]] = []
@@ -40,10 +40,10 @@ async def read_multipart(
         if isinstance(raw, UploadFile):
             raw = (await raw.read()).decode()
         try:
-            metadata = orjson.loads(raw) if raw else {}
+            metadata = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError as exc:
             raise BadRequest(f"form field 'metadata' is not valid JSON: {exc}", code="INVALID_JSON") from None
-        if not isinstance(metadata, dict):
+        if metadata is not None and not isinstance(metadata, dict):
             raise BadRequest("form field 'metadata' must be a JSON object", code="INVALID_JSON")
         total = 0
         for _, value in form.multi_items():

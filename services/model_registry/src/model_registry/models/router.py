@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from mlops_kit.auth import Role
 from mlops_kit.deps import DatabaseDep, SessionDep, StoreDep, require
 from mlops_kit.errors import BadRequest, Unprocessable
+from mlops_kit.openapi import json_body
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
@@ -52,16 +53,8 @@ MULTIPART_BODY: dict[str, Any] = {
 }
 
 
-def _body(schema: str) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}},
-                "multipart/form-data": MULTIPART_BODY,
-            },
-        }
-    }
+def _body(schema: type[BaseModel]) -> dict[str, Any]:
+    return json_body(schema, **{"multipart/form-data": MULTIPART_BODY})
 
 
 def _parse(model: type[BaseModel], raw: Any) -> Any:
@@ -79,6 +72,13 @@ async def _registration(request: Request, store: StoreDep, schema: type[BaseMode
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         metadata, files = await read_multipart(request, store)
+        if metadata is None:
+            for _, spooled in files:
+                spooled.discard()
+            raise Unprocessable(
+                "a multipart registration needs the form field 'metadata' (the version as JSON)",
+                code="METADATA_REQUIRED",
+            )
         return _parse(schema, metadata), files
     try:
         body = orjson.loads(await request.body())
@@ -109,7 +109,7 @@ def _register(
     "",
     status_code=201,
     response_model=ModelVersionRead,
-    openapi_extra=_body("ModelVersionCreate"),
+    openapi_extra=_body(ModelVersionCreate),
     summary="Register a model version (JSON, or multipart with the artifact)",
 )
 async def register(request: Request, session: SessionDep, store: StoreDep, who: ActorDep) -> ModelVersionRead:
@@ -207,7 +207,7 @@ def delete_model(model: ModelDep, session: SessionDep, store: StoreDep) -> None:
     "/{name}/versions",
     status_code=201,
     response_model=ModelVersionRead,
-    openapi_extra=_body("VersionCreate"),
+    openapi_extra=_body(VersionCreate),
     summary="Register a new version of a model",
 )
 async def register_version(
