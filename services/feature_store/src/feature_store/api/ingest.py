@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from mlops_kit.deps import run_transaction
 from sqlalchemy.orm import Session
 
+from feature_store.api.schemas import IngestRead
 from feature_store.errors import InvalidRequest
 from feature_store.offline import ingest
 from feature_store.offline.frames import (
@@ -55,7 +56,9 @@ def _frame(view: FeatureSetView, version: int, fmt: str, data: bytes) -> Frame:
     return frame_from_table(read_table(Body(fmt, data), strings))
 
 
-@router.post("/api/feature-sets/{name}/rows", status_code=201, openapi_extra=ROWS_BODY)
+@router.post(
+    "/api/feature-sets/{name}/rows", status_code=201, openapi_extra=ROWS_BODY, response_model=IngestRead
+)
 async def ingest_rows(
     name: str,
     request: Request,

@@ -13,6 +13,7 @@ from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
+from feature_store.api.schemas import JobPage, JobRead
 from feature_store.errors import InvalidRequest
 from feature_store.offline import materialize
 from feature_store.registry.views import feature_set_view
@@ -43,7 +44,7 @@ class MaterializeRequest(BaseModel):
         return value
 
 
-@router.post("/api/feature-sets/{name}/materialize", status_code=202)
+@router.post("/api/feature-sets/{name}/materialize", status_code=202, response_model=JobRead)
 async def materialize_feature_set(
     name: str, request: Request, body: MaterializeRequest | None = None
 ) -> dict[str, Any]:
@@ -64,14 +65,14 @@ async def materialize_feature_set(
     return job
 
 
-@router.get("/api/materialization-jobs/{job_id}")
+@router.get("/api/materialization-jobs/{job_id}", response_model=JobRead)
 def get_materialization_job(job_id: int, session: SessionDep) -> dict[str, Any]:
     """`{"id", "feature_set", "status", "start", "end", "incremental", "rows_total", "rows_done",
     "percent", "error", "created_at", "started_at", "finished_at"}`; rows are entities."""
     return materialize.get_job(session, job_id)
 
 
-@router.get("/api/materialization-jobs")
+@router.get("/api/materialization-jobs", response_model=JobPage)
 def list_materialization_jobs(
     session: SessionDep,
     feature_set: str | None = None,

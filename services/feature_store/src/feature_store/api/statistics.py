@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from mlops_kit.deps import SessionDep
 
+from feature_store.api.schemas import StatisticsRead
 from feature_store.registry.views import feature_set_view
 from feature_store.stats import read_statistics
 
 router = APIRouter(tags=["statistics"])
 
 
-@router.get("/api/feature-sets/{name}/statistics")
+@router.get("/api/feature-sets/{name}/statistics", response_model=StatisticsRead)
 def feature_statistics(
     name: str,
     request: Request,
