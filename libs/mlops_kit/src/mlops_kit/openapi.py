@@ -48,3 +48,9 @@ def file_responses(
     """`responses=` for a route that streams bytes (pair it with `response_class=Response`)."""
     content = {media: {"schema": BINARY} for media in media_types}
     return {status: {"description": "the file's bytes", "content": content} for status in statuses}
+
+
+def answers(model: type[BaseModel], status: int = 200, description: str = "Success") -> dict[int | str, Any]:
+    """`responses=` documenting what a route returns as a plain dict or a prebuilt response: pair
+    with `response_model=None` (no validation or copy at run time; `make fuzz` holds the two together)."""
+    return {status: {"model": model, "description": description}}

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from mlops_kit.deps import READ_ONLY, run_transaction
 from mlops_kit.errors import BadRequest
+from mlops_kit.openapi import answers, inline_schema
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from ab_testing.api.answers import Assignment, AssignmentBatch, EventsAccepted, ExposuresAccepted
 from ab_testing.events import EventIn, ingest
 from ab_testing.routing import assignment_json
 
@@ -21,7 +23,7 @@ def _expose(request: Request, definition: dict[str, Any], answer: dict[str, Any]
     return bool(request.app.state.exposures.expose(definition, answer))
 
 
-@router.get("/api/route")
+@router.get("/api/route", response_model=None, responses=answers(Assignment))
 async def route(
     request: Request,
     user_id: str = Query(min_length=1, max_length=200),
@@ -41,7 +43,9 @@ class RouteBatch(BaseModel):
     user_ids: list[str] = Field(min_length=1)
 
 
-@router.post("/api/route/batch", openapi_extra=READ_ONLY)
+@router.post(
+    "/api/route/batch", openapi_extra=READ_ONLY, response_model=None, responses=answers(AssignmentBatch)
+)
 async def route_batch(body: RouteBatch, request: Request) -> dict[str, Any]:
     limit = request.app.state.settings.max_route_batch
     if len(body.user_ids) > limit:
@@ -68,7 +72,9 @@ class ExposureBatch(BaseModel):
     exposures: list[ExposureIn] = Field(min_length=1, max_length=100_000)
 
 
-@router.post("/api/exposures", status_code=202)
+@router.post(
+    "/api/exposures", status_code=202, response_model=None, responses=answers(ExposuresAccepted, 202)
+)
 async def post_exposures(body: ExposureBatch, request: Request) -> dict[str, Any]:
     """Assignments a client made itself (local evaluation), to be counted like routed ones: the
     service recomputes each user's variant from the definition, so a client cannot skew them."""
@@ -87,11 +93,17 @@ class EventBatch(BaseModel):
 
 
 _EVENTS = TypeAdapter(list[EventIn])
-_ONE_OR_MANY = {"oneOf": [EventIn.model_json_schema(), EventBatch.model_json_schema()]}
+_ONE_OR_MANY = {"oneOf": [inline_schema(EventIn), inline_schema(EventBatch)]}
 _EVENTS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": _ONE_OR_MANY}}}}
 
 
-@router.post("/api/events", tags=["events"], openapi_extra=_EVENTS_BODY)
+@router.post(
+    "/api/events",
+    tags=["events"],
+    openapi_extra=_EVENTS_BODY,
+    response_model=None,
+    responses=answers(EventsAccepted),
+)
 async def post_events(request: Request) -> dict[str, Any]:
     """Outcome events, all or nothing; idempotent on `event_id`. Without `variant`, an event counts
     for the variant the user is assigned to (users outside the experiment are not counted).
