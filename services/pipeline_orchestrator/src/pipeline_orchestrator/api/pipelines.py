@@ -11,10 +11,23 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import Conflict, Unprocessable
+from mlops_kit.openapi import answers
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, func, select
 
+from pipeline_orchestrator.api.answers import (
+    BackfillRead,
+    PipelineCreated,
+    PipelinePage,
+    PipelineRead,
+    RunRead,
+    ScheduleRead,
+    VersionPage,
+    VersionRead,
+    WebhookPage,
+    WebhookRead,
+)
 from pipeline_orchestrator.api.common import get_pipeline, get_version, wake_after_commit
 from pipeline_orchestrator.api.serialize import pipeline_json, run_json, schedule_json, version_json
 from pipeline_orchestrator.engine.cron import MAX_CATCHUP, check_cron, fires_between, next_fire, zone
@@ -66,7 +79,12 @@ def _loc(body: dict[str, Any], loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-@router.post("/api/pipelines", status_code=201)
+@router.post(
+    "/api/pipelines",
+    status_code=201,
+    response_model=None,
+    responses={**answers(PipelineCreated, 201), **answers(PipelineCreated, 200, "Unchanged")},
+)
 def create_pipeline(
     session: SessionDep, body: dict[str, Any] = Body(..., description="a pipeline definition (see API.md)")
 ) -> Response:
@@ -117,7 +135,7 @@ def create_pipeline(
     return JSONResponse(out, status_code=201 if created else 200)
 
 
-@router.get("/api/pipelines")
+@router.get("/api/pipelines", response_model=None, responses=answers(PipelinePage))
 def list_pipelines(
     session: SessionDep,
     name_prefix: str | None = Query(default=None, max_length=100),
@@ -132,13 +150,13 @@ def list_pipelines(
     return {"items": [pipeline_json(p) for p in rows], **page_fields(total, limit, offset)}
 
 
-@router.get("/api/pipelines/{pipeline}")
+@router.get("/api/pipelines/{pipeline}", response_model=None, responses=answers(PipelineRead))
 def read_pipeline(pipeline: str, session: SessionDep) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     return pipeline_json(p, get_version(session, p))
 
 
-@router.get("/api/pipelines/{pipeline}/versions")
+@router.get("/api/pipelines/{pipeline}/versions", response_model=None, responses=answers(VersionPage))
 def list_versions(
     pipeline: str, session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
@@ -149,7 +167,9 @@ def list_versions(
     return {"items": [version_json(v) for v in rows], **page_fields(total, limit, offset)}
 
 
-@router.get("/api/pipelines/{pipeline}/versions/{version}")
+@router.get(
+    "/api/pipelines/{pipeline}/versions/{version}", response_model=None, responses=answers(VersionRead)
+)
 def read_version(pipeline: str, version: int, session: SessionDep) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     return version_json(get_version(session, p, version))
@@ -190,7 +210,13 @@ class RunCreate(BaseModel):
     version: int | None = Field(default=None, ge=1, description="default: the latest version")
 
 
-@router.post("/api/pipelines/{pipeline}/runs", status_code=201, tags=["runs"])
+@router.post(
+    "/api/pipelines/{pipeline}/runs",
+    status_code=201,
+    tags=["runs"],
+    response_model=None,
+    responses=answers(RunRead, 201),
+)
 def trigger_run(
     pipeline: str, request: Request, session: SessionDep, body: RunCreate | None = None
 ) -> dict[str, Any]:
@@ -216,7 +242,13 @@ class ScheduleCreate(BaseModel):
     enabled: bool = True
 
 
-@router.post("/api/pipelines/{pipeline}/schedules", status_code=201, tags=["schedules"])
+@router.post(
+    "/api/pipelines/{pipeline}/schedules",
+    status_code=201,
+    tags=["schedules"],
+    response_model=None,
+    responses=answers(ScheduleRead, 201),
+)
 def create_schedule(
     pipeline: str, body: ScheduleCreate, request: Request, session: SessionDep
 ) -> dict[str, Any]:
@@ -255,7 +287,13 @@ class BackfillCreate(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
-@router.post("/api/pipelines/{pipeline}/backfill", status_code=201, tags=["schedules"])
+@router.post(
+    "/api/pipelines/{pipeline}/backfill",
+    status_code=201,
+    tags=["schedules"],
+    response_model=None,
+    responses=answers(BackfillRead, 201),
+)
 def backfill(pipeline: str, body: BackfillCreate, request: Request, session: SessionDep) -> dict[str, Any]:
     """A run per cron fire time in [start, end] (naive times are UTC), each with its logical date."""
     p = get_pipeline(session, pipeline)
@@ -334,7 +372,13 @@ def webhook_json(w: Webhook, pipeline_name: str, token: str | None = None) -> di
     return out
 
 
-@router.post("/api/pipelines/{pipeline}/webhooks", status_code=201, tags=["triggers"])
+@router.post(
+    "/api/pipelines/{pipeline}/webhooks",
+    status_code=201,
+    tags=["triggers"],
+    response_model=None,
+    responses=answers(WebhookRead, 201),
+)
 def create_webhook(pipeline: str, session: SessionDep, body: WebhookCreate | None = None) -> dict[str, Any]:
     """A secret URL that starts this pipeline; the token is shown once (stored hashed)."""
     body = body or WebhookCreate()
@@ -354,7 +398,12 @@ def create_webhook(pipeline: str, session: SessionDep, body: WebhookCreate | Non
     return webhook_json(hook, p.name, token)
 
 
-@router.get("/api/pipelines/{pipeline}/webhooks", tags=["triggers"])
+@router.get(
+    "/api/pipelines/{pipeline}/webhooks",
+    tags=["triggers"],
+    response_model=None,
+    responses=answers(WebhookPage),
+)
 def list_webhooks(pipeline: str, session: SessionDep) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     hooks = session.scalars(
