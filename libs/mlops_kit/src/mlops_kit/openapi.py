@@ -40,6 +40,7 @@ def json_body(schema: type[BaseModel] | dict[str, Any], **other_content: Any) ->
 
 
 BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+ANY_TYPE = ("*/*",)  # a stored file answers with the media type its name suggests
 
 
 def file_responses(

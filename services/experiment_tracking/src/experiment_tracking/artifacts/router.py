@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from mlops_kit.deps import StoreDep
 from mlops_kit.errors import JsonResponse
 from mlops_kit.limits import upload_limit
+from mlops_kit.openapi import ANY_TYPE, answers, file_responses
 
 from experiment_tracking.artifacts import service
+from experiment_tracking.runs.answers import ArtifactListing, ArtifactStored
 from experiment_tracking.runs.router import run_in_experiment
 
 router = APIRouter(prefix="/api/experiments/{experiment_id}/runs/{run_id}/artifacts", tags=["run artifacts"])
@@ -24,7 +26,7 @@ def _root(request: Request, experiment_id: str, run_id: str) -> str:
         session.close()
 
 
-@router.get("")
+@router.get("", responses=answers(ArtifactListing))
 async def list_artifacts(
     experiment_id: str, run_id: str, request: Request, store: StoreDep, path: str | None = None
 ) -> JsonResponse:
@@ -41,6 +43,7 @@ async def list_artifacts(
         }
     },
     summary="Upload one artifact file as the raw request body (streamed)",
+    responses=answers(ArtifactStored),
 )
 async def upload_artifact(
     experiment_id: str, run_id: str, path: str, request: Request, store: StoreDep
@@ -55,7 +58,7 @@ async def upload_artifact(
     return JsonResponse({"path": path.strip("/"), "size": spooled.size, "sha256": spooled.sha256})
 
 
-@router.get("/{path:path}")
+@router.get("/{path:path}", response_class=Response, responses=file_responses(200, media_types=ANY_TYPE))
 async def download_artifact(
     experiment_id: str, run_id: str, path: str, request: Request, store: StoreDep
 ) -> StreamingResponse:

@@ -8,11 +8,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 from mlops_kit.deps import READ_ONLY, SessionDep
 from mlops_kit.errors import JsonResponse
+from mlops_kit.openapi import answers
 from sqlalchemy.orm import Session
 
 from experiment_tracking import validation
 from experiment_tracking.errors import InvalidValue, RunNotFound
 from experiment_tracking.runs import compare, service
+from experiment_tracking.runs.answers import (
+    Comparison,
+    Histories,
+    LatestMetrics,
+    MetricHistory,
+    MetricsLogged,
+    RunPage,
+    RunRead,
+)
 from experiment_tracking.runs.schemas import (
     CONTEXT_TAG,
     DESCRIPTION_TAG,
@@ -76,7 +86,11 @@ def _datasets(body: RunCreate) -> list[dict[str, Any]]:
     ]
 
 
-@router.post("/api/experiments/{experiment_id}/runs", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/api/experiments/{experiment_id}/runs",
+    status_code=status.HTTP_201_CREATED,
+    responses=answers(RunRead, 201),
+)
 def create_run(experiment_id: str, body: RunCreate, session: SessionDep) -> JsonResponse:
     run_id = service.create(
         session,
@@ -96,7 +110,7 @@ def create_run(experiment_id: str, body: RunCreate, session: SessionDep) -> Json
     return response
 
 
-@router.get("/api/experiments/{experiment_id}/runs")
+@router.get("/api/experiments/{experiment_id}/runs", responses=answers(RunPage))
 def list_runs(
     experiment_id: str,
     session: SessionDep,
@@ -118,12 +132,12 @@ def list_runs(
     return JsonResponse({"items": [run_read(r) for r in found], "next_page_token": token})
 
 
-@router.get(RUN)
+@router.get(RUN, responses=answers(RunRead))
 def get_run(run_id: RunId, session: SessionDep) -> JsonResponse:
     return _read(session, run_id)
 
 
-@router.patch(RUN)
+@router.patch(RUN, responses=answers(RunRead))
 def update_run(run_id: RunId, body: RunUpdate, session: SessionDep) -> JsonResponse:
     """Status lifecycle: RUNNING → FINISHED / FAILED / KILLED (end time defaults to now)."""
     service.update(
@@ -140,13 +154,13 @@ def delete_run(run_id: RunId, session: SessionDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post(f"{RUN}/restore")
+@router.post(f"{RUN}/restore", responses=answers(RunRead))
 def restore_run(run_id: RunId, session: SessionDep) -> JsonResponse:
     service.set_lifecycle(session, run_id, "active")
     return _read(session, run_id)
 
 
-@router.post(f"{RUN}/params")
+@router.post(f"{RUN}/params", responses=answers(RunRead))
 def log_params(
     run_id: RunId,
     session: SessionDep,
@@ -157,7 +171,7 @@ def log_params(
     return _read(session, run_id)
 
 
-@router.post(f"{RUN}/tags")
+@router.post(f"{RUN}/tags", responses=answers(RunRead))
 def set_tags(
     run_id: RunId, session: SessionDep, tags: Annotated[dict[str, str], Body(examples=[{"team": "growth"}])]
 ) -> JsonResponse:
@@ -202,7 +216,7 @@ def _points(body: dict[str, Any]) -> list[MetricPoint]:
     ]
 
 
-@router.post(f"{RUN}/metrics")
+@router.post(f"{RUN}/metrics", responses=answers(MetricsLogged))
 def log_metrics(
     run_id: RunId,
     session: SessionDep,
@@ -213,7 +227,7 @@ def log_metrics(
     return JsonResponse({"run_id": run_id, "logged": len(points)})
 
 
-@router.get(f"{RUN}/metrics")
+@router.get(f"{RUN}/metrics", responses=answers(LatestMetrics))
 def latest_metrics(run_id: RunId, session: SessionDep) -> JsonResponse:
     run = service.get(session, run_id)
     return JsonResponse(
@@ -224,7 +238,7 @@ def latest_metrics(run_id: RunId, session: SessionDep) -> JsonResponse:
     )
 
 
-@router.get(f"{RUN}/metrics/{{key:path}}/history")
+@router.get(f"{RUN}/metrics/{{key:path}}/history", responses=answers(MetricHistory))
 def metric_history(
     run_id: RunId,
     key: str,
@@ -237,7 +251,7 @@ def metric_history(
     return JsonResponse({"key": key, "items": items, "next_page_token": token})
 
 
-@router.post("/api/runs/search", openapi_extra=READ_ONLY)
+@router.post("/api/runs/search", openapi_extra=READ_ONLY, responses=answers(RunPage))
 def search_runs(body: RunSearch, session: SessionDep) -> JsonResponse:
     found, token = service.search(
         session,
@@ -251,7 +265,7 @@ def search_runs(body: RunSearch, session: SessionDep) -> JsonResponse:
     return JsonResponse({"items": [run_read(r) for r in found], "next_page_token": token})
 
 
-@router.get("/api/experiments/{experiment_id}/best-run")
+@router.get("/api/experiments/{experiment_id}/best-run", responses=answers(RunRead))
 def best_run(
     experiment_id: str,
     session: SessionDep,
@@ -270,13 +284,13 @@ def _ids(raw: list[str]) -> list[str]:
     return ids
 
 
-@router.get("/api/runs/compare")
+@router.get("/api/runs/compare", responses=answers(Comparison))
 def compare_runs(session: SessionDep, run_ids: Annotated[list[str], Query()]) -> JsonResponse:
     """Params and latest metrics side by side, and which params differ."""
     return JsonResponse(compare.side_by_side(session, _ids(run_ids)))
 
 
-@router.get("/api/metrics/history")
+@router.get("/api/metrics/history", responses=answers(Histories))
 def metric_histories(
     session: SessionDep,
     run_ids: Annotated[list[str], Query()],

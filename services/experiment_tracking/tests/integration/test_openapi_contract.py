@@ -1,0 +1,20 @@
+"""What the fuzzer checks, pinned: a wrong method is a 405 naming every allowed one, in each API's shape."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+
+def test_wrong_method_on_an_mlflow_route_is_405_with_mlflow_body_and_allow(client: TestClient) -> None:
+    response = client.put("/api/2.0/mlflow/runs/get")
+    assert response.status_code == 405
+    # the body MLflow clients read to fall back to another endpoint
+    assert response.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert response.headers["allow"] == "GET"
+
+
+def test_wrong_method_on_a_native_route_lists_every_method_at_the_path(client: TestClient) -> None:
+    response = client.put("/api/experiments/0/runs/abc")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert response.headers["allow"] == "DELETE, GET, PATCH"
