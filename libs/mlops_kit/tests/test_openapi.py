@@ -41,6 +41,11 @@ router = APIRouter(prefix="/api/things")
 other = APIRouter(prefix="/api/other", responses=error_responses(OtherError))
 
 
+@router.post("/search")  # declared first: it, not `/{name}`, serves /search
+def search_things() -> Inner:
+    return Inner(x=0)
+
+
 @router.get("/{name}")
 def get_thing(name: str) -> Inner:
     return Inner(x=len(name))
@@ -112,3 +117,9 @@ def test_problems_name_dangling_refs_and_routes_without_a_success_schema() -> No
         "GET /a: no 2xx response with a schema",
         "unresolved $ref #/components/schemas/Missing",
     ]
+
+
+def test_405_allow_ignores_routes_whose_parameter_matches_a_fixed_segment(client: TestClient) -> None:
+    response = client.put("/api/things/search")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"

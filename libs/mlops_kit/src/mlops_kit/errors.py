@@ -151,12 +151,19 @@ _METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path (Starlette's 405 names only the first route's)."""
-    routes = request.app.router.routes
+    """The methods served at this path template: its OpenAPI operations (so `/items/search` does
+    not advertise `/items/{id}`'s), else every route matching the path. Starlette's own 405 names
+    only the first matching route's methods."""
+    template = getattr(request.scope.get("route"), "path_format", None)
+    documented = request.app.openapi()["paths"].get(template) if template else None
+    if documented:
+        return sorted(method.upper() for method in documented if method.upper() in _METHODS)
     return [
         method
         for method in _METHODS
-        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+        if any(
+            r.matches({**request.scope, "method": method})[0] == Match.FULL for r in request.app.router.routes
+        )
     ]
 
 

@@ -18,3 +18,13 @@ def test_wrong_method_on_a_native_route_lists_every_method_at_the_path(client: T
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
     assert response.headers["allow"] == "DELETE, GET, PATCH"
+
+
+def test_a_boolean_is_not_an_epoch_time(client: TestClient) -> None:
+    created = client.post("/api/experiments/0/runs", json={"start_time": False})
+    assert created.status_code == 422, created.text
+    run = client.post("/api/experiments/0/runs", json={}).json()
+    finished = client.patch(
+        f"/api/experiments/0/runs/{run['id']}", json={"status": "FINISHED", "end_time": True}
+    )
+    assert finished.status_code == 422, finished.text

@@ -43,7 +43,7 @@ class RunCreate(BaseModel):
     parameters: dict[str, Scalar] = Field(default_factory=dict, description="logged once; immutable")
     tags: dict[str, str] = Field(default_factory=dict)
     description: str | None = None
-    start_time: int | None = Field(default=None, description="epoch milliseconds; default now")
+    start_time: int | None = Field(default=None, strict=True, description="epoch milliseconds; default now")
     parent_run_id: str | None = Field(default=None, description="nest this run under another")
     user_id: str | None = Field(default=None, max_length=256)
     source: RunSource | None = None
@@ -59,7 +59,9 @@ class RunUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: str | None = Field(default=None, pattern="^(RUNNING|SCHEDULED|FINISHED|FAILED|KILLED)$")
-    end_time: int | None = Field(default=None, description="epoch milliseconds; default now when finishing")
+    end_time: int | None = Field(
+        default=None, strict=True, description="epoch milliseconds; default now when finishing"
+    )
     run_name: str | None = Field(default=None, min_length=1, max_length=250)
     description: str | None = None
 
