@@ -150,12 +150,23 @@ def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any
 _METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 
 
+def _documented_operations(request: Request) -> dict[str, Any] | None:
+    """The OpenAPI path item of the route that refused the method. The route knows its template
+    without the prefixes of the routers it was included through, so match on the tail."""
+    template = getattr(request.scope.get("route"), "path_format", None)
+    if not template:
+        return None
+    for path, item in request.app.openapi()["paths"].items():
+        if path.endswith(template) and request.url.path.startswith(path.removesuffix(template)):
+            return item  # type: ignore[no-any-return]
+    return None
+
+
 def _allowed_methods(request: Request) -> list[str]:
     """The methods served at this path template: its OpenAPI operations (so `/items/search` does
     not advertise `/items/{id}`'s), else every route matching the path. Starlette's own 405 names
     only the first matching route's methods."""
-    template = getattr(request.scope.get("route"), "path_format", None)
-    documented = request.app.openapi()["paths"].get(template) if template else None
+    documented = _documented_operations(request)
     if documented:
         return sorted(method.upper() for method in documented if method.upper() in _METHODS)
     return [

@@ -28,3 +28,9 @@ def test_a_boolean_is_not_an_epoch_time(client: TestClient) -> None:
         f"/api/experiments/0/runs/{run['id']}", json={"status": "FINISHED", "end_time": True}
     )
     assert finished.status_code == 422, finished.text
+
+
+def test_405_on_a_fixed_segment_does_not_advertise_the_parameter_routes_methods(client: TestClient) -> None:
+    response = client.put("/api/2.0/mlflow/logged-models/search")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
