@@ -12,9 +12,32 @@ from sqlalchemy.orm import Session
 from model_registry.aliases import service as aliases
 from model_registry.models import service
 from model_registry.tables import ModelVersion, RegisteredModel
+from model_registry.types import ALIAS_RE, NAME_RE, VERSION_RE
 
-NamePath = Annotated[str, Path(description="model name")]
-VersionPath = Annotated[str, Path(description="version, 'latest', or '@alias'")]
+
+def _either(*patterns: str) -> str:
+    return "^(" + "|".join(p.removeprefix("^").removesuffix("$") for p in patterns) + ")$"
+
+
+# the patterns document what the domain checks enforce (which answer in their own error codes)
+NamePath = Annotated[str, Path(description="model name", json_schema_extra={"pattern": NAME_RE.pattern})]
+NameOrAliasPath = Annotated[
+    str,
+    Path(
+        description="model name, or `name@alias` for the version the alias points at",
+        json_schema_extra={
+            "pattern": NAME_RE.pattern.removesuffix("$") + "(@" + ALIAS_RE.pattern[1:-1] + ")?$"
+        },
+    ),
+]
+VersionPath = Annotated[
+    str,
+    Path(
+        description="version, 'latest', or '@alias'",
+        json_schema_extra={"pattern": _either("^latest$", "^@" + ALIAS_RE.pattern[1:], VERSION_RE.pattern)},
+    ),
+]
+AliasPath = Annotated[str, Path(description="alias", json_schema_extra={"pattern": ALIAS_RE.pattern})]
 
 
 def actor(request: Request) -> str:

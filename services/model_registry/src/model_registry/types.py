@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 NAME_RULE = "1-128 characters: letters, digits, '.', '_', '-', starting with a letter or digit"
@@ -94,12 +94,27 @@ def iso_utc(value: datetime) -> str:
     return _utc(value).isoformat()
 
 
-ModelName = Annotated[str, AfterValidator(_check(NAME_RE, NAME_RULE, "model name"))]
-VersionStr = Annotated[str, AfterValidator(_check(VERSION_RE, VERSION_RULE, "version"))]
-AliasName = Annotated[str, AfterValidator(_check(ALIAS_RE, ALIAS_RULE, "alias"))]
-Framework = Annotated[str, BeforeValidator(_choice(FRAMEWORKS, "framework"))]
+def documented(regex: re.Pattern[str], rule: str) -> WithJsonSchema:
+    """The OpenAPI states the rule the validator enforces (schemathesis generates from it)."""
+    return WithJsonSchema({"type": "string", "pattern": regex.pattern, "description": rule})
+
+
+def one_of(choices: dict[str, str]) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "enum": sorted(choices)})
+
+
+ModelName = Annotated[
+    str, AfterValidator(_check(NAME_RE, NAME_RULE, "model name")), documented(NAME_RE, NAME_RULE)
+]
+VersionStr = Annotated[
+    str, AfterValidator(_check(VERSION_RE, VERSION_RULE, "version")), documented(VERSION_RE, VERSION_RULE)
+]
+AliasName = Annotated[
+    str, AfterValidator(_check(ALIAS_RE, ALIAS_RULE, "alias")), documented(ALIAS_RE, ALIAS_RULE)
+]
+Framework = Annotated[str, BeforeValidator(_choice(FRAMEWORKS, "framework")), one_of(FRAMEWORKS)]
 ArtifactFormat = Annotated[str, BeforeValidator(_choice(FORMATS, "format"))]
-Stage = Annotated[str, BeforeValidator(_choice(STAGES, "stage"))]
+Stage = Annotated[str, BeforeValidator(_choice(STAGES, "stage")), one_of(STAGES)]
 Tag = Annotated[str, AfterValidator(_tag)]
 UtcDatetime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str)]
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from model_registry.artifacts import service
 from model_registry.artifacts.upload import read_body, read_multipart
-from model_registry.deps import ModelDep, VersionDep, resolve_version
+from model_registry.deps import ModelDep, NamePath, VersionDep, VersionPath, resolve_version
 from model_registry.models import service as models
 from model_registry.models.schemas import ArtifactRead, ModelVersionRead
 
@@ -60,8 +60,8 @@ def _attach(
     summary="Upload one artifact file as the raw request body (streamed)",
 )
 async def put_artifact(
-    name: str,
-    version: str,
+    name: NamePath,
+    version: VersionPath,
     path: str,
     request: Request,
     session: SessionDep,
@@ -98,7 +98,7 @@ async def put_artifact(
     summary="Upload one or more files (a directory) as multipart form data",
 )
 async def post_artifacts(
-    name: str, version: str, request: Request, session: SessionDep, store: StoreDep
+    name: NamePath, version: VersionPath, request: Request, session: SessionDep, store: StoreDep
 ) -> ModelVersionRead:
     await run_in_threadpool(_find, request, name, version)
     _, files = await read_multipart(request, store)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from model_registry.aliases import service as aliases
 from model_registry.artifacts import service as artifacts
 from model_registry.artifacts.upload import read_multipart
-from model_registry.deps import ActorDep, ModelDep, VersionDep
+from model_registry.deps import ActorDep, ModelDep, NameOrAliasPath, NamePath, VersionDep, VersionPath
 from model_registry.models import repository as repo
 from model_registry.models import service
 from model_registry.models.schemas import (
@@ -41,7 +41,7 @@ MULTIPART_BODY: dict[str, Any] = {
     "schema": {
         "type": "object",
         "properties": {
-            "metadata": {"type": "string", "description": "ModelVersionCreate as JSON"},
+            "metadata": {"type": "string", "minLength": 2, "description": "the version as a JSON object"},
             "file": {
                 "type": "array",
                 "items": {"type": "string", "format": "binary"},
@@ -161,7 +161,7 @@ def list_models(
     summary="Get a model with its latest versions; `name@alias` resolves an alias",
 )
 async def get_model(
-    name: str, session: SessionDep, db: DatabaseDep, versions_limit: Limit = 100
+    name: NameOrAliasPath, session: SessionDep, db: DatabaseDep, versions_limit: Limit = 100
 ) -> ModelRead | Response:
     if "@" in name:
         model_name, _, alias = name.partition("@")
@@ -211,7 +211,7 @@ def delete_model(model: ModelDep, session: SessionDep, store: StoreDep) -> None:
     summary="Register a new version of a model",
 )
 async def register_version(
-    name: str, request: Request, session: SessionDep, store: StoreDep, who: ActorDep
+    name: NamePath, request: Request, session: SessionDep, store: StoreDep, who: ActorDep
 ) -> ModelVersionRead:
     service.check_name(name)
     data, files = await _registration(request, store, VersionCreate)
@@ -256,7 +256,7 @@ def list_versions(
     response_model=ModelVersionRead,
     summary="Get a version ('latest' and '@alias' work too)",
 )
-async def get_version(name: str, version: str, db: DatabaseDep) -> Response:
+async def get_version(name: NamePath, version: VersionPath, db: DatabaseDep) -> Response:
     body = await service.read_version_json(db, name, version)
     return Response(body, media_type="application/json")
 
