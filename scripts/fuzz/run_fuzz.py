@@ -69,16 +69,21 @@ def fuzz_service(module: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
     with ServiceProcess(module, env=env, tmp=tmp) as svc:
         command = schemathesis_command(svc.url, tmp / "report", args)
         with open(log_dir / f"{module}.txt", "wb") as out:
-            proc = subprocess.run(
-                command,
-                cwd=tmp,  # schemathesis keeps state in ./.schemathesis
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=ST_TIMEOUT_SECONDS,
-                check=False,
-            )
+            try:
+                exit_code = subprocess.run(
+                    command,
+                    cwd=tmp,  # schemathesis keeps state in ./.schemathesis
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=ST_TIMEOUT_SECONDS,
+                    check=False,
+                ).returncode
+            except subprocess.TimeoutExpired:
+                exit_code = -1
         shutil.copyfile(svc.log_path, log_dir / f"{module}.service.log")
-    return figures(module, tmp / "report", proc.returncode, time.monotonic() - started)
+    if exit_code == -1:
+        return {"service": module, "exit_code": -1, "error": f"schemathesis ran over {ST_TIMEOUT_SECONDS}s"}
+    return figures(module, tmp / "report", exit_code, time.monotonic() - started)
 
 
 def figures(module: str, report_dir: Path, exit_code: int, seconds: float) -> dict[str, Any]:
