@@ -11,6 +11,7 @@ from mlops_kit.limits import upload_limit
 from mlops_kit.openapi import ANY_TYPE, answers, file_responses
 
 from experiment_tracking.artifacts import service
+from experiment_tracking.paths import ExperimentIdPath, RunIdPath
 from experiment_tracking.runs.answers import ArtifactListing, ArtifactStored
 from experiment_tracking.runs.router import run_in_experiment
 
@@ -28,7 +29,11 @@ def _root(request: Request, experiment_id: str, run_id: str) -> str:
 
 @router.get("", responses=answers(ArtifactListing))
 async def list_artifacts(
-    experiment_id: str, run_id: str, request: Request, store: StoreDep, path: str | None = None
+    experiment_id: ExperimentIdPath,
+    run_id: RunIdPath,
+    request: Request,
+    store: StoreDep,
+    path: str | None = None,
 ) -> JsonResponse:
     root = await run_in_threadpool(_root, request, experiment_id, run_id)
     files = await run_in_threadpool(service.listing, store, service.join(root, path))
@@ -46,7 +51,7 @@ async def list_artifacts(
     responses=answers(ArtifactStored),
 )
 async def upload_artifact(
-    experiment_id: str, run_id: str, path: str, request: Request, store: StoreDep
+    experiment_id: ExperimentIdPath, run_id: RunIdPath, path: str, request: Request, store: StoreDep
 ) -> JsonResponse:
     root = await run_in_threadpool(_root, request, experiment_id, run_id)
     key = service.join(root, path)
@@ -60,7 +65,7 @@ async def upload_artifact(
 
 @router.get("/{path:path}", response_class=Response, responses=file_responses(200, media_types=ANY_TYPE))
 async def download_artifact(
-    experiment_id: str, run_id: str, path: str, request: Request, store: StoreDep
+    experiment_id: ExperimentIdPath, run_id: RunIdPath, path: str, request: Request, store: StoreDep
 ) -> StreamingResponse:
     root = await run_in_threadpool(_root, request, experiment_id, run_id)
     size, media, chunks = await run_in_threadpool(service.open_file, store, service.join(root, path))

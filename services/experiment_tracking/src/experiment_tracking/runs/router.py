@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from experiment_tracking import validation
 from experiment_tracking.errors import InvalidValue, RunNotFound
+from experiment_tracking.paths import ExperimentIdPath, RunIdPath
 from experiment_tracking.runs import compare, service
 from experiment_tracking.runs.answers import (
     Comparison,
@@ -50,7 +51,7 @@ def run_in_experiment(session: Session, experiment_id: str, run_id: str) -> dict
     return row
 
 
-def _run(experiment_id: str, run_id: str, session: SessionDep) -> str:
+def _run(experiment_id: ExperimentIdPath, run_id: RunIdPath, session: SessionDep) -> str:
     run_in_experiment(session, experiment_id, run_id)
     return run_id
 
@@ -91,7 +92,7 @@ def _datasets(body: RunCreate) -> list[dict[str, Any]]:
     status_code=status.HTTP_201_CREATED,
     responses=answers(RunRead, 201),
 )
-def create_run(experiment_id: str, body: RunCreate, session: SessionDep) -> JsonResponse:
+def create_run(experiment_id: ExperimentIdPath, body: RunCreate, session: SessionDep) -> JsonResponse:
     run_id = service.create(
         session,
         experiment_id,
@@ -112,7 +113,7 @@ def create_run(experiment_id: str, body: RunCreate, session: SessionDep) -> Json
 
 @router.get("/api/experiments/{experiment_id}/runs", responses=answers(RunPage))
 def list_runs(
-    experiment_id: str,
+    experiment_id: ExperimentIdPath,
     session: SessionDep,
     filter: str | None = None,
     order_by: Annotated[list[str] | None, Query()] = None,
@@ -267,7 +268,7 @@ def search_runs(body: RunSearch, session: SessionDep) -> JsonResponse:
 
 @router.get("/api/experiments/{experiment_id}/best-run", responses=answers(RunRead))
 def best_run(
-    experiment_id: str,
+    experiment_id: ExperimentIdPath,
     session: SessionDep,
     metric: str,
     mode: Annotated[str, Query(pattern="^(max|min)$")] = "max",
