@@ -26,6 +26,10 @@ run: install ## start every service on embedded storage under ./.mlops (Ctrl-C s
 test: install ## run the whole test suite against real PostgreSQL, Redis and S3
 	@$(UV) run --frozen --no-sync pytest -n 2 -q $(PYTEST_ARGS)
 
+.PHONY: fuzz
+fuzz: install ## schemathesis against every service's OpenAPI on a running process; figures in scripts/fuzz/results/
+	@$(UV) run --frozen --no-sync python scripts/fuzz/run_fuzz.py
+
 .PHONY: lint
 lint: install ## ruff (lint + format check) and mypy
 	@$(UV) run --frozen --no-sync ruff check libs services scripts

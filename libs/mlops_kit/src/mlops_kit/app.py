@@ -15,6 +15,7 @@ import anyio
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from sqlalchemy import Table, func, select
 
 from mlops_kit.auth import KeyRing, Role
@@ -26,6 +27,7 @@ from mlops_kit.errors import (
     AppError,
     ErrorRenderer,
     JsonResponse,
+    error_responses,
     install_error_handlers,
 )
 from mlops_kit.limits import BodyLimitMiddleware, RequestTimeoutMiddleware, SqliteWriteGate
@@ -104,7 +106,8 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     app.include_router(_system_router(spec))
     app.include_router(docs_router())
     for router in spec.routers:
-        app.include_router(router, dependencies=[Depends(authorize)])
+        # a router's own `responses` (another API's error shape) win over the platform's
+        app.include_router(router, dependencies=[Depends(authorize)], responses=error_responses())
     for middleware in spec.inner_middleware:
         app.add_middleware(middleware)  # type: ignore[arg-type]
     if settings.resolved_database_url.startswith("sqlite"):
@@ -121,15 +124,34 @@ async def _maybe_await(value: Any) -> None:
         await value
 
 
+class HealthRead(BaseModel):
+    status: str
+    service: str
+    version: str
+
+
+class ReadyRead(BaseModel):
+    status: str = Field(examples=["ready", "unavailable"])
+    checks: dict[str, str] = Field(description="each backend: 'ok' or what failed")
+
+
+class AuditPage(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
 def _system_router(spec: ServiceSpec) -> APIRouter:
     router = APIRouter(tags=["system"])
 
-    @router.get("/health")
+    @router.get("/health", response_model=HealthRead)
     @router.get("/health/", include_in_schema=False)
     async def health(request: Request) -> dict[str, str]:
         return {"status": "ok", "service": request.app.state.settings.service_name, "version": spec.version}
 
-    @router.get("/ready")
+    @router.get("/ready", response_model=ReadyRead, responses={503: {"model": ReadyRead}})
     async def ready(request: Request) -> JsonResponse:
         """Each backend checked at once, each within `ready_timeout_seconds`: a stalled backend is
         reported down (503) instead of holding the probe."""
@@ -154,7 +176,12 @@ def _system_router(spec: ServiceSpec) -> APIRouter:
     def metrics(request: Request) -> Response:
         return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/api/audit-log", dependencies=[require(Role.admin)])
+    @router.get(
+        "/api/audit-log",
+        dependencies=[require(Role.admin)],
+        response_model=AuditPage,
+        responses=error_responses(),
+    )
     def audit_log(
         request: Request,
         session: SessionDep,

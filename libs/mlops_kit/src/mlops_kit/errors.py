@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import Scope
 
 log = logging.getLogger("mlops.errors")
@@ -93,6 +95,37 @@ class ServiceUnavailable(AppError):
     code = "SERVICE_UNAVAILABLE"
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["MODEL_VERSION_EXISTS"])
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of every 4xx/5xx."""
+
+    error: ErrorDetail
+
+
+# what any route can answer besides its success: documented on every route by the app factory
+COMMON_ERRORS: dict[int, str] = {
+    400: "Bad request: malformed JSON or an invalid value",
+    401: "Missing or unknown API key",
+    403: "The key's role may not do this",
+    404: "Not found",
+    409: "Conflicts with existing data",
+    413: "Request body too large",
+    422: "Validation error",
+    503: "A backend is unavailable; retry later",
+    504: "The request took longer than the service's request timeout",
+}
+
+
+def error_responses(model: type[BaseModel] = ErrorBody) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a router: every common error status with `model` as its body."""
+    return {status: {"model": model, "description": text} for status, text in COMMON_ERRORS.items()}
+
+
 def error_response(status: int, code: str, message: str, details: Any = None) -> JsonResponse:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     return JsonResponse(body, status_code=status)
@@ -156,26 +189,6 @@ def _json_invalid(exc: RequestValidationError) -> InvalidJson | None:
     return None
 
 
-def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
-    for route in routes:
-        # FastAPI keeps an included router as one entry that resolves to its routes
-        contexts = getattr(route, "effective_route_contexts", None)
-        yield from (contexts() if contexts is not None else (route,))
-
-
-def allowed_methods(scope: Scope) -> list[str]:
-    """Every method registered for the request's path, across all the routes that match it."""
-    path, root = scope.get("path", ""), scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    methods: set[str] = set()
-    for route in _leaf_routes(getattr(getattr(scope.get("app"), "router", None), "routes", ())):
-        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
-        if regex is not None and route_methods and regex.match(path):
-            methods |= set(route_methods)
-    return sorted(methods)
-
-
 def _echo(value: Any) -> Any:
     """The offending input as the error shows it: an integer past 64 bits (which JSON encoders
     refuse) as text, a long string cut."""
@@ -218,6 +231,37 @@ HTTP_CODES = {
 }
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _documented_operations(request: Request) -> dict[str, Any] | None:
+    """The OpenAPI path item of the route that refused the method. The route knows its template
+    without the prefixes of the routers it was included through, so match on the tail."""
+    template = getattr(request.scope.get("route"), "path_format", None)
+    if not template:
+        return None
+    for path, item in request.app.openapi()["paths"].items():
+        if path.endswith(template) and request.url.path.startswith(path.removesuffix(template)):
+            return item  # type: ignore[no-any-return]
+    return None
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods served at this path template: its OpenAPI operations (so `/items/search` does
+    not advertise `/items/{id}`'s), else every route matching the path. Starlette's own 405 names
+    only the first matching route's methods."""
+    documented = _documented_operations(request)
+    if documented:
+        return sorted(method.upper() for method in documented if method.upper() in _METHODS)
+    return [
+        method
+        for method in _METHODS
+        if any(
+            r.matches({**request.scope, "method": method})[0] == Match.FULL for r in request.app.router.routes
+        )
+    ]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
@@ -246,7 +290,7 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         details: dict[str, Any] = {}
         if exc.status_code == 405:
-            allowed = allowed_methods(request.scope) or headers.get("Allow", "").split(", ")
+            allowed = _allowed_methods(request) or headers.get("Allow", "").split(", ")
             headers["Allow"] = ", ".join(allowed)
             details["allowed_methods"] = allowed
         response = _render(request, exc.status_code, code, str(exc.detail), details)

@@ -46,7 +46,8 @@ MLFLOW_CODES: dict[str, tuple[str, int]] = {
     "INVALID_STATE": ("INVALID_PARAMETER_VALUE", 400),
     "INVALID_FILTER": ("INVALID_PARAMETER_VALUE", 400),
     "VALIDATION_ERROR": ("INVALID_PARAMETER_VALUE", 400),
-    "METHOD_NOT_ALLOWED": ("ENDPOINT_NOT_FOUND", 404),
+    # the body MLflow clients fall back on; the status stays the truth
+    "METHOD_NOT_ALLOWED": ("ENDPOINT_NOT_FOUND", 405),
 }
 MLFLOW_STATUS_CODES: dict[int, str] = {
     400: "INVALID_PARAMETER_VALUE",

@@ -6,17 +6,43 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from mlops_kit.auth import Principal
-from mlops_kit.bounds import NUL_FREE
 from mlops_kit.deps import SessionDep, is_read
 from sqlalchemy.orm import Session
 
 from model_registry.aliases import service as aliases
 from model_registry.models import service
 from model_registry.tables import ModelVersion, RegisteredModel
+from model_registry.types import ALIAS_RE, NAME_RE, VERSION_RE
 
-NamePath = Annotated[str, Path(max_length=128, pattern=NUL_FREE, description="model name")]
+
+def _either(*patterns: str) -> str:
+    return "^(" + "|".join(p.removeprefix("^").removesuffix("$") for p in patterns) + ")$"
+
+
+# the patterns document what the domain checks enforce (which answer in their own error codes)
+NamePath = Annotated[
+    str, Path(max_length=128, description="model name", json_schema_extra={"pattern": NAME_RE.pattern})
+]
+NameOrAliasPath = Annotated[
+    str,
+    Path(
+        max_length=193,
+        description="model name, or `name@alias` for the version the alias points at",
+        json_schema_extra={
+            "pattern": NAME_RE.pattern.removesuffix("$") + "(@" + ALIAS_RE.pattern[1:-1] + ")?$"
+        },
+    ),
+]
 VersionPath = Annotated[
-    str, Path(max_length=65, pattern=NUL_FREE, description="version, 'latest', or '@alias'")
+    str,
+    Path(
+        max_length=65,
+        description="version, 'latest', or '@alias'",
+        json_schema_extra={"pattern": _either("^latest$", "^@" + ALIAS_RE.pattern[1:], VERSION_RE.pattern)},
+    ),
+]
+AliasPath = Annotated[
+    str, Path(max_length=64, description="alias", json_schema_extra={"pattern": ALIAS_RE.pattern})
 ]
 
 

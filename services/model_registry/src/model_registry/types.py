@@ -112,18 +112,39 @@ def iso_utc(value: datetime) -> str:
     return _utc(value).isoformat()
 
 
-def _one_of(table: dict[str, str]) -> WithJsonSchema:
-    # accepted case-insensitively; the schema lists the spellings a client is likely to send
-    return WithJsonSchema({"type": "string", "enum": sorted(set(table) | set(table.values()))})
+def documented(regex: re.Pattern[str], rule: str, max_length: int) -> WithJsonSchema:
+    """The OpenAPI states the rule the validator enforces (schemathesis generates from it)."""
+    return WithJsonSchema(
+        {"type": "string", "pattern": regex.pattern, "maxLength": max_length, "description": rule}
+    )
 
 
-# the regexes bound lengths; Field(max_length) makes OpenAPI say so too
-ModelName = Annotated[str, Field(max_length=128), AfterValidator(_check(NAME_RE, NAME_RULE, "model name"))]
-VersionStr = Annotated[str, Field(max_length=64), AfterValidator(_check(VERSION_RE, VERSION_RULE, "version"))]
-AliasName = Annotated[str, Field(max_length=64), AfterValidator(_check(ALIAS_RE, ALIAS_RULE, "alias"))]
-Framework = Annotated[str, BeforeValidator(_choice(FRAMEWORKS, "framework")), _one_of(FRAMEWORKS)]
-ArtifactFormat = Annotated[str, BeforeValidator(_choice(FORMATS, "format")), _one_of(FORMATS)]
-Stage = Annotated[str, BeforeValidator(_choice(STAGES, "stage")), _one_of(STAGES)]
+def one_of(choices: dict[str, str]) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "enum": sorted(choices)})
+
+
+# the regexes bound lengths; the schema says so too
+ModelName = Annotated[
+    str,
+    Field(max_length=128),
+    AfterValidator(_check(NAME_RE, NAME_RULE, "model name")),
+    documented(NAME_RE, NAME_RULE, 128),
+]
+VersionStr = Annotated[
+    str,
+    Field(max_length=64),
+    AfterValidator(_check(VERSION_RE, VERSION_RULE, "version")),
+    documented(VERSION_RE, VERSION_RULE, 64),
+]
+AliasName = Annotated[
+    str,
+    Field(max_length=64),
+    AfterValidator(_check(ALIAS_RE, ALIAS_RULE, "alias")),
+    documented(ALIAS_RE, ALIAS_RULE, 64),
+]
+Framework = Annotated[str, BeforeValidator(_choice(FRAMEWORKS, "framework")), one_of(FRAMEWORKS)]
+ArtifactFormat = Annotated[str, BeforeValidator(_choice(FORMATS, "format")), one_of(FORMATS)]
+Stage = Annotated[str, BeforeValidator(_choice(STAGES, "stage")), one_of(STAGES)]
 Tag = Annotated[str, Field(max_length=256), NO_NUL, AfterValidator(_tag)]
 UtcDatetime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str)]
 

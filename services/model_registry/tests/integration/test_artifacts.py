@@ -220,3 +220,16 @@ def test_artifact_list_names_every_file(client: TestClient) -> None:
         ("model.pkl", len(PAYLOAD)),
     ]
     assert client.get("/api/models/art/versions/1").json()["size_bytes"] == len(PAYLOAD) + 2
+
+
+@pytest.mark.parametrize("url", ["/api/models", "/api/models/bundle/versions"])
+@pytest.mark.parametrize(
+    "form", [b"--b--\r\n", b'--b\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n\r\n--b--\r\n']
+)
+def test_multipart_registration_without_metadata_is_refused_and_creates_nothing(
+    client: TestClient, url: str, form: bytes
+) -> None:
+    response = client.post(url, content=form, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "METADATA_REQUIRED"
+    assert client.get("/api/models").json()["total"] == 0

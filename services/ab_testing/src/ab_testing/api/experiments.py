@@ -7,11 +7,20 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from mlops_kit.db import after_commit
 from mlops_kit.deps import SessionDep
+from mlops_kit.openapi import answers
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from ab_testing.api.answers import (
+    DecisionPage,
+    DefinitionRead,
+    ExperimentPage,
+    ExperimentRead,
+    OverrideRead,
+    PhasePage,
+)
 from ab_testing.experiments import (
     create_experiment,
     definition,
@@ -33,7 +42,7 @@ def _invalidate(request: Request, session: Session, experiment: Experiment) -> N
     after_commit(session, lambda: cache.invalidate(*refs))
 
 
-@router.post("/api/experiments", status_code=201)
+@router.post("/api/experiments", status_code=201, response_model=None, responses=answers(ExperimentRead, 201))
 def create(body: ExperimentCreate, session: SessionDep) -> dict[str, Any]:
     """Create an experiment (draft). Weights must sum to 1 (±0.01); at least 2 variants."""
     experiment = create_experiment(session, body)
@@ -41,7 +50,7 @@ def create(body: ExperimentCreate, session: SessionDep) -> dict[str, Any]:
     return experiment_json(experiment)
 
 
-@router.get("/api/experiments")
+@router.get("/api/experiments", response_model=None, responses=answers(ExperimentPage))
 def list_experiments(
     session: SessionDep,
     status: Literal["draft", "running", "paused", "stopped", "archived"] | None = None,
@@ -59,12 +68,12 @@ def list_experiments(
     return {"items": [experiment_json(e) for e in rows], **page_fields(total, limit, offset)}
 
 
-@router.get("/api/experiments/{experiment}")
+@router.get("/api/experiments/{experiment}", response_model=None, responses=answers(ExperimentRead))
 def read(experiment: ExperimentPath, session: SessionDep) -> dict[str, Any]:
     return experiment_json(get_experiment(session, experiment))
 
 
-@router.patch("/api/experiments/{experiment}")
+@router.patch("/api/experiments/{experiment}", response_model=None, responses=answers(ExperimentRead))
 def update(
     experiment: ExperimentPath, body: ExperimentUpdate, request: Request, session: SessionDep
 ) -> dict[str, Any]:
@@ -91,16 +100,27 @@ def _lifecycle(action: str):  # type: ignore[no-untyped-def]
 
 
 for _action in ("start", "pause", "stop", "archive"):
-    router.add_api_route(f"/api/experiments/{{experiment}}/{_action}", _lifecycle(_action), methods=["POST"])
+    router.add_api_route(
+        f"/api/experiments/{{experiment}}/{_action}",
+        _lifecycle(_action),
+        methods=["POST"],
+        response_model=None,
+        responses=answers(ExperimentRead),
+    )
 
 
-@router.get("/api/experiments/{experiment}/definition", tags=["routing"])
+@router.get(
+    "/api/experiments/{experiment}/definition",
+    tags=["routing"],
+    response_model=None,
+    responses=answers(DefinitionRead),
+)
 def read_definition(experiment: ExperimentPath, session: SessionDep) -> dict[str, Any]:
     """What a client needs to assign users itself (mlops_client.ab_routing.evaluate)."""
     return definition(session, get_experiment(session, experiment))
 
 
-@router.get("/api/experiments/{experiment}/phases")
+@router.get("/api/experiments/{experiment}/phases", response_model=None, responses=answers(PhasePage))
 def list_phases(experiment: ExperimentPath, session: SessionDep) -> dict[str, Any]:
     row = get_experiment(session, experiment)
     phases = session.scalars(select(Phase).where(Phase.experiment_id == row.id).order_by(Phase.number)).all()
@@ -125,7 +145,12 @@ class OverrideIn(BaseModel):
     variant: str = Field(min_length=1, max_length=100)
 
 
-@router.put("/api/experiments/{experiment}/overrides/{user_id}", tags=["routing"])
+@router.put(
+    "/api/experiments/{experiment}/overrides/{user_id}",
+    tags=["routing"],
+    response_model=None,
+    responses=answers(OverrideRead),
+)
 def put_override(
     experiment: ExperimentPath, user_id: UserPath, body: OverrideIn, request: Request, session: SessionDep
 ) -> dict[str, Any]:
@@ -146,7 +171,7 @@ def delete_override(
     return Response(status_code=204)
 
 
-@router.get("/api/experiments/{experiment}/decisions")
+@router.get("/api/experiments/{experiment}/decisions", response_model=None, responses=answers(DecisionPage))
 def list_decisions(
     experiment: ExperimentPath,
     session: SessionDep,

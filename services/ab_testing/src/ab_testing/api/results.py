@@ -8,9 +8,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from mlops_kit.deps import READ_ONLY, SessionDep
 from mlops_kit.errors import Unprocessable
+from mlops_kit.openapi import answers
 from pydantic import BaseModel, ConfigDict, Field
 
 from ab_testing.analysis import results
+from ab_testing.api.answers import ExperimentPowerRead, PowerRead, ResultsRead
 from ab_testing.experiments import get_experiment
 from ab_testing.folding import fold_for_read
 from ab_testing.schemas import ExperimentPath
@@ -19,7 +21,7 @@ from ab_testing.stats import minimum_detectable_effect, required_sample_size
 router = APIRouter(tags=["analysis"])
 
 
-@router.get("/api/experiments/{experiment}/results")
+@router.get("/api/experiments/{experiment}/results", response_model=None, responses=answers(ResultsRead))
 def experiment_results(
     experiment: ExperimentPath,
     request: Request,
@@ -103,13 +105,15 @@ def power_analysis(body: PowerIn) -> dict[str, Any]:
     return out
 
 
-@router.post("/api/power", openapi_extra=READ_ONLY)
+@router.post("/api/power", openapi_extra=READ_ONLY, response_model=None, responses=answers(PowerRead))
 def power(body: PowerIn) -> dict[str, Any]:
     """Required sample size per variant for an MDE, or the MDE a sample size can detect."""
     return power_analysis(body)
 
 
-@router.get("/api/experiments/{experiment}/power")
+@router.get(
+    "/api/experiments/{experiment}/power", response_model=None, responses=answers(ExperimentPowerRead)
+)
 def experiment_power(
     experiment: ExperimentPath,
     session: SessionDep,

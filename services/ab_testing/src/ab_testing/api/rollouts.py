@@ -9,8 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import Conflict, ServiceUnavailable, Unprocessable
+from mlops_kit.openapi import answers
 from pydantic import BaseModel, ConfigDict, Field
 
+from ab_testing.api.answers import DecisionRead, EvaluationRead
 from ab_testing.experiments import control_name, get_experiment, record_decision
 from ab_testing.folding import fold_for_read
 from ab_testing.rollouts import PhaseData, load_phase, metric_by_name, rounded
@@ -108,7 +110,7 @@ def _pick(experiment: Experiment, data: PhaseData, test: str) -> tuple[str | Non
     return max(candidates)[1], evidence
 
 
-@router.post("/api/experiments/{experiment}/promote")
+@router.post("/api/experiments/{experiment}/promote", response_model=None, responses=answers(DecisionRead))
 def promote(
     experiment: ExperimentPath, body: PromoteIn, request: Request, session: SessionDep
 ) -> dict[str, Any]:
@@ -182,7 +184,7 @@ def promote(
     return decision_json(decision)
 
 
-@router.post("/api/experiments/{experiment}/evaluate")
+@router.post("/api/experiments/{experiment}/evaluate", response_model=None, responses=answers(EvaluationRead))
 async def evaluate(experiment: ExperimentPath, request: Request, session: SessionDep) -> dict[str, Any]:
     """Run the rollout controller's check for this bandit or canary now (what the background loop
     does every `controller_interval_seconds`): the figures of the evaluation and the decisions it

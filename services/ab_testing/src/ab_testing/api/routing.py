@@ -8,8 +8,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from mlops_kit.deps import READ_ONLY, audit_alone, run_transaction
 from mlops_kit.errors import BadRequest, parse_json
+from mlops_kit.openapi import answers, inline_schema
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from ab_testing.api.answers import Assignment, AssignmentBatch, EventsAccepted, ExposuresAccepted
 from ab_testing.events import EventIn, ingest
 from ab_testing.routing import assignment_json
 from ab_testing.schemas import (
@@ -34,7 +36,7 @@ def _caller(request: Request) -> tuple[str, str]:
     return (principal.name, principal.role.name) if principal else ("anonymous", "none")
 
 
-@router.get("/api/route")
+@router.get("/api/route", response_model=None, responses=answers(Assignment))
 async def route(
     request: Request,
     user_id: str = Query(min_length=1, max_length=USER_ID_MAX),
@@ -56,7 +58,9 @@ class RouteBatch(BaseModel):
     user_ids: list[UserId] = Field(min_length=1, max_length=MAX_ROUTE_BATCH)
 
 
-@router.post("/api/route/batch", openapi_extra=READ_ONLY)
+@router.post(
+    "/api/route/batch", openapi_extra=READ_ONLY, response_model=None, responses=answers(AssignmentBatch)
+)
 async def route_batch(body: RouteBatch, request: Request) -> dict[str, Any]:
     """Assign many users at once (a viewer may); their exposures are recorded, and the request
     writes one audit entry."""
@@ -87,7 +91,9 @@ class ExposureBatch(BaseModel):
     exposures: list[ExposureIn] = Field(min_length=1, max_length=MAX_EXPOSURES)
 
 
-@router.post("/api/exposures", status_code=202)
+@router.post(
+    "/api/exposures", status_code=202, response_model=None, responses=answers(ExposuresAccepted, 202)
+)
 async def post_exposures(body: ExposureBatch, request: Request) -> dict[str, Any]:
     """Assignments a client made itself (local evaluation), to be counted like routed ones: the
     service recomputes each user's variant from the definition, so a client cannot skew them.
@@ -109,11 +115,17 @@ class EventBatch(BaseModel):
 
 
 _EVENTS = TypeAdapter(list[EventIn])
-_ONE_OR_MANY = {"oneOf": [EventIn.model_json_schema(), EventBatch.model_json_schema()]}
+_ONE_OR_MANY = {"oneOf": [inline_schema(EventIn), inline_schema(EventBatch)]}
 _EVENTS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": _ONE_OR_MANY}}}}
 
 
-@router.post("/api/events", tags=["events"], openapi_extra=_EVENTS_BODY)
+@router.post(
+    "/api/events",
+    tags=["events"],
+    openapi_extra=_EVENTS_BODY,
+    response_model=None,
+    responses=answers(EventsAccepted),
+)
 async def post_events(request: Request) -> dict[str, Any]:
     """Outcome events, all or nothing; idempotent on `event_id`. Without `variant`, an event counts
     for the variant the user is assigned to (users outside the experiment are not counted).

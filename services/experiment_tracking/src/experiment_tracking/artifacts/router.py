@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from mlops_kit.bounds import PathLong, PathStr
+from mlops_kit.bounds import PathLong
 from mlops_kit.deps import StoreDep
 from mlops_kit.errors import JsonResponse
 from mlops_kit.limits import upload_limit
+from mlops_kit.openapi import ANY_TYPE, answers, file_responses
 
 from experiment_tracking.artifacts import service
+from experiment_tracking.paths import ExperimentIdPath, RunIdPath
+from experiment_tracking.runs.answers import ArtifactListing, ArtifactStored
 from experiment_tracking.runs.router import run_in_experiment
 
 router = APIRouter(prefix="/api/experiments/{experiment_id}/runs/{run_id}/artifacts", tags=["run artifacts"])
@@ -27,10 +30,10 @@ def _root(request: Request, experiment_id: str, run_id: str) -> str:
         session.close()
 
 
-@router.get("")
+@router.get("", responses=answers(ArtifactListing))
 async def list_artifacts(
-    experiment_id: PathStr,
-    run_id: PathStr,
+    experiment_id: ExperimentIdPath,
+    run_id: RunIdPath,
     request: Request,
     store: StoreDep,
     path: Annotated[str | None, Query(max_length=1024)] = None,
@@ -48,9 +51,10 @@ async def list_artifacts(
         }
     },
     summary="Upload one artifact file as the raw request body (streamed)",
+    responses=answers(ArtifactStored),
 )
 async def upload_artifact(
-    experiment_id: PathStr, run_id: PathStr, path: PathLong, request: Request, store: StoreDep
+    experiment_id: ExperimentIdPath, run_id: RunIdPath, path: PathLong, request: Request, store: StoreDep
 ) -> JsonResponse:
     root = await run_in_threadpool(_root, request, experiment_id, run_id)
     key = service.join(root, path)
@@ -62,9 +66,9 @@ async def upload_artifact(
     return JsonResponse({"path": path.strip("/"), "size": spooled.size, "sha256": spooled.sha256})
 
 
-@router.get("/{path:path}")
+@router.get("/{path:path}", response_class=Response, responses=file_responses(200, media_types=ANY_TYPE))
 async def download_artifact(
-    experiment_id: PathStr, run_id: PathStr, path: PathLong, request: Request, store: StoreDep
+    experiment_id: ExperimentIdPath, run_id: RunIdPath, path: PathLong, request: Request, store: StoreDep
 ) -> StreamingResponse:
     root = await run_in_threadpool(_root, request, experiment_id, run_id)
     size, media, chunks = await run_in_threadpool(service.open_file, store, service.join(root, path))

@@ -13,6 +13,7 @@ from experiment_tracking.experiments.schemas import (
     ExperimentRead,
     ExperimentUpdate,
 )
+from experiment_tracking.paths import ExperimentIdPath
 from experiment_tracking.queries import Filter, OrderBy, PageToken, View
 
 router = APIRouter(prefix="/api/experiments", tags=["experiments"])
@@ -56,12 +57,14 @@ def get_experiment_by_name(name: PathStr, session: SessionDep) -> ExperimentRead
 
 
 @router.get("/{experiment_id}", response_model=ExperimentRead)
-def get_experiment(experiment_id: PathStr, session: SessionDep) -> ExperimentRead:
+def get_experiment(experiment_id: ExperimentIdPath, session: SessionDep) -> ExperimentRead:
     return ExperimentRead.of(service.get(session, experiment_id))
 
 
 @router.patch("/{experiment_id}", response_model=ExperimentRead)
-def update_experiment(experiment_id: PathStr, body: ExperimentUpdate, session: SessionDep) -> ExperimentRead:
+def update_experiment(
+    experiment_id: ExperimentIdPath, body: ExperimentUpdate, session: SessionDep
+) -> ExperimentRead:
     if body.name is not None:
         service.rename(session, experiment_id, body.name)
     tags = dict(body.tags or {})
@@ -73,13 +76,13 @@ def update_experiment(experiment_id: PathStr, body: ExperimentUpdate, session: S
 
 
 @router.delete("/{experiment_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_experiment(experiment_id: PathStr, session: SessionDep) -> Response:
+def delete_experiment(experiment_id: ExperimentIdPath, session: SessionDep) -> Response:
     """Soft delete: the experiment and its runs are hidden until restored."""
     service.delete(session, experiment_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{experiment_id}/restore", response_model=ExperimentRead)
-def restore_experiment(experiment_id: PathStr, session: SessionDep) -> ExperimentRead:
+def restore_experiment(experiment_id: ExperimentIdPath, session: SessionDep) -> ExperimentRead:
     service.restore(session, experiment_id)
     return ExperimentRead.of(service.get(session, experiment_id))

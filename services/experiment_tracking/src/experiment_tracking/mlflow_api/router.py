@@ -7,12 +7,23 @@ from typing import Any
 from fastapi import APIRouter, Request
 from mlops_kit.deps import READ_ONLY, SessionDep, run_transaction
 from mlops_kit.errors import JsonResponse
+from mlops_kit.openapi import answers
 from sqlalchemy.orm import Session
 
 from experiment_tracking import validation
 from experiment_tracking.errors import InvalidValue
 from experiment_tracking.experiments import service as experiments
 from experiment_tracking.mlflow_api import convert
+from experiment_tracking.mlflow_api.answers import (
+    Empty,
+    ExperimentAnswer,
+    ExperimentCreated,
+    ExperimentSearch,
+    MetricHistory,
+    RunAnswer,
+    RunInfoAnswer,
+    RunSearch,
+)
 from experiment_tracking.mlflow_api.params import (
     JSON_BODY,
     JsonBody,
@@ -35,7 +46,7 @@ EMPTY: dict[str, Any] = {}
 
 
 # experiments ------------------------------------------------------------------------------------
-@router.post("/experiments/create")
+@router.post("/experiments/create", responses=answers(ExperimentCreated))
 def create_experiment(payload: JsonBody, session: SessionDep) -> JsonResponse:
     experiment_id = experiments.create(
         session,
@@ -46,13 +57,13 @@ def create_experiment(payload: JsonBody, session: SessionDep) -> JsonResponse:
     return JsonResponse({"experiment_id": experiment_id})
 
 
-@router.get("/experiments/get")
+@router.get("/experiments/get", responses=answers(ExperimentAnswer))
 def get_experiment(request: Request, session: SessionDep) -> JsonResponse:
     found = experiments.get(session, required(query(request), "experiment_id"))
     return JsonResponse({"experiment": convert.experiment(found)})
 
 
-@router.get("/experiments/get-by-name")
+@router.get("/experiments/get-by-name", responses=answers(ExperimentAnswer))
 def get_experiment_by_name(request: Request, session: SessionDep) -> JsonResponse:
     found = experiments.get_by_name(session, required(query(request), "experiment_name"))
     return JsonResponse({"experiment": convert.experiment(found)})
@@ -73,31 +84,31 @@ def _search_experiments(data: dict[str, Any], session: SessionDep) -> JsonRespon
     return JsonResponse(body)
 
 
-@router.post("/experiments/search", openapi_extra=READ_ONLY)
+@router.post("/experiments/search", openapi_extra=READ_ONLY, responses=answers(ExperimentSearch))
 def search_experiments(payload: JsonBody, session: SessionDep) -> JsonResponse:
     return _search_experiments(payload, session)
 
 
-@router.get("/experiments/search")
+@router.get("/experiments/search", responses=answers(ExperimentSearch))
 def search_experiments_get(request: Request, session: SessionDep) -> JsonResponse:
     data: dict[str, Any] = query(request)
     data["order_by"] = request.query_params.getlist("order_by")
     return _search_experiments(data, session)
 
 
-@router.post("/experiments/delete")
+@router.post("/experiments/delete", responses=answers(Empty))
 def delete_experiment(payload: JsonBody, session: SessionDep) -> JsonResponse:
     experiments.delete(session, required(payload, "experiment_id"))
     return JsonResponse(EMPTY)
 
 
-@router.post("/experiments/restore")
+@router.post("/experiments/restore", responses=answers(Empty))
 def restore_experiment(payload: JsonBody, session: SessionDep) -> JsonResponse:
     experiments.restore(session, required(payload, "experiment_id"))
     return JsonResponse(EMPTY)
 
 
-@router.post("/experiments/update")
+@router.post("/experiments/update", responses=answers(Empty))
 def update_experiment(payload: JsonBody, session: SessionDep) -> JsonResponse:
     experiment_id = required(payload, "experiment_id")
     if payload.get("new_name"):
@@ -107,7 +118,7 @@ def update_experiment(payload: JsonBody, session: SessionDep) -> JsonResponse:
     return JsonResponse(EMPTY)
 
 
-@router.post("/experiments/set-experiment-tag")
+@router.post("/experiments/set-experiment-tag", responses=answers(Empty))
 def set_experiment_tag(payload: JsonBody, session: SessionDep) -> JsonResponse:
     experiments.set_tags(
         session, required(payload, "experiment_id"), {text(payload, "key"): payload.get("value", "")}
@@ -115,14 +126,14 @@ def set_experiment_tag(payload: JsonBody, session: SessionDep) -> JsonResponse:
     return JsonResponse(EMPTY)
 
 
-@router.post("/experiments/delete-experiment-tag")
+@router.post("/experiments/delete-experiment-tag", responses=answers(Empty))
 def delete_experiment_tag(payload: JsonBody, session: SessionDep) -> JsonResponse:
     experiments.delete_tag(session, required(payload, "experiment_id"), text(payload, "key"))
     return JsonResponse(EMPTY)
 
 
 # runs -------------------------------------------------------------------------------------------
-@router.post("/runs/create", openapi_extra=JSON_BODY)
+@router.post("/runs/create", openapi_extra=JSON_BODY, responses=answers(RunAnswer))
 async def create_run(request: Request) -> JsonResponse:
     payload = await json_body(request)
     # as in MLflow: no experiment_id (an empty body) is a 400, not a run in the default experiment
@@ -143,7 +154,7 @@ async def create_run(request: Request) -> JsonResponse:
     return JsonResponse({"run": await run_transaction(request, work)})
 
 
-@router.post("/runs/update", openapi_extra=JSON_BODY)
+@router.post("/runs/update", openapi_extra=JSON_BODY, responses=answers(RunInfoAnswer))
 async def update_run(request: Request) -> JsonResponse:
     payload = await json_body(request)
     target = run_id(payload)
@@ -161,24 +172,24 @@ async def update_run(request: Request) -> JsonResponse:
     return JsonResponse({"run_info": await run_transaction(request, work)})
 
 
-@router.post("/runs/delete")
+@router.post("/runs/delete", responses=answers(Empty))
 def delete_run(payload: JsonBody, session: SessionDep) -> JsonResponse:
     runs.set_lifecycle(session, run_id(payload), "deleted")
     return JsonResponse(EMPTY)
 
 
-@router.post("/runs/restore")
+@router.post("/runs/restore", responses=answers(Empty))
 def restore_run(payload: JsonBody, session: SessionDep) -> JsonResponse:
     runs.set_lifecycle(session, run_id(payload), "active")
     return JsonResponse(EMPTY)
 
 
-@router.get("/runs/get")
+@router.get("/runs/get", responses=answers(RunAnswer))
 def get_run(request: Request, session: SessionDep) -> JsonResponse:
     return JsonResponse({"run": convert.run(runs.get(session, run_id(query(request))))})
 
 
-@router.post("/runs/search", openapi_extra=READ_ONLY)
+@router.post("/runs/search", openapi_extra=READ_ONLY, responses=answers(RunSearch))
 def search_runs(payload: JsonBody, session: SessionDep) -> JsonResponse:
     found, token = runs.search(
         session,
@@ -196,14 +207,14 @@ def search_runs(payload: JsonBody, session: SessionDep) -> JsonResponse:
 
 
 # the logging calls are the hot path: body parsed once with orjson, one transaction in one hop
-@router.post("/runs/log-metric", openapi_extra=JSON_BODY)
+@router.post("/runs/log-metric", openapi_extra=JSON_BODY, responses=answers(Empty))
 async def log_metric(request: Request) -> JsonResponse:
     payload = await json_body(request)
     await _log(request, run_id(payload), Batch(metrics=[metric_point(payload, "metric")]))
     return JsonResponse(EMPTY)
 
 
-@router.post("/runs/log-parameter", openapi_extra=JSON_BODY)
+@router.post("/runs/log-parameter", openapi_extra=JSON_BODY, responses=answers(Empty))
 async def log_param(request: Request) -> JsonResponse:
     payload = await json_body(request)
     params = {text(payload, "key"): str(payload.get("value") or "")}
@@ -211,20 +222,20 @@ async def log_param(request: Request) -> JsonResponse:
     return JsonResponse(EMPTY)
 
 
-@router.post("/runs/set-tag", openapi_extra=JSON_BODY)
+@router.post("/runs/set-tag", openapi_extra=JSON_BODY, responses=answers(Empty))
 async def set_tag(request: Request) -> JsonResponse:
     payload = await json_body(request)
     await _log(request, run_id(payload), Batch(tags={text(payload, "key"): payload.get("value", "")}))
     return JsonResponse(EMPTY)
 
 
-@router.post("/runs/delete-tag")
+@router.post("/runs/delete-tag", responses=answers(Empty))
 def delete_tag(payload: JsonBody, session: SessionDep) -> JsonResponse:
     runs.delete_tag(session, run_id(payload), text(payload, "key"))
     return JsonResponse(EMPTY)
 
 
-@router.post("/runs/log-batch", openapi_extra=JSON_BODY)
+@router.post("/runs/log-batch", openapi_extra=JSON_BODY, responses=answers(Empty))
 async def log_batch(request: Request) -> JsonResponse:
     payload = await json_body(request)
     await _log(request, run_id(payload), batch(payload))
@@ -235,7 +246,7 @@ async def _log(request: Request, target: str, items: Batch) -> None:
     await run_transaction(request, lambda session: runs.log_batch(session, target, items))
 
 
-@router.post("/runs/log-inputs")
+@router.post("/runs/log-inputs", responses=answers(Empty))
 def log_inputs(payload: JsonBody, session: SessionDep) -> JsonResponse:
     datasets = []
     for index, item in enumerate(payload.get("datasets") or []):
@@ -257,7 +268,7 @@ def log_inputs(payload: JsonBody, session: SessionDep) -> JsonResponse:
     return JsonResponse(EMPTY)
 
 
-@router.post("/runs/outputs")
+@router.post("/runs/outputs", responses=answers(Empty))
 def log_outputs(payload: JsonBody, session: SessionDep) -> JsonResponse:
     models = [
         {"model_id": text(m, "model_id", 36), "step": validation.integer("step", m.get("step") or 0)}
@@ -269,7 +280,7 @@ def log_outputs(payload: JsonBody, session: SessionDep) -> JsonResponse:
 
 
 # metrics ----------------------------------------------------------------------------------------
-@router.get("/metrics/get-history")
+@router.get("/metrics/get-history", responses=answers(MetricHistory))
 def get_metric_history(request: Request, session: SessionDep) -> JsonResponse:
     data = query(request)
     points, token = runs.metric_history(

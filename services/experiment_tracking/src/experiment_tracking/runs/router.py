@@ -9,12 +9,23 @@ from fastapi import APIRouter, Body, Depends, Query, Response, status
 from mlops_kit.bounds import PathStr
 from mlops_kit.deps import READ_ONLY, SessionDep
 from mlops_kit.errors import JsonResponse
+from mlops_kit.openapi import answers
 from sqlalchemy.orm import Session
 
 from experiment_tracking import validation
 from experiment_tracking.errors import InvalidValue, RunNotFound
+from experiment_tracking.paths import ExperimentIdPath, RunIdPath
 from experiment_tracking.queries import Filter, MetricKey, OrderBy, PageToken, RunIds, View
 from experiment_tracking.runs import compare, service
+from experiment_tracking.runs.answers import (
+    Comparison,
+    Histories,
+    LatestMetrics,
+    MetricHistory,
+    MetricsLogged,
+    RunPage,
+    RunRead,
+)
 from experiment_tracking.runs.schemas import (
     CONTEXT_TAG,
     DESCRIPTION_TAG,
@@ -43,7 +54,7 @@ def run_in_experiment(session: Session, experiment_id: str, run_id: str) -> dict
     return row
 
 
-def _run(experiment_id: PathStr, run_id: PathStr, session: SessionDep) -> str:
+def _run(experiment_id: ExperimentIdPath, run_id: RunIdPath, session: SessionDep) -> str:
     run_in_experiment(session, experiment_id, run_id)
     return run_id
 
@@ -79,8 +90,12 @@ def _datasets(body: RunCreate) -> list[dict[str, Any]]:
     ]
 
 
-@router.post("/api/experiments/{experiment_id}/runs", status_code=status.HTTP_201_CREATED)
-def create_run(experiment_id: PathStr, body: RunCreate, session: SessionDep) -> JsonResponse:
+@router.post(
+    "/api/experiments/{experiment_id}/runs",
+    status_code=status.HTTP_201_CREATED,
+    responses=answers(RunRead, 201),
+)
+def create_run(experiment_id: ExperimentIdPath, body: RunCreate, session: SessionDep) -> JsonResponse:
     run_id = service.create(
         session,
         experiment_id,
@@ -99,9 +114,9 @@ def create_run(experiment_id: PathStr, body: RunCreate, session: SessionDep) -> 
     return response
 
 
-@router.get("/api/experiments/{experiment_id}/runs")
+@router.get("/api/experiments/{experiment_id}/runs", responses=answers(RunPage))
 def list_runs(
-    experiment_id: PathStr,
+    experiment_id: ExperimentIdPath,
     session: SessionDep,
     filter: Filter = None,
     order_by: OrderBy = None,
@@ -121,12 +136,12 @@ def list_runs(
     return JsonResponse({"items": [run_read(r) for r in found], "next_page_token": token})
 
 
-@router.get(RUN)
+@router.get(RUN, responses=answers(RunRead))
 def get_run(run_id: RunId, session: SessionDep) -> JsonResponse:
     return _read(session, run_id)
 
 
-@router.patch(RUN)
+@router.patch(RUN, responses=answers(RunRead))
 def update_run(run_id: RunId, body: RunUpdate, session: SessionDep) -> JsonResponse:
     """Status lifecycle: RUNNING → FINISHED / FAILED / KILLED (end time defaults to now)."""
     service.update(
@@ -143,13 +158,13 @@ def delete_run(run_id: RunId, session: SessionDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post(f"{RUN}/restore")
+@router.post(f"{RUN}/restore", responses=answers(RunRead))
 def restore_run(run_id: RunId, session: SessionDep) -> JsonResponse:
     service.set_lifecycle(session, run_id, "active")
     return _read(session, run_id)
 
 
-@router.post(f"{RUN}/params")
+@router.post(f"{RUN}/params", responses=answers(RunRead))
 def log_params(
     run_id: RunId,
     session: SessionDep,
@@ -160,7 +175,7 @@ def log_params(
     return _read(session, run_id)
 
 
-@router.post(f"{RUN}/tags")
+@router.post(f"{RUN}/tags", responses=answers(RunRead))
 def set_tags(
     run_id: RunId, session: SessionDep, tags: Annotated[RunTags, Body(examples=[{"team": "growth"}])]
 ) -> JsonResponse:
@@ -207,7 +222,7 @@ def _points(body: dict[str, Any]) -> list[MetricPoint]:
     ]
 
 
-@router.post(f"{RUN}/metrics")
+@router.post(f"{RUN}/metrics", responses=answers(MetricsLogged))
 def log_metrics(
     run_id: RunId,
     session: SessionDep,
@@ -218,7 +233,7 @@ def log_metrics(
     return JsonResponse({"run_id": run_id, "logged": len(points)})
 
 
-@router.get(f"{RUN}/metrics")
+@router.get(f"{RUN}/metrics", responses=answers(LatestMetrics))
 def latest_metrics(run_id: RunId, session: SessionDep) -> JsonResponse:
     run = service.get(session, run_id)
     return JsonResponse(
@@ -229,7 +244,7 @@ def latest_metrics(run_id: RunId, session: SessionDep) -> JsonResponse:
     )
 
 
-@router.get(f"{RUN}/metrics/{{key:path}}/history")
+@router.get(f"{RUN}/metrics/{{key:path}}/history", responses=answers(MetricHistory))
 def metric_history(
     run_id: RunId,
     key: PathStr,
@@ -242,7 +257,7 @@ def metric_history(
     return JsonResponse({"key": key, "items": items, "next_page_token": token})
 
 
-@router.post("/api/runs/search", openapi_extra=READ_ONLY)
+@router.post("/api/runs/search", openapi_extra=READ_ONLY, responses=answers(RunPage))
 def search_runs(body: RunSearch, session: SessionDep) -> JsonResponse:
     found, token = service.search(
         session,
@@ -256,9 +271,9 @@ def search_runs(body: RunSearch, session: SessionDep) -> JsonResponse:
     return JsonResponse({"items": [run_read(r) for r in found], "next_page_token": token})
 
 
-@router.get("/api/experiments/{experiment_id}/best-run")
+@router.get("/api/experiments/{experiment_id}/best-run", responses=answers(RunRead))
 def best_run(
-    experiment_id: PathStr,
+    experiment_id: ExperimentIdPath,
     session: SessionDep,
     metric: MetricKey,
     mode: Annotated[str, Query(max_length=3, pattern="^(max|min)$")] = "max",
@@ -275,13 +290,13 @@ def _ids(raw: list[str]) -> list[str]:
     return ids
 
 
-@router.get("/api/runs/compare")
+@router.get("/api/runs/compare", responses=answers(Comparison))
 def compare_runs(session: SessionDep, run_ids: RunIds) -> JsonResponse:
     """Params and latest metrics side by side, and which params differ."""
     return JsonResponse(compare.side_by_side(session, _ids(run_ids)))
 
 
-@router.get("/api/metrics/history")
+@router.get("/api/metrics/history", responses=answers(Histories))
 def metric_histories(
     session: SessionDep,
     run_ids: RunIds,

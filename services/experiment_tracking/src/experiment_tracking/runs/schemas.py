@@ -46,7 +46,9 @@ class RunCreate(BaseModel):
     parameters: RunParams = Field(default_factory=dict, description="logged once; immutable")
     tags: RunTags = Field(default_factory=dict)
     description: Text | None = Field(default=None, max_length=MAX_TAG_VALUE)
-    start_time: EpochMillis | None = Field(default=None, description="epoch milliseconds; default now")
+    start_time: EpochMillis | None = Field(
+        default=None, strict=True, description="epoch milliseconds; default now"
+    )
     parent_run_id: IdStr | None = Field(default=None, description="nest this run under another")
     user_id: Text | None = Field(default=None, max_length=256)
     source: RunSource | None = None
@@ -65,7 +67,7 @@ class RunUpdate(BaseModel):
         default=None, max_length=9, pattern="^(RUNNING|SCHEDULED|FINISHED|FAILED|KILLED)$"
     )
     end_time: EpochMillis | None = Field(
-        default=None, description="epoch milliseconds; default now when finishing"
+        default=None, strict=True, description="epoch milliseconds; default now when finishing"
     )
     run_name: Text | None = Field(default=None, min_length=1, max_length=250)
     description: Text | None = Field(default=None, max_length=MAX_TAG_VALUE)

@@ -9,7 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from mlops_kit.bounds import INT64_SCHEMA_MAX
 from mlops_kit.deps import READ_ONLY, run_transaction
 from mlops_kit.errors import parse_json
-from pydantic import Field
+from mlops_kit.openapi import BINARY, inline_schema
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from feature_store.offline import output
@@ -43,6 +44,22 @@ DOC: dict[str, Any] = READ_ONLY | {
 PARQUET = "application/vnd.apache.parquet"
 
 
+class HistoricalRead(BaseModel):
+    columns: list[str] = Field(description="entity columns as given, then one per feature")
+    rows: list[list[Any]] = Field(description="one per entity row, in order; timestamps as ISO 8601")
+
+
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the training frame: JSON, or Parquet with `Accept: application/vnd.apache.parquet`",
+        "content": {
+            "application/json": {"schema": inline_schema(HistoricalRead)},
+            PARQUET: {"schema": BINARY},
+        },
+    }
+}
+
+
 def _entity_frame(fmt: str, data: bytes, query: HistoricalQuery) -> tuple[Frame, HistoricalQuery]:
     if fmt == "json":
         body = parse_json(data)
@@ -51,7 +68,7 @@ def _entity_frame(fmt: str, data: bytes, query: HistoricalQuery) -> tuple[Frame,
     return frame_from_table(read_table(Body(fmt, data))), query
 
 
-@router.post("/api/features/historical", openapi_extra=DOC, response_model=None)
+@router.post("/api/features/historical", openapi_extra=DOC, response_class=Response, responses=ANSWERS)
 async def historical_features(
     request: Request,
     features: Annotated[

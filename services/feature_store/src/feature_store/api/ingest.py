@@ -11,6 +11,7 @@ from mlops_kit.deps import run_transaction
 from mlops_kit.errors import parse_json
 from sqlalchemy.orm import Session
 
+from feature_store.api.schemas import IngestRead
 from feature_store.errors import InvalidRequest
 from feature_store.offline import ingest
 from feature_store.offline.frames import (
@@ -56,7 +57,9 @@ def _frame(view: FeatureSetView, version: int, fmt: str, data: bytes) -> Frame:
     return frame_from_table(read_table(Body(fmt, data), strings))
 
 
-@router.post("/api/feature-sets/{name}/rows", status_code=201, openapi_extra=ROWS_BODY)
+@router.post(
+    "/api/feature-sets/{name}/rows", status_code=201, openapi_extra=ROWS_BODY, response_model=IngestRead
+)
 async def ingest_rows(
     name: PathStr,
     request: Request,

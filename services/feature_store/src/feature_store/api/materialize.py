@@ -14,6 +14,7 @@ from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
+from feature_store.api.schemas import JobPage, JobRead
 from feature_store.errors import InvalidRequest
 from feature_store.offline import materialize
 from feature_store.registry.views import feature_set_view
@@ -50,7 +51,7 @@ class MaterializeRequest(BaseModel):
         return value
 
 
-@router.post("/api/feature-sets/{name}/materialize", status_code=202)
+@router.post("/api/feature-sets/{name}/materialize", status_code=202, response_model=JobRead)
 async def materialize_feature_set(
     name: PathStr, request: Request, body: MaterializeRequest | None = None
 ) -> dict[str, Any]:
@@ -71,7 +72,7 @@ async def materialize_feature_set(
     return job
 
 
-@router.get("/api/materialization-jobs/{job_id}")
+@router.get("/api/materialization-jobs/{job_id}", response_model=JobRead)
 def get_materialization_job(
     job_id: Annotated[int, Path(ge=1, le=INT64_SCHEMA_MAX)], session: SessionDep
 ) -> dict[str, Any]:
@@ -80,7 +81,7 @@ def get_materialization_job(
     return materialize.get_job(session, job_id)
 
 
-@router.get("/api/materialization-jobs")
+@router.get("/api/materialization-jobs", response_model=JobPage)
 def list_materialization_jobs(
     session: SessionDep,
     feature_set: Annotated[str | None, Query(max_length=128)] = None,

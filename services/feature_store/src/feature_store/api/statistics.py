@@ -8,13 +8,14 @@ from fastapi import APIRouter, Query, Request
 from mlops_kit.bounds import INT64_SCHEMA_MAX, PathStr
 from mlops_kit.deps import SessionDep
 
+from feature_store.api.schemas import StatisticsRead
 from feature_store.registry.views import feature_set_view
 from feature_store.stats import read_statistics
 
 router = APIRouter(tags=["statistics"])
 
 
-@router.get("/api/feature-sets/{name}/statistics")
+@router.get("/api/feature-sets/{name}/statistics", response_model=StatisticsRead)
 def feature_statistics(
     name: PathStr,
     request: Request,

@@ -61,7 +61,12 @@ def create_feature_set(body: s.FeatureSetCreate, request: Request, session: Sess
     return service.feature_set_read(session, fs)
 
 
-@router.put("/api/feature-sets/{name}", response_model=s.FeatureSetRead, tags=["feature sets"])
+@router.put(
+    "/api/feature-sets/{name}",
+    response_model=s.FeatureSetRead,
+    responses={201: {"model": s.FeatureSetRead, "description": "Created"}},
+    tags=["feature sets"],
+)
 def apply_feature_set(
     name: PathStr, body: s.FeatureSetApply, request: Request, response: Response, session: SessionDep
 ) -> s.FeatureSetRead:
@@ -180,7 +185,11 @@ def _version_read(name: str, row: object) -> s.VersionRead:
 
 
 @router.post(
-    "/api/feature-services", status_code=201, response_model=s.FeatureServiceRead, tags=["feature services"]
+    "/api/feature-services",
+    status_code=201,
+    response_model=s.FeatureServiceRead,
+    responses={200: {"model": s.FeatureServiceRead, "description": "The same features: the latest version"}},
+    tags=["feature services"],
 )
 def create_feature_service(
     body: s.FeatureServiceCreate, request: Request, response: Response, session: SessionDep

@@ -3,13 +3,12 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Query, Response
-from mlops_kit.bounds import PathStr
 from mlops_kit.deps import DatabaseDep, SessionDep
 from mlops_kit.pagination import Limit, Offset, page_fields
 
 from model_registry.aliases import repository as repo
 from model_registry.aliases import service
-from model_registry.deps import ActorDep, ModelDep, VersionDep
+from model_registry.deps import ActorDep, AliasPath, ModelDep, NamePath, VersionDep
 from model_registry.models import service as models
 from model_registry.models.schemas import (
     AliasRead,
@@ -50,14 +49,14 @@ def list_aliases(model: ModelDep, session: SessionDep) -> list[AliasRead]:
 
 
 @router.get("/aliases/{alias}", response_model=ModelVersionRead, summary="Resolve name@alias")
-async def resolve_alias(name: PathStr, alias: PathStr, db: DatabaseDep) -> Response:
+async def resolve_alias(name: NamePath, alias: AliasPath, db: DatabaseDep) -> Response:
     body = await models.read_version_json(db, name, f"@{alias}")
     return Response(body, media_type="application/json")
 
 
 @router.put("/aliases/{alias}", response_model=AliasRead, summary="Set or move an alias")
 def set_alias(
-    model: ModelDep, alias: PathStr, body: AliasSet, session: SessionDep, who: ActorDep
+    model: ModelDep, alias: AliasPath, body: AliasSet, session: SessionDep, who: ActorDep
 ) -> AliasRead:
     target = models.load_version(session, model, body.version)
     row = service.set_alias(session, model, _alias(alias), target, who, body.comment)
@@ -65,7 +64,7 @@ def set_alias(
 
 
 @router.delete("/aliases/{alias}", status_code=204, summary="Remove an alias")
-def delete_alias(model: ModelDep, alias: PathStr, session: SessionDep, who: ActorDep) -> None:
+def delete_alias(model: ModelDep, alias: AliasPath, session: SessionDep, who: ActorDep) -> None:
     service.delete_alias(session, model, alias, who)
 
 
@@ -74,7 +73,7 @@ def delete_alias(model: ModelDep, alias: PathStr, session: SessionDep, who: Acto
     response_model=AliasRead | None,
     summary="Point the alias back at its previous target",
 )
-def rollback_alias(model: ModelDep, alias: PathStr, session: SessionDep, who: ActorDep) -> AliasRead | None:
+def rollback_alias(model: ModelDep, alias: AliasPath, session: SessionDep, who: ActorDep) -> AliasRead | None:
     row = service.rollback_alias(session, model, alias, who)
     if row is None:
         return None

@@ -9,19 +9,23 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from mlops_kit.bounds import PathLong, PathStr
+from mlops_kit.bounds import PathLong
 from mlops_kit.deps import SessionDep, StoreDep
+from mlops_kit.errors import ErrorBody
+from mlops_kit.openapi import file_responses
 from mlops_kit.storage import ArtifactStore, SpooledFile
 from sqlalchemy.orm import Session
 
 from model_registry.artifacts import service
 from model_registry.artifacts.upload import MAX_FILES, read_body, read_multipart
-from model_registry.deps import ModelDep, VersionDep, resolve_version
+from model_registry.deps import ModelDep, NamePath, VersionDep, VersionPath, resolve_version
 from model_registry.models import service as models
 from model_registry.models.schemas import ArtifactRead, ModelVersionRead
 from model_registry.tables import ModelVersion, RegisteredModel
 
 router = APIRouter(prefix="/api/models/{name}/versions/{version}", tags=["artifacts"])
+OCTETS = "application/octet-stream"
+RANGE_ERROR: dict[int | str, dict] = {416: {"model": ErrorBody, "description": "Range not satisfiable"}}
 
 Sha256Header = Annotated[
     str | None,
@@ -62,8 +66,8 @@ def _attach(
     summary="Upload one artifact file as the raw request body (streamed)",
 )
 async def put_artifact(
-    name: PathStr,
-    version: PathStr,
+    name: NamePath,
+    version: VersionPath,
     path: PathLong,
     request: Request,
     session: SessionDep,
@@ -106,7 +110,7 @@ async def put_artifact(
     summary="Upload one or more files (a directory) as multipart form data",
 )
 async def post_artifacts(
-    name: PathStr, version: PathStr, request: Request, session: SessionDep, store: StoreDep
+    name: NamePath, version: VersionPath, request: Request, session: SessionDep, store: StoreDep
 ) -> ModelVersionRead:
     await run_in_threadpool(_find, request, name, version)
     _, files = await read_multipart(request, store)
@@ -181,19 +185,18 @@ def _prepare(
 OCTETS = "application/octet-stream"
 PathQuery = Annotated[str | None, Query(max_length=1024, description="one file of a multi-file version")]
 RangeHeader = Annotated[str | None, Header(alias="range", max_length=256)]
-DOWNLOADED: dict[int | str, dict[str, Any]] = {
-    200: {"content": {OCTETS: {}, "application/zip": {}}},
-    206: {"content": {OCTETS: {}}},
-}
+DOWNLOADED = {**file_responses(200, 206, media_types=(OCTETS, "application/zip")), **RANGE_ERROR}
 DESCRIBED: dict[int | str, dict[str, Any]] = {
     200: {"description": "the headers a GET would send (Content-Length, X-Checksum-Sha256), no body"},
     206: {"description": "the headers of the requested range, no body"},
+    **RANGE_ERROR,
 }
 
 
 @router.get(
     "/download",
     summary="Download the artifact (Range supported); several files as a ZIP",
+    response_class=Response,
     responses=DOWNLOADED,
 )
 def download(
@@ -226,7 +229,8 @@ def download_headers(
 @router.get(
     "/artifacts/{path:path}",
     summary="Download one file of a version",
-    responses=DOWNLOADED,
+    response_class=Response,
+    responses={**file_responses(200, 206), **RANGE_ERROR},
 )
 def download_file(
     model: ModelDep,

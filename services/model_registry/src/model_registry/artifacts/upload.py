@@ -29,17 +29,16 @@ async def _chunks(upload: UploadFile):
 async def read_multipart(
     request: Request,
     store: ArtifactStore,
-) -> tuple[dict[str, Any], list[tuple[str, SpooledFile]]]:
-    """`metadata` (JSON) plus any number of files; each file's name is its artifact path."""
+) -> tuple[dict[str, Any] | None, list[tuple[str, SpooledFile]]]:
+    """`metadata` (JSON; None when absent) plus any number of files; each file's name is its path."""
     limit = upload_limit(request)
     form = await request.form(max_files=MAX_FILES, max_fields=100)
     spooled: list[tuple[str, SpooledFile]] = []
     try:
-        raw = form.get("metadata")
-        if isinstance(raw, UploadFile):
-            raw = (await raw.read()).decode()
-        metadata = parse_json(raw, "form field 'metadata'") if raw else {}
-        if not isinstance(metadata, dict):
+        field = form.get("metadata")
+        raw = await field.read() if isinstance(field, UploadFile) else field
+        metadata = parse_json(raw, "form field 'metadata'") if raw else None
+        if metadata is not None and not isinstance(metadata, dict):
             raise BadRequest("form field 'metadata' must be a JSON object", code="INVALID_JSON")
         total = 0
         for _, value in form.multi_items():

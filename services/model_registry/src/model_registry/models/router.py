@@ -5,9 +5,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from mlops_kit.auth import Role
-from mlops_kit.bounds import PathStr
 from mlops_kit.deps import DatabaseDep, SessionDep, StoreDep, require
 from mlops_kit.errors import Unprocessable, parse_json
+from mlops_kit.openapi import json_body
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from model_registry.aliases import service as aliases
 from model_registry.artifacts import service as artifacts
 from model_registry.artifacts.upload import MAX_FILES, read_multipart
-from model_registry.deps import ActorDep, ModelDep, VersionDep
+from model_registry.deps import ActorDep, ModelDep, NameOrAliasPath, NamePath, VersionDep, VersionPath
 from model_registry.models import repository as repo
 from model_registry.models import service
 from model_registry.models.schemas import (
@@ -48,8 +48,9 @@ MULTIPART_BODY: dict[str, Any] = {
         "properties": {
             "metadata": {
                 "type": "string",
+                "minLength": 2,
                 "maxLength": 1_048_576,
-                "description": "ModelVersionCreate as JSON",
+                "description": "the version as a JSON object",
             },
             "file": {
                 "type": "array",
@@ -63,16 +64,8 @@ MULTIPART_BODY: dict[str, Any] = {
 }
 
 
-def _body(schema: str) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}},
-                "multipart/form-data": MULTIPART_BODY,
-            },
-        }
-    }
+def _body(schema: type[BaseModel]) -> dict[str, Any]:
+    return json_body(schema, **{"multipart/form-data": MULTIPART_BODY})
 
 
 def _parse(model: type[BaseModel], raw: Any) -> Any:
@@ -90,6 +83,13 @@ async def _registration(request: Request, store: StoreDep, schema: type[BaseMode
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         metadata, files = await read_multipart(request, store)
+        if metadata is None:
+            for _, spooled in files:
+                spooled.discard()
+            raise Unprocessable(
+                "a multipart registration needs the form field 'metadata' (the version as JSON)",
+                code="METADATA_REQUIRED",
+            )
         return _parse(schema, metadata), files
     return _parse(schema, parse_json(await request.body())), []
 
@@ -116,7 +116,7 @@ def _register(
     "",
     status_code=201,
     response_model=ModelVersionRead,
-    openapi_extra=_body("ModelVersionCreate"),
+    openapi_extra=_body(ModelVersionCreate),
     summary="Register a model version (JSON, or multipart with the artifact)",
 )
 async def register(request: Request, session: SessionDep, store: StoreDep, who: ActorDep) -> ModelVersionRead:
@@ -170,7 +170,7 @@ def list_models(
     summary="Get a model with its latest versions; `name@alias` resolves an alias",
 )
 async def get_model(
-    name: PathStr, session: SessionDep, db: DatabaseDep, versions_limit: Limit = 100
+    name: NameOrAliasPath, session: SessionDep, db: DatabaseDep, versions_limit: Limit = 100
 ) -> ModelRead | Response:
     if "@" in name:
         model_name, _, alias = name.partition("@")
@@ -216,11 +216,11 @@ def delete_model(model: ModelDep, session: SessionDep, store: StoreDep) -> None:
     "/{name}/versions",
     status_code=201,
     response_model=ModelVersionRead,
-    openapi_extra=_body("VersionCreate"),
+    openapi_extra=_body(VersionCreate),
     summary="Register a new version of a model",
 )
 async def register_version(
-    name: PathStr, request: Request, session: SessionDep, store: StoreDep, who: ActorDep
+    name: NamePath, request: Request, session: SessionDep, store: StoreDep, who: ActorDep
 ) -> ModelVersionRead:
     service.check_name(name)
     data, files = await _registration(request, store, VersionCreate)
@@ -267,7 +267,7 @@ def list_versions(
     response_model=ModelVersionRead,
     summary="Get a version ('latest' and '@alias' work too)",
 )
-async def get_version(name: PathStr, version: PathStr, db: DatabaseDep) -> Response:
+async def get_version(name: NamePath, version: VersionPath, db: DatabaseDep) -> Response:
     body = await service.read_version_json(db, name, version)
     return Response(body, media_type="application/json")
 

@@ -14,6 +14,7 @@ from mlops_kit.bounds import INT64_SCHEMA_MAX, BoundedDatetime, JsonObject, Path
 from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import Conflict, Unprocessable
+from mlops_kit.openapi import answers
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import (
     BaseModel,
@@ -26,6 +27,18 @@ from pydantic import (
 )
 from sqlalchemy import delete, func, select
 
+from pipeline_orchestrator.api.answers import (
+    BackfillRead,
+    PipelineCreated,
+    PipelinePage,
+    PipelineRead,
+    RunRead,
+    ScheduleRead,
+    VersionPage,
+    VersionRead,
+    WebhookPage,
+    WebhookRead,
+)
 from pipeline_orchestrator.api.common import get_pipeline, get_version, wake_after_commit
 from pipeline_orchestrator.api.serialize import pipeline_json, run_json, schedule_json, version_json
 from pipeline_orchestrator.engine.cron import (
@@ -86,7 +99,12 @@ def _loc(body: dict[str, Any], loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-@router.post("/api/pipelines", status_code=201)
+@router.post(
+    "/api/pipelines",
+    status_code=201,
+    response_model=None,
+    responses={**answers(PipelineCreated, 201), **answers(PipelineCreated, 200, "Unchanged")},
+)
 def create_pipeline(
     session: SessionDep,
     body: Annotated[
@@ -142,7 +160,7 @@ def create_pipeline(
     return JSONResponse(out, status_code=201 if created else 200)
 
 
-@router.get("/api/pipelines")
+@router.get("/api/pipelines", response_model=None, responses=answers(PipelinePage))
 def list_pipelines(
     session: SessionDep,
     name_prefix: str | None = Query(default=None, max_length=100),
@@ -157,13 +175,13 @@ def list_pipelines(
     return {"items": [pipeline_json(p) for p in rows], **page_fields(total, limit, offset)}
 
 
-@router.get("/api/pipelines/{pipeline}")
+@router.get("/api/pipelines/{pipeline}", response_model=None, responses=answers(PipelineRead))
 def read_pipeline(pipeline: PathStr, session: SessionDep) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     return pipeline_json(p, get_version(session, p))
 
 
-@router.get("/api/pipelines/{pipeline}/versions")
+@router.get("/api/pipelines/{pipeline}/versions", response_model=None, responses=answers(VersionPage))
 def list_versions(
     pipeline: PathStr, session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
@@ -174,7 +192,9 @@ def list_versions(
     return {"items": [version_json(v) for v in rows], **page_fields(total, limit, offset)}
 
 
-@router.get("/api/pipelines/{pipeline}/versions/{version}")
+@router.get(
+    "/api/pipelines/{pipeline}/versions/{version}", response_model=None, responses=answers(VersionRead)
+)
 def read_version(
     pipeline: PathStr, version: Annotated[int, Path(ge=1, le=INT64_SCHEMA_MAX)], session: SessionDep
 ) -> dict[str, Any]:
@@ -219,7 +239,13 @@ class RunCreate(BaseModel):
     )
 
 
-@router.post("/api/pipelines/{pipeline}/runs", status_code=201, tags=["runs"])
+@router.post(
+    "/api/pipelines/{pipeline}/runs",
+    status_code=201,
+    tags=["runs"],
+    response_model=None,
+    responses=answers(RunRead, 201),
+)
 def trigger_run(
     pipeline: PathStr, request: Request, session: SessionDep, body: RunCreate | None = None
 ) -> dict[str, Any]:
@@ -245,7 +271,13 @@ class ScheduleCreate(BaseModel):
     enabled: bool = True
 
 
-@router.post("/api/pipelines/{pipeline}/schedules", status_code=201, tags=["schedules"])
+@router.post(
+    "/api/pipelines/{pipeline}/schedules",
+    status_code=201,
+    tags=["schedules"],
+    response_model=None,
+    responses=answers(ScheduleRead, 201),
+)
 def create_schedule(
     pipeline: PathStr, body: ScheduleCreate, request: Request, session: SessionDep
 ) -> dict[str, Any]:
@@ -310,7 +342,13 @@ class BackfillCreate(BaseModel):
         return start, end
 
 
-@router.post("/api/pipelines/{pipeline}/backfill", status_code=201, tags=["schedules"])
+@router.post(
+    "/api/pipelines/{pipeline}/backfill",
+    status_code=201,
+    tags=["schedules"],
+    response_model=None,
+    responses=answers(BackfillRead, 201),
+)
 def backfill(
     pipeline: PathStr, body: BackfillCreate, request: Request, session: SessionDep
 ) -> dict[str, Any]:
@@ -401,7 +439,13 @@ def webhook_json(w: Webhook, pipeline_name: str, token: str | None = None) -> di
     return out
 
 
-@router.post("/api/pipelines/{pipeline}/webhooks", status_code=201, tags=["triggers"])
+@router.post(
+    "/api/pipelines/{pipeline}/webhooks",
+    status_code=201,
+    tags=["triggers"],
+    response_model=None,
+    responses=answers(WebhookRead, 201),
+)
 def create_webhook(
     pipeline: PathStr, session: SessionDep, body: WebhookCreate | None = None
 ) -> dict[str, Any]:
@@ -423,7 +467,12 @@ def create_webhook(
     return webhook_json(hook, p.name, token)
 
 
-@router.get("/api/pipelines/{pipeline}/webhooks", tags=["triggers"])
+@router.get(
+    "/api/pipelines/{pipeline}/webhooks",
+    tags=["triggers"],
+    response_model=None,
+    responses=answers(WebhookPage),
+)
 def list_webhooks(pipeline: PathStr, session: SessionDep) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     hooks = session.scalars(

@@ -13,10 +13,12 @@ from fastapi.responses import StreamingResponse
 from mlops_kit.bounds import INT64_SCHEMA_MAX, MAX_OFFSET, PathStr
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import Conflict, NotFound
+from mlops_kit.openapi import answers, file_responses
 from mlops_kit.pagination import Limit, Offset, page_fields
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from pipeline_orchestrator.api.answers import RunPage, RunRead
 from pipeline_orchestrator.api.common import engine, get_pipeline, get_run, wake_after_commit
 from pipeline_orchestrator.api.serialize import run_json
 from pipeline_orchestrator.locks import lock_engine
@@ -71,7 +73,7 @@ def _list(
     return {"items": items, **page_fields(total, limit, offset)}
 
 
-@router.get("/api/runs")
+@router.get("/api/runs", response_model=None, responses=answers(RunPage))
 def list_runs(
     session: SessionDep,
     pipeline: str | None = Query(default=None, max_length=100, description="a pipeline id or name"),
@@ -83,7 +85,7 @@ def list_runs(
     return _list(session, pipeline, state, trigger, limit, offset)
 
 
-@router.get("/api/pipelines/{pipeline}/runs")
+@router.get("/api/pipelines/{pipeline}/runs", response_model=None, responses=answers(RunPage))
 def list_pipeline_runs(
     pipeline: PathStr,
     session: SessionDep,
@@ -114,12 +116,14 @@ def full_run(request: Request, session: Session, run: Run) -> dict[str, Any]:
     )
 
 
-@router.get("/api/runs/{run_id}")
+@router.get("/api/runs/{run_id}", response_model=None, responses=answers(RunRead))
 def read_run(run_id: PathStr, request: Request, session: SessionDep) -> dict[str, Any]:
     return full_run(request, session, get_run(session, run_id))
 
 
-@router.post("/api/runs/{run_id}/cancel", status_code=202)
+@router.post(
+    "/api/runs/{run_id}/cancel", status_code=202, response_model=None, responses=answers(RunRead, 202)
+)
 def cancel_run(run_id: PathStr, request: Request, session: SessionDep) -> dict[str, Any]:
     """Stop the run: pending tasks are cancelled, running attempts are stopped."""
     lock_engine(session)
@@ -140,7 +144,9 @@ def cancel_run(run_id: PathStr, request: Request, session: SessionDep) -> dict[s
     return full_run(request, session, run)
 
 
-@router.post("/api/runs/{run_id}/retry", status_code=202)
+@router.post(
+    "/api/runs/{run_id}/retry", status_code=202, response_model=None, responses=answers(RunRead, 202)
+)
 def retry_run(run_id: PathStr, request: Request, session: SessionDep) -> dict[str, Any]:
     """Go on from the failed tasks: failed, upstream-failed, cancelled and skipped tasks are reset;
     succeeded tasks keep their outputs and are not run again."""
@@ -214,7 +220,11 @@ def _read(path: str | None, offset: int, limit: int) -> bytes:
         return fh.read(limit)
 
 
-@router.get("/api/runs/{run_id}/tasks/{task}/logs", response_class=Response)
+@router.get(
+    "/api/runs/{run_id}/tasks/{task}/logs",
+    response_class=Response,
+    responses=file_responses(200, media_types=("text/plain; charset=utf-8",)),
+)
 async def task_logs(
     run_id: PathStr,
     task: PathStr,

@@ -12,11 +12,20 @@ from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.bounds import Tags as Labels
 from mlops_kit.deps import SessionDep
 from mlops_kit.errors import NotFound, Unprocessable
+from mlops_kit.openapi import answers
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from pipeline_orchestrator.api.answers import (
+    AlertRoutePage,
+    AlertRouteRead,
+    AlertsHandled,
+    RunRead,
+    SchedulePage,
+    ScheduleRead,
+)
 from pipeline_orchestrator.api.common import (
     authorize_alertmanager,
     get_pipeline,
@@ -52,7 +61,7 @@ def _pipeline_name(session: Session, pipeline_id: str) -> str:
     return session.scalar(select(Pipeline.name).where(Pipeline.id == pipeline_id)) or "?"
 
 
-@router.get("/api/schedules", tags=["schedules"])
+@router.get("/api/schedules", tags=["schedules"], response_model=None, responses=answers(SchedulePage))
 def list_schedules(
     session: SessionDep,
     pipeline: str | None = Query(default=None, max_length=100),
@@ -70,7 +79,9 @@ def list_schedules(
     }
 
 
-@router.get("/api/schedules/{schedule_id}", tags=["schedules"])
+@router.get(
+    "/api/schedules/{schedule_id}", tags=["schedules"], response_model=None, responses=answers(ScheduleRead)
+)
 def read_schedule(schedule_id: PathStr, session: SessionDep) -> dict[str, Any]:
     s = _schedule(session, schedule_id)
     return schedule_json(s, _pipeline_name(session, s.pipeline_id))
@@ -86,7 +97,9 @@ class ScheduleUpdate(BaseModel):
     enabled: bool | None = None
 
 
-@router.patch("/api/schedules/{schedule_id}", tags=["schedules"])
+@router.patch(
+    "/api/schedules/{schedule_id}", tags=["schedules"], response_model=None, responses=answers(ScheduleRead)
+)
 def update_schedule(schedule_id: PathStr, body: ScheduleUpdate, session: SessionDep) -> dict[str, Any]:
     lock_engine(session)
     s = _schedule(session, schedule_id)
@@ -128,7 +141,9 @@ class WebhookCall(BaseModel):
     parameters: JsonObject = Field(default_factory=dict)
 
 
-@router.post("/api/triggers/webhooks/{token}", status_code=201)
+@router.post(
+    "/api/triggers/webhooks/{token}", status_code=201, response_model=None, responses=answers(RunRead, 201)
+)
 def fire_webhook(
     token: PathStr, request: Request, session: SessionDep, body: WebhookCall | None = None
 ) -> dict[str, Any]:
@@ -178,7 +193,9 @@ class AlertRouteCreate(BaseModel):
     cooldown_seconds: float = Field(default=3600.0, ge=0, le=30 * 86_400)
 
 
-@router.post("/api/triggers/alert-routes", status_code=201)
+@router.post(
+    "/api/triggers/alert-routes", status_code=201, response_model=None, responses=answers(AlertRouteRead, 201)
+)
 def create_alert_route(body: AlertRouteCreate, session: SessionDep) -> dict[str, Any]:
     pipeline = get_pipeline(session, body.pipeline)
     check_known_parameters(
@@ -198,7 +215,7 @@ def create_alert_route(body: AlertRouteCreate, session: SessionDep) -> dict[str,
     return alert_route_json(route, pipeline.name)
 
 
-@router.get("/api/triggers/alert-routes")
+@router.get("/api/triggers/alert-routes", response_model=None, responses=answers(AlertRoutePage))
 def list_alert_routes(session: SessionDep, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     total = session.scalar(select(func.count()).select_from(AlertRoute)) or 0
     rows = session.scalars(
@@ -240,7 +257,7 @@ class AlertManagerPayload(BaseModel):
     alerts: list[Alert] = Field(default_factory=list, max_length=1000)
 
 
-@alertmanager_router.post("/api/triggers/alertmanager")
+@alertmanager_router.post("/api/triggers/alertmanager", response_model=None, responses=answers(AlertsHandled))
 def alertmanager_webhook(body: AlertManagerPayload, request: Request, session: SessionDep) -> dict[str, Any]:
     """Start the pipeline mapped to each firing alert: the entry point of automated retraining."""
     lock_key(session, "alert-runs")  # the cool-down checks and the runs they allow, one post at a time

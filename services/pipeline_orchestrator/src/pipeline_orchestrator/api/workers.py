@@ -16,9 +16,11 @@ from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.bounds import PathStr
 from mlops_kit.deps import NOT_AUDITED, SessionDep
 from mlops_kit.errors import Conflict, Forbidden, NotFound
+from mlops_kit.openapi import answers
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from pipeline_orchestrator.api.answers import LeaseRead, Recorded
 from pipeline_orchestrator.api.common import engine, wake_after_commit
 from pipeline_orchestrator.engine.state import hash_token, utcnow
 from pipeline_orchestrator.locks import lock_engine
@@ -44,7 +46,12 @@ class WorkerHello(BaseModel):
     worker: str | None = Field(default=None, max_length=200)
 
 
-@router.post("/api/workers/attempts/{attempt_id}/started", openapi_extra=NOT_AUDITED)
+@router.post(
+    "/api/workers/attempts/{attempt_id}/started",
+    openapi_extra=NOT_AUDITED,
+    response_model=None,
+    responses=answers(LeaseRead),
+)
 def attempt_started(
     attempt_id: PathStr,
     request: Request,
@@ -61,7 +68,12 @@ def attempt_started(
     return {"continue": engine(request).renew_lease(session, attempt_id, worker)}
 
 
-@router.post("/api/workers/attempts/{attempt_id}/heartbeat", openapi_extra=NOT_AUDITED)
+@router.post(
+    "/api/workers/attempts/{attempt_id}/heartbeat",
+    openapi_extra=NOT_AUDITED,
+    response_model=None,
+    responses=answers(LeaseRead),
+)
 def attempt_heartbeat(
     attempt_id: PathStr,
     request: Request,
@@ -101,7 +113,12 @@ class Finished(BaseModel):
     exit_status: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
 
 
-@router.post("/api/workers/attempts/{attempt_id}/finished", openapi_extra=NOT_AUDITED)
+@router.post(
+    "/api/workers/attempts/{attempt_id}/finished",
+    openapi_extra=NOT_AUDITED,
+    response_model=None,
+    responses=answers(Recorded),
+)
 def attempt_finished(
     attempt_id: PathStr, body: Finished, request: Request, session: SessionDep, token: str = Token
 ) -> dict[str, Any]:
