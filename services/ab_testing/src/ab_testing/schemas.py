@@ -22,7 +22,7 @@ MAX_EVENTS = 100_000
 
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=USER_ID_MAX)]
 ExperimentRef = Annotated[str, StringConstraints(min_length=1, max_length=REF_MAX)]
-MetricName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+MetricName = Annotated[str, StringConstraints(max_length=100, pattern=NAME_PATTERN)]
 ExperimentPath = Annotated[
     str, Path(min_length=1, max_length=REF_MAX, description="the experiment's id or key")
 ]
@@ -32,7 +32,7 @@ UserPath = Annotated[str, Path(min_length=1, max_length=USER_ID_MAX, description
 class VariantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(max_length=100, pattern=NAME_PATTERN)
     weight: float = Field(ge=0, le=1)
     model_version: str | None = Field(default=None, max_length=100)
     description: str = Field(default="", max_length=1000)
@@ -41,7 +41,7 @@ class VariantIn(BaseModel):
 class MetricIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(max_length=100, pattern=NAME_PATTERN)
     type: Literal["binary", "continuous", "ratio"] = "binary"
     direction: Literal["higher", "lower"] = "higher"
     numerator: MetricName | None = None
@@ -97,7 +97,7 @@ class CanaryIn(BaseModel):
         default_factory=lambda: [5.0, 10.0, 25.0, 50.0, 100.0], min_length=1, max_length=100
     )
     stage_seconds: float = Field(default=3600.0, gt=0, le=365 * 86400)
-    alias: str = Field(default="production", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+    alias: str = Field(default="production", max_length=100, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
     min_samples: int = Field(
         default=200, ge=1, le=10**9, description="users per variant before a stage may advance"
     )
@@ -116,7 +116,7 @@ class CanaryIn(BaseModel):
 class ExperimentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    key: str | None = Field(default=None, pattern=KEY_PATTERN)
+    key: str | None = Field(default=None, max_length=100, pattern=KEY_PATTERN)
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str = Field(default="", max_length=TEXT_MAX)
     hypothesis: str = Field(default="", max_length=TEXT_MAX)

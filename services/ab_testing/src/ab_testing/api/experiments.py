@@ -177,7 +177,7 @@ def list_decisions(
     session: SessionDep,
     limit: Limit = 100,
     offset: Offset = 0,
-    kind: str | None = Query(None),
+    kind: str | None = Query(None, max_length=100),
 ) -> dict[str, Any]:
     """Every automatic (bandit, canary) and manual (promote) decision with its evidence."""
     row = get_experiment(session, experiment)

@@ -26,7 +26,7 @@ def experiment_results(
     experiment: ExperimentPath,
     request: Request,
     session: SessionDep,
-    phase: int | None = Query(default=None, ge=1, description="default: the current phase"),
+    phase: int | None = Query(default=None, ge=1, le=2**31 - 1, description="default: the current phase"),
     method: Literal["holm", "bh"] = Query(default="holm", description="multiple-testing correction"),
     sequential: bool = Query(default=True, description="always-valid p-values and confidence sequences"),
     mann_whitney: bool = Query(default=False, description="also a Mann-Whitney U test per comparison"),
@@ -59,7 +59,9 @@ class PowerIn(BaseModel):
     )
     mde: float | None = Field(default=None, gt=0, description="minimum detectable effect")
     relative: bool = Field(default=True, description="the mde is relative to the baseline")
-    n_per_variant: int | None = Field(default=None, ge=2, description="give this to get the MDE instead")
+    n_per_variant: int | None = Field(
+        default=None, ge=2, le=10**15, description="give this to get the MDE instead"
+    )
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     power: float = Field(default=0.8, gt=0.5, lt=1)
     variants: int = Field(default=2, ge=2, le=100)
@@ -119,9 +121,9 @@ def experiment_power(
     session: SessionDep,
     baseline: float = Query(description="the control's expected mean"),
     std: float | None = Query(default=None, gt=0),
-    metric: str | None = Query(default=None, description="default: the primary metric"),
+    metric: str | None = Query(default=None, max_length=100, description="default: the primary metric"),
     mde: float | None = Query(default=None, gt=0, description="default: the experiment's"),
-    n_per_variant: int | None = Query(default=None, ge=2),
+    n_per_variant: int | None = Query(default=None, ge=2, le=10**15),
 ) -> dict[str, Any]:
     """The experiment's own significance level, power, variants and MDE, for one metric."""
     row = get_experiment(session, experiment)

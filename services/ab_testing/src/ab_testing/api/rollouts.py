@@ -33,7 +33,7 @@ class PromoteIn(BaseModel):
         max_length=100,
         description="default: the best variant on the primary metric significantly better than control",
     )
-    alias: str = Field(default="production", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+    alias: str = Field(default="production", max_length=100, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
     test: Literal["sequential", "fixed"] = Field(
         default="sequential",
         description="which p-value picks the default winner: always-valid (safe however often the "
