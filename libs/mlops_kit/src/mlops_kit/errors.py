@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -301,6 +301,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _integrity(request: Request, exc: IntegrityError) -> Response:
         log.warning("integrity error on %s %s: %s", request.method, request.url.path, exc.orig)
         return _render(request, 409, "CONFLICT", "the write conflicts with existing data; retry")
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> Response:
+        # a value the database refuses as data (out of range, malformed, too long): the request's
+        # fault, so not "retryable" (clients would retry it forever); the bounds should catch it first
+        log.warning("value refused by the database on %s %s: %s", request.method, request.url.path, exc.orig)
+        message = "a value in the request cannot be stored; nothing was written"
+        return _render(request, 422, "UNSTORABLE_VALUE", message, {"reason": str(exc.orig)[:300]})
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> Response:
