@@ -42,7 +42,9 @@ a phase with fixed weights; users keep their bucket across stages: the seed does
 
 The primary metric (if any) is compared too (two-sided) and its figures go into the evidence; it
 never decides. Alias moves happen after the decision's transaction commits, outside any database
-transaction; their outcome is written into the decision (``details.registry``).
+transaction; their outcome is written into the decision (``details.registry``). While a manual
+promotion holds the experiment (``rollouts.promotion``) a rollback or promote waits for the next
+evaluation, so the alias always matches the last recorded decision.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from scipy import special
 from sqlalchemy.orm import Session
 
 from ab_testing.experiments import get_experiment, new_phase, record_decision, transition
-from ab_testing.rollouts import PhaseData, load_phase, metric_by_name, rounded
+from ab_testing.rollouts import PhaseData, load_phase, metric_by_name, promotion, rounded
 from ab_testing.rollouts.registry import Registry, RegistryError
 from ab_testing.stats import VariantSummary, compare
 from ab_testing.stats import sequential as seq
@@ -375,6 +377,13 @@ def step(
         _save(experiment, canary)
         outcome.routing_changed = True
         return outcome
+
+    held = promotion.active_claim(experiment, now)
+    if held is not None:  # a manual promotion is moving the alias: one decision at a time
+        reasons = [f"promotion to {held['model']}@{held['alias']} = {held['version']} in flight"]
+        if changed_state:
+            _save(experiment, canary)
+        return Outcome(Verdict("wait", reasons), evaluation={"action": "wait", "reasons": reasons})
 
     if verdict.action == "rollback":
         previous = (canary.get("previous_alias") or {}).get("version")
