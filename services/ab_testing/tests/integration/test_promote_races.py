@@ -186,3 +186,38 @@ def test_a_promote_racing_the_canary_controller_leaves_the_alias_at_the_last_dec
     decisions = _decisions(url, "raced")
     assert decisions and all(d["details"]["registry"]["status"] == "done" for d in decisions)
     assert _alias(registry, name) == decisions[-1]["details"]["registry"]["to"]
+
+
+def _due_canary(url: str, registry: RegistryClient, key: str) -> str:
+    """A canary on a fresh model (production -> 1) that its next evaluation promotes to version 2."""
+    name = _model(registry, 2)
+    registry.set_alias(name, "production", "1")
+    canary = {"stages": [50.0, 100.0], "stage_seconds": 0.001, "min_samples": 1}
+    variants = [
+        {"name": "control", "weight": 0.5, "model_version": "1"},
+        {"name": "treatment", "weight": 0.5, "model_version": "2"},
+    ]
+    body = experiment(
+        key, mode="canary", model_name=name, canary=canary, variants=variants, metrics=[], primary_metric=None
+    )
+    _start(url, body)
+    batch = {"experiment": key, "user_ids": [f"u{i}" for i in range(40)]}
+    assert httpx.post(f"{url}/api/route/batch", json=batch).status_code == 200
+    wait_until(lambda: _exposed(url, key), timeout=10, what="exposures written")
+    return name
+
+
+def test_concurrent_evaluations_of_a_due_canary_move_the_alias_once(
+    url: str, registry: RegistryClient
+) -> None:
+    name = _due_canary(url, registry, "settled")
+
+    def evaluate(client: httpx.Client, _: int) -> httpx.Response:
+        return client.post("/api/experiments/settled/evaluate")
+
+    assert [r.status_code for r in race(url, evaluate, 4)] == [200] * 4
+    decisions = _decisions(url, "settled")
+    assert [(d["kind"], d["details"]["registry"]["status"]) for d in decisions] == [("promote", "done")]
+    moves = registry.history(name, kind="alias", of="production").items
+    assert [(m.from_value, m.to_value) for m in moves if m.to_value == "2"] == [("1", "2")]
+    assert _alias(registry, name) == "2"

@@ -12,7 +12,8 @@ A canary experiment has two variants — the baseline first, the candidate secon
   canary was first evaluated (a rollback restores it; the baseline version when it is unknown,
   absent, or was the candidate already);
 - ``pending_registry``: an alias move decided but not yet done (retried on every tick while the
-  registry is unreachable); ``registry``: the outcome of the last one.
+  registry is unreachable; one caller at a time carries it out, holding it with ``settling_until``);
+  ``registry``: the outcome of the last one.
 
 Each evaluation (every controller tick, or ``POST /api/experiments/{e}/evaluate``) compares the
 candidate with the baseline on every guardrail metric, in the current stage's phase (each stage is
@@ -51,7 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from mlops_kit.audit import utcnow
@@ -442,7 +443,7 @@ def registry_result(
         canary["registry"] = result
     else:
         canary["pending_registry"] = {
-            **current,
+            **{k: v for k, v in current.items() if k != "settling_until"},  # the next tick retries
             "attempts": int(current.get("attempts", 0)) + 1,
             "last_error": result.get("error"),
         }
@@ -453,16 +454,35 @@ def registry_result(
     return decision
 
 
+def _take_pending(db: Database, experiment_id: str, now: datetime) -> tuple[dict[str, Any], str] | None:
+    """The pending alias move and the experiment's key, held for this caller (row locked) so that
+    concurrent evaluations carry it out once; None when none is pending or another caller holds it
+    (for at most ``promotion.CLAIM_SECONDS``)."""
+    with db.session(write=True) as session:
+        experiment = get_experiment(session, experiment_id, lock=True)
+        pending = pending_registry(experiment)
+        if pending is None or _parse(pending.get("settling_until"), now) > now:
+            return None
+        canary = config(experiment)
+        until = now + timedelta(seconds=promotion.CLAIM_SECONDS)
+        canary["pending_registry"] = {**pending, "settling_until": _iso(until)}
+        _save(experiment, canary)
+        key = experiment.key
+        session.commit()
+    return pending, key
+
+
 def settle(db: Database, experiment_id: str, registry: Registry) -> Decision | None:
     """Carry out a pending alias move (outside any database transaction), then record its outcome.
     An unreachable registry leaves the move pending for the next tick; a rejection (unknown model or
     version, a missing key) is final and recorded as ``failed``."""
     with db.session(write=False) as session:
-        experiment = get_experiment(session, experiment_id)
-        pending = pending_registry(experiment)
-        key = experiment.key
-    if pending is None:
+        if pending_registry(get_experiment(session, experiment_id)) is None:
+            return None
+    taken = _take_pending(db, experiment_id, utcnow())
+    if taken is None:
         return None
+    pending, key = taken
     where = {k: pending[k] for k in ("action", "model", "alias", "version")}
     try:
         move = registry.move_alias(
