@@ -46,9 +46,17 @@ class SlowLink:
         if self._closed.wait(self.delay):  # the injected latency (not a wait for a condition)
             conn.close()
             return
-        upstream = socket.create_connection(("127.0.0.1", self.port), timeout=30)
-        threading.Thread(target=_pump, args=(upstream, conn), daemon=True).start()
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        except OSError:
+            conn.close()
+            return
+        back = threading.Thread(target=_pump, args=(upstream, conn), daemon=True)
+        back.start()
         _pump(conn, upstream)
+        back.join(timeout=30)
+        upstream.close()
+        conn.close()
 
     def close(self) -> None:
         self._closed.set()
