@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 from ab_testing.app import create_app
+from ab_testing.rollouts import promotion
 from ab_testing.settings import AbTestingSettings
 from fastapi.testclient import TestClient
 from mlops_client import RegistryClient
@@ -457,3 +458,30 @@ def test_promote_refusals(ab: TestClient, registry: RegistryClient, monkeypatch:
 
     evaluate = ab.post("/api/experiments/promote-down/evaluate")
     assert evaluate.status_code == 409 and evaluate.json()["error"]["code"] == "NOT_A_ROLLOUT"
+
+
+# ---- one alias decision at a time ------------------------------------------------------------------
+def test_the_controller_waits_while_a_promotion_holds_the_experiment(
+    ab: TestClient, registry: RegistryClient
+) -> None:
+    name = model(registry)
+    body = canary_body("held-canary", name, stages=[50.0, 100.0], min_samples=1)
+    start_canary(ab, body | {"metrics": [], "primary_metric": None, "guardrail_metrics": []})
+    users = {"experiment": "held-canary", "user_ids": [f"h{i}" for i in range(40)]}
+    assert ab.post("/api/route/batch", json=users).status_code == 200
+    ab.app.state.exposures.flush()  # type: ignore[attr-defined]
+    db = ab.app.state.db  # type: ignore[attr-defined]
+    move = {"model": name, "alias": "production", "version": "1"}
+    held = promotion.claim(db, "held-canary", move, {"variant": "baseline", "chosen_by": "request"})
+
+    waiting = ab.post("/api/experiments/held-canary/evaluate").json()
+    assert waiting["evaluation"]["action"] == "wait" and waiting["decisions"] == []
+    second = ab.post("/api/experiments/held-canary/promote", json={"variant": "candidate"})
+    assert second.status_code == 409 and second.json()["error"]["code"] == "DECISION_IN_PROGRESS"
+    assert registry.get_alias(name, "production").version == "1"
+
+    promotion.release(db, held)  # the holder failed: its decision goes with the claim
+    done = ab.post("/api/experiments/held-canary/evaluate").json()
+    assert [d["kind"] for d in done["decisions"]] == ["promote"]
+    assert [d["kind"] for d in decisions(ab, "held-canary") if d["kind"] != "hold"] == ["promote"]
+    assert registry.get_alias(name, "production").version == "2"

@@ -249,6 +249,28 @@ def test_a_failed_artifact_upload_leaves_no_version(
     assert registry.list_models(name_prefix=unique).total == 0
 
 
+@pytest.fixture(scope="module")
+def small_upload_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A registry that refuses uploads over 1,000 bytes: an upload that fails during registration."""
+    tmp = Path(tmp_path_factory.mktemp("platform-steps-small-uploads"))
+    env = {"MLOPS_DATA_DIR": str(tmp), "MLOPS_MAX_UPLOAD_BYTES": "1000"}
+    with ServiceProcess("model_registry", env=env, tmp=tmp) as service:
+        yield service.url
+
+
+def test_an_upload_refused_during_registration_leaves_no_version(
+    settings: OrchestratorSettings, small_upload_registry: str, unique: str
+) -> None:
+    run = Runner(settings, {"MLOPS_MODEL_REGISTRY_URL": small_upload_registry})
+    weights = {"callable": f"{FIXTURES}:writes_artifact", "inputs": {"text": "w" * 5000}}
+    assert run("python", weights, task="train").ok
+    uri = artifacts.uri(f"runs/{run.run_id}/train/1/model.txt")
+    result = run.step("register_model", name=unique, artifact_uri=uri, framework="sklearn")
+    assert not result.ok and "413" in (result.error or ""), result.error
+    with RegistryClient(small_upload_registry) as registry:
+        assert registry.list_models(name_prefix=unique).total == 0  # no model, no version
+
+
 def test_an_unreachable_registry_is_a_clear_failure(settings: OrchestratorSettings, unique: str) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     result = Runner(settings, {"MLOPS_MODEL_REGISTRY_URL": url}).step("register_model", name=unique)

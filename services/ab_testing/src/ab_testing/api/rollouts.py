@@ -13,9 +13,9 @@ from mlops_kit.openapi import answers
 from pydantic import BaseModel, ConfigDict, Field
 
 from ab_testing.api.answers import DecisionRead, EvaluationRead
-from ab_testing.experiments import control_name, get_experiment, record_decision
+from ab_testing.experiments import control_name, get_experiment
 from ab_testing.folding import fold_for_read
-from ab_testing.rollouts import PhaseData, load_phase, metric_by_name, rounded
+from ab_testing.rollouts import PhaseData, load_phase, metric_by_name, promotion, rounded
 from ab_testing.rollouts.controller import RolloutController, decision_json
 from ab_testing.rollouts.registry import RegistryError
 from ab_testing.schemas import ExperimentPath
@@ -156,32 +156,40 @@ def promote(
             {"variant": chosen},
             code="NO_MODEL_VERSION",
         )
-    try:
-        move = _controller(request).registry.move_alias(
-            model, body.alias, str(version), comment=f"A/B testing: experiment {key!r} promoted {chosen!r}"
-        )
-    except RegistryError as exc:
-        details = {"model": model, "alias": body.alias, "version": version, "registry": exc.to_dict()}
-        if exc.retryable:
-            raise ServiceUnavailable(
-                f"the model registry is unreachable: {exc.message}", details, code="REGISTRY_UNAVAILABLE"
-            ) from None
-        raise Unprocessable(
-            f"the model registry refused to move {model}@{body.alias} to {version}: {exc.message}",
-            details,
-            code="REGISTRY_REJECTED",
-        ) from None
-    row = get_experiment(session, experiment_id, lock=True)
-    details = {
+    move = {"model": model, "alias": body.alias, "version": str(version)}
+    details: dict[str, Any] = {
         "variant": chosen,
         "chosen_by": "request" if body.variant is not None else "primary_metric",
-        "registry": {"status": "done", "action": "promote", **move.to_dict()},
     }
     if evidence is not None:
         details["evidence"] = evidence
-    decision = record_decision(session, row, "promote", details)
+    held = promotion.claim(db, experiment_id, move, details)  # 409 while another decision is in flight
+    try:
+        moved = _controller(request).registry.move_alias(
+            model, body.alias, str(version), comment=f"A/B testing: experiment {key!r} promoted {chosen!r}"
+        )
+    except BaseException as exc:
+        promotion.release(db, held)
+        if isinstance(exc, RegistryError):
+            raise _registry_failure(exc, move) from None
+        raise
+    decision = promotion.complete(session, held, moved)
     session.flush()
     return decision_json(decision)
+
+
+def _registry_failure(exc: RegistryError, move: dict[str, str]) -> Exception:
+    details = {**move, "registry": exc.to_dict()}
+    if exc.retryable:
+        return ServiceUnavailable(
+            f"the model registry is unreachable: {exc.message}", details, code="REGISTRY_UNAVAILABLE"
+        )
+    return Unprocessable(
+        f"the model registry refused to move {move['model']}@{move['alias']} to {move['version']}: "
+        f"{exc.message}",
+        details,
+        code="REGISTRY_REJECTED",
+    )
 
 
 @router.post("/api/experiments/{experiment}/evaluate", response_model=None, responses=answers(EvaluationRead))

@@ -4,7 +4,8 @@ controller; the promote endpoint moves a registry alias to a winner.
 - ``controller``: the periodic loop (and ``evaluate_one`` for the evaluate endpoint);
 - ``canary``: staged traffic, one-sided sequential guardrail tests, rollback / advance / promote;
 - ``bandit``: Thompson sampling re-weighting after a burn-in, with a floor per arm;
-- ``registry``: the model registry's aliases as rollouts use them.
+- ``registry``: the model registry's aliases as rollouts use them;
+- ``promotion``: one alias decision at a time per experiment (claim, move, complete or release).
 
 This module holds what they share: the per-variant sufficient statistics of one phase, read from
 ``metric_stats`` (zero-filled metrics count every exposed user: ``n`` = exposures).

@@ -12,7 +12,8 @@ A canary experiment has two variants — the baseline first, the candidate secon
   canary was first evaluated (a rollback restores it; the baseline version when it is unknown,
   absent, or was the candidate already);
 - ``pending_registry``: an alias move decided but not yet done (retried on every tick while the
-  registry is unreachable); ``registry``: the outcome of the last one.
+  registry is unreachable; one caller at a time carries it out, holding it with ``settling_until``);
+  ``registry``: the outcome of the last one.
 
 Each evaluation (every controller tick, or ``POST /api/experiments/{e}/evaluate``) compares the
 candidate with the baseline on every guardrail metric, in the current stage's phase (each stage is
@@ -42,14 +43,16 @@ a phase with fixed weights; users keep their bucket across stages: the seed does
 
 The primary metric (if any) is compared too (two-sided) and its figures go into the evidence; it
 never decides. Alias moves happen after the decision's transaction commits, outside any database
-transaction; their outcome is written into the decision (``details.registry``).
+transaction; their outcome is written into the decision (``details.registry``). While a manual
+promotion holds the experiment (``rollouts.promotion``) a rollback or promote waits for the next
+evaluation, so the alias always matches the last recorded decision.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from mlops_kit.audit import utcnow
@@ -58,7 +61,7 @@ from scipy import special
 from sqlalchemy.orm import Session
 
 from ab_testing.experiments import get_experiment, new_phase, record_decision, transition
-from ab_testing.rollouts import PhaseData, load_phase, metric_by_name, rounded
+from ab_testing.rollouts import PhaseData, load_phase, metric_by_name, promotion, rounded
 from ab_testing.rollouts.registry import Registry, RegistryError
 from ab_testing.stats import VariantSummary, compare
 from ab_testing.stats import sequential as seq
@@ -376,6 +379,13 @@ def step(
         outcome.routing_changed = True
         return outcome
 
+    held = promotion.active_claim(experiment, now)
+    if held is not None:  # a manual promotion is moving the alias: one decision at a time
+        reasons = [f"promotion to {held['model']}@{held['alias']} = {held['version']} in flight"]
+        if changed_state:
+            _save(experiment, canary)
+        return Outcome(Verdict("wait", reasons), evaluation={"action": "wait", "reasons": reasons})
+
     if verdict.action == "rollback":
         previous = (canary.get("previous_alias") or {}).get("version")
         if previous == canary.get("candidate_version"):
@@ -433,7 +443,7 @@ def registry_result(
         canary["registry"] = result
     else:
         canary["pending_registry"] = {
-            **current,
+            **{k: v for k, v in current.items() if k != "settling_until"},  # the next tick retries
             "attempts": int(current.get("attempts", 0)) + 1,
             "last_error": result.get("error"),
         }
@@ -444,16 +454,35 @@ def registry_result(
     return decision
 
 
+def _take_pending(db: Database, experiment_id: str, now: datetime) -> tuple[dict[str, Any], str] | None:
+    """The pending alias move and the experiment's key, held for this caller (row locked) so that
+    concurrent evaluations carry it out once; None when none is pending or another caller holds it
+    (for at most ``promotion.CLAIM_SECONDS``)."""
+    with db.session(write=True) as session:
+        experiment = get_experiment(session, experiment_id, lock=True)
+        pending = pending_registry(experiment)
+        if pending is None or _parse(pending.get("settling_until"), now) > now:
+            return None
+        canary = config(experiment)
+        until = now + timedelta(seconds=promotion.CLAIM_SECONDS)
+        canary["pending_registry"] = {**pending, "settling_until": _iso(until)}
+        _save(experiment, canary)
+        key = experiment.key
+        session.commit()
+    return pending, key
+
+
 def settle(db: Database, experiment_id: str, registry: Registry) -> Decision | None:
     """Carry out a pending alias move (outside any database transaction), then record its outcome.
     An unreachable registry leaves the move pending for the next tick; a rejection (unknown model or
     version, a missing key) is final and recorded as ``failed``."""
     with db.session(write=False) as session:
-        experiment = get_experiment(session, experiment_id)
-        pending = pending_registry(experiment)
-        key = experiment.key
-    if pending is None:
+        if pending_registry(get_experiment(session, experiment_id)) is None:
+            return None
+    taken = _take_pending(db, experiment_id, utcnow())
+    if taken is None:
         return None
+    pending, key = taken
     where = {k: pending[k] for k in ("action", "model", "alias", "version")}
     try:
         move = registry.move_alias(

@@ -189,6 +189,7 @@ def register_model(ctx: TaskContext, inputs: dict[str, Any]) -> dict[str, Any]:
     if local is not None and not local.exists():
         raise TaskFailed(f"register_model: {source} does not exist")
     lineage = {**(inputs.get("lineage") or {}), "pipeline_run_id": ctx.run_id}
+    # one request: a failed upload registers nothing (no version left without its artifact)
     version = registry.register_model(
         name,
         version=_str_or_none(inputs.get("version")),
@@ -203,14 +204,11 @@ def register_model(ctx: TaskContext, inputs: dict[str, Any]) -> dict[str, Any]:
         run_id=_str_or_none(inputs.get("run_id")),
         experiment_id=_str_or_none(inputs.get("experiment_id")),
         parent_version=_str_or_none(inputs.get("parent_version")),
+        path=local,
+        artifact_path=_upload_target(inputs, source, local) if local is not None else None,
     )
     previous = None
-    try:  # a version without its artifact or alias is removed again: nothing half-done
-        if local is not None:
-            target = inputs.get("artifact_path") or (
-                None if local.is_dir() else _artifact_name(source, local)
-            )
-            version = registry.upload_artifact(name, version.version, local, artifact_path=target)
+    try:  # a version whose alias could not be set is removed again: nothing half-done
         if alias:
             holder = (
                 current
@@ -304,6 +302,15 @@ def _model_tags(tags: Any) -> list[str]:
 
 def _str_or_none(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
+
+
+def _upload_target(inputs: dict[str, Any], source: Any, local: Path) -> str | None:
+    """The artifact's path in the version: `artifact_path`, else a file's own name (a directory's
+    files keep their paths relative to it)."""
+    given = _str_or_none(inputs.get("artifact_path"))
+    if given or local.is_dir():
+        return given
+    return _artifact_name(source, local)
 
 
 def _artifact_name(source: Any, local: Path) -> str:
