@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from mlops_kit.app import ServiceSpec, create_service_app
+from mlops_kit.errors import error_responses
 
 from pipeline_orchestrator import __version__
 from pipeline_orchestrator.api.pipelines import router as pipelines_router
@@ -52,5 +53,5 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             on_shutdown=[stop_engine],
         ),
     )
-    app.include_router(alertmanager_router)
+    app.include_router(alertmanager_router, responses=error_responses())
     return app
