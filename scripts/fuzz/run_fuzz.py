@@ -157,7 +157,7 @@ def main() -> int:
             print(f"  {module}: see scripts/fuzz/results/logs/{module}.txt", flush=True)
     write_summary(rows, args)
     clean = sum(passed(row) for row in rows)
-    print(f"fuzz: {clean} passed, {len(rows) - clean} failed", flush=True)
+    print(f"fuzz: {clean} of {len(rows)} services clean ({len(rows) - clean} with failures)", flush=True)
     return 0 if clean == len(rows) else 1
 
 

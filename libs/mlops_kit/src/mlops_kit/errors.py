@@ -109,7 +109,8 @@ class ErrorBody(BaseModel):
 
 # what any route can answer besides its success: documented on every route by the app factory
 COMMON_ERRORS: dict[int, str] = {
-    400: "Bad request: malformed JSON or an invalid value",
+    400: "Bad request: malformed JSON or an invalid value (a request line or headers the HTTP "
+    "server cannot take, e.g. a URL over 64 KiB, is refused before the service, as text/plain)",
     401: "Missing or unknown API key",
     403: "The key's role may not do this",
     404: "Not found",
@@ -123,7 +124,11 @@ COMMON_ERRORS: dict[int, str] = {
 
 def error_responses(model: type[BaseModel] = ErrorBody) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a router: every common error status with `model` as its body."""
-    return {status: {"model": model, "description": text} for status, text in COMMON_ERRORS.items()}
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"model": model, "description": text} for status, text in COMMON_ERRORS.items()
+    }
+    responses[400]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    return responses
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> JsonResponse:

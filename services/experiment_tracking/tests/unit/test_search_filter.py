@@ -89,7 +89,18 @@ def test_created_is_start_time_and_run_name_aliases() -> None:
 
 @pytest.mark.parametrize(
     ("literal", "value"),
-    [("1", 1), ("-3", -3), ("+2", 2), ("0.5", 0.5), (".5", 0.5), ("1e3", 1000.0), ("-1.5E-3", -0.0015)],
+    [
+        ("1", 1),
+        ("-3", -3),
+        ("+2", 2),
+        ("0.5", 0.5),
+        (".5", 0.5),
+        ("1e3", 1000.0),
+        ("-1.5E-3", -0.0015),
+        ("999999999999999999", 999999999999999999),
+        ("9" * 30, 1e30),
+        ("9" * 8000, float("inf")),  # int() refuses a literal this long: was a 500
+    ],
 )
 def test_number_literals(literal: str, value: float) -> None:
     parsed = parse_run_filter(f"metrics.m > {literal}")

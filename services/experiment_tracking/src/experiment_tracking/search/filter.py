@@ -229,7 +229,10 @@ def _number(text: str, match: re.Match[str]) -> _Token:
     literal = match.group()
     if trailing := _WORD.match(text, match.end()):
         raise _SyntaxError(match.start(), f"invalid number {literal + trailing[0]!r}")
-    value: Scalar = float(literal) if any(c in literal for c in ".eE") else int(literal)
+    # an integer past 64 bits is compared as a float (the columns hold 64-bit integers and
+    # doubles; int() would also refuse a literal of thousands of digits)
+    exact = not any(c in literal for c in ".eE") and len(literal.lstrip("+-")) <= 18
+    value: Scalar = int(literal) if exact else float(literal)
     return _Token("number", match.start(), match.end(), value)
 
 

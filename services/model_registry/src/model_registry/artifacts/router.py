@@ -187,8 +187,11 @@ PathQuery = Annotated[str | None, Query(max_length=1024, description="one file o
 RangeHeader = Annotated[str | None, Header(alias="range", max_length=256)]
 DOWNLOADED = {**file_responses(200, 206, media_types=(OCTETS, "application/zip")), **RANGE_ERROR}
 DESCRIBED: dict[int | str, dict[str, Any]] = {
-    200: {"description": "the headers a GET would send (Content-Length, X-Checksum-Sha256), no body"},
-    206: {"description": "the headers of the requested range, no body"},
+    200: {
+        "description": "the headers a GET would send (Content-Length, X-Checksum-Sha256), no body",
+        "content": {OCTETS: {}, "application/zip": {}},
+    },
+    206: {"description": "the headers of the requested range, no body", "content": {OCTETS: {}}},
     **RANGE_ERROR,
 }
 

@@ -14,7 +14,7 @@ from mlops_kit.deps import SessionDep
 from mlops_kit.errors import NotFound, Unprocessable
 from mlops_kit.openapi import answers
 from mlops_kit.pagination import Limit, Offset, page_fields
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -135,7 +135,23 @@ def delete_schedule(schedule_id: PathStr, session: SessionDep) -> Response:
 # webhooks ------------------------------------------------------------------------------------
 
 
-class WebhookCall(BaseModel):
+class _OpenObject(BaseModel):
+    """A body that keeps unknown fields (AlertManager's, a webhook caller's) but no more of them
+    than its schema's `maxProperties` says."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": 100})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _at_most_max_properties(cls, data: Any) -> Any:
+        extra = cls.model_config.get("json_schema_extra")
+        limit = extra.get("maxProperties") if isinstance(extra, dict) else None
+        if isinstance(data, dict) and isinstance(limit, int) and len(data) > limit:
+            raise ValueError(f"at most {limit} properties")
+        return data
+
+
+class WebhookCall(_OpenObject):
     model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": 1000})
 
     parameters: JsonObject = Field(default_factory=dict)
@@ -236,7 +252,7 @@ def delete_alert_route(route_id: PathStr, session: SessionDep) -> Response:
     return Response(status_code=204)
 
 
-class Alert(BaseModel):
+class Alert(_OpenObject):
     model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": 100})
 
     status: Text = Field(default="firing", max_length=64)
@@ -246,7 +262,7 @@ class Alert(BaseModel):
     fingerprint: Text | None = Field(default=None, max_length=256)
 
 
-class AlertManagerPayload(BaseModel):
+class AlertManagerPayload(_OpenObject):
     """AlertManager's webhook body (version 4); fields we do not use are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": 100})
