@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from mlops_kit.app import ServiceSpec, create_service_app
 from mlops_kit.errors import error_responses
@@ -30,6 +31,11 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         app.state.engine = Engine(settings, app.state.db, build_executor(settings), app.state.metrics)
         await app.state.engine.start()
 
+    async def check_executor(app: FastAPI) -> None:
+        engine = getattr(app.state, "engine", None)
+        if engine is not None:
+            await anyio.to_thread.run_sync(engine.executor.check, abandon_on_cancel=True)
+
     async def stop_engine(app: FastAPI) -> None:
         engine = getattr(app.state, "engine", None)
         if engine is not None:
@@ -51,6 +57,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             uses_artifacts=True,
             on_startup=[start_engine],
             on_shutdown=[stop_engine],
+            ready_checks={"executor": check_executor},
         ),
     )
     app.include_router(alertmanager_router, responses=error_responses())

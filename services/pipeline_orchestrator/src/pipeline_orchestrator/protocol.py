@@ -109,6 +109,11 @@ class Executor(ABC):
         orchestrator left running on this machine (local executors; remote workers live on)."""
         return None
 
+    def check(self) -> None:
+        """`/ready`: raise if the backend attempts are sent to (a broker) is unreachable. Blocking,
+        bounded by the backend client's own timeouts."""
+        return None
+
     def free_slots(self) -> int | None:
         """How many more attempts may be submitted now; None means the backend queues them itself."""
         return None

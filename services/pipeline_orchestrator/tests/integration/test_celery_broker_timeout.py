@@ -6,9 +6,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from mlops_kit.testing import PrivateServer
+from pipeline_orchestrator.app import create_app
 from pipeline_orchestrator.executors.celery import CeleryExecutor
 from pipeline_orchestrator.protocol import TaskPayload
 from pipeline_orchestrator.settings import OrchestratorSettings
@@ -55,3 +58,27 @@ def test_a_frozen_broker_fails_a_submission_quickly_and_recovers(
         took = time.monotonic() - started
         assert took < SUBMIT_BOUND, took
     executor.submit(payload())
+
+
+def test_ready_reports_a_frozen_broker_down_and_recovers(
+    private_redis: PrivateServer, tmp_path: Path
+) -> None:
+    settings = OrchestratorSettings(
+        data_dir=tmp_path,
+        log_level="WARNING",
+        executor="celery",
+        celery_broker_url=private_redis.url,
+        celery_queue=f"q-{uuid.uuid4().hex[:8]}",
+        celery_broker_timeout_seconds=BROKER_TIMEOUT,
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        ready = client.get("/ready")
+        assert ready.status_code == 200 and ready.json()["checks"]["executor"] == "ok", ready.text
+        with private_redis.frozen():
+            started = time.monotonic()
+            ready = client.get("/ready")
+            assert time.monotonic() - started < SUBMIT_BOUND
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["checks"]["executor"] != "ok"
+            assert ready.json()["checks"]["database"] == "ok"
+        assert client.get("/ready").status_code == 200

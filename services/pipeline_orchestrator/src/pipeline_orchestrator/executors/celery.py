@@ -62,6 +62,14 @@ class CeleryExecutor(Executor):
         except Exception as exc:
             log.warning("the Celery broker %s is not reachable yet: %s", self._broker_name(), exc)
 
+    def check(self) -> None:
+        """One round trip to the broker (a Redis PING), within the broker timeout."""
+        with self.app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=self.settings.celery_broker_timeout_seconds)
+            client = getattr(connection.default_channel, "client", None)
+            if client is not None:  # Redis transport: connecting alone does not prove it answers
+                client.ping()
+
     def _broker_name(self) -> str:
         try:
             return str(self.app.connection_for_write().as_uri())  # the password masked
