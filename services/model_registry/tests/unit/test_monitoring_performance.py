@@ -267,3 +267,15 @@ def test_bootstrap_interval_covers_the_true_mae() -> None:
         covered += interval.low <= true_mae <= interval.high
     low, high = _coverage_bounds(sims, 0.95)
     assert low <= covered <= high
+
+
+def test_bootstrap_work_is_bounded() -> None:
+    assert ci.resample_count(1_000, 1_000) == 1_000
+    assert ci.resample_count(100_000, 1_000) == ci.BOOTSTRAP_BUDGET // 100_000
+    assert ci.resample_count(10_000_000, 1_000) == ci.MIN_BOOTSTRAP_RESAMPLES
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, 50_000)
+    pred = np.where(rng.random(50_000) < 0.6, y, rng.integers(0, 3, 50_000))
+    report = compute_performance(pred, y).to_dict()
+    # confusion-matrix metrics resample the cells: the full count whatever the number of rows
+    assert report["metrics"]["f1_macro"]["interval"]["resamples"] == 1_000

@@ -72,6 +72,11 @@ def _as_object(values: Sequence[Any] | np.ndarray, what: str) -> np.ndarray:
 
 
 def _missing(values: np.ndarray) -> np.ndarray:
+    try:  # numbers (the common case) without a Python-level loop
+        return np.isnan(values.astype(np.float64))
+    except (TypeError, ValueError):
+        pass
+
     def is_missing(v: Any) -> bool:
         return v is None or (isinstance(v, float | np.floating) and math.isnan(v))
 
@@ -81,11 +86,12 @@ def _missing(values: np.ndarray) -> np.ndarray:
 def _kind(values: np.ndarray) -> str:
     if values.size == 0:
         return "empty"
-    if all(isinstance(v, bool | np.bool_) for v in values):
+    types = set(map(type, values))
+    if all(issubclass(t, bool | np.bool_) for t in types):
         return "bool"
-    if all(isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_) for v in values):
+    if all(issubclass(t, int | np.integer) and not issubclass(t, bool | np.bool_) for t in types):
         return "int"
-    if all(isinstance(v, int | float | np.integer | np.floating) for v in values):
+    if all(issubclass(t, int | float | np.integer | np.floating) for t in types):
         floats = np.asarray(values, dtype=np.float64)
         return "intlike" if np.all(np.isfinite(floats) & (floats == np.round(floats))) else "float"
     return "str"
