@@ -4,6 +4,8 @@ inputs give a reason instead of raising."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -279,3 +281,13 @@ def test_bootstrap_work_is_bounded() -> None:
     report = compute_performance(pred, y).to_dict()
     # confusion-matrix metrics resample the cells: the full count whatever the number of rows
     assert report["metrics"]["f1_macro"]["interval"]["resamples"] == 1_000
+
+
+def test_core_imports_no_sklearn_or_web_framework() -> None:
+    code = (
+        "import sys, model_registry.monitoring.performance as m; "
+        "bad = {'sklearn', 'fastapi', 'sqlalchemy'} & {n.split('.')[0] for n in sys.modules}; "
+        "print(sorted(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
