@@ -42,7 +42,10 @@ def _is_number(value: object) -> bool:
 
 
 def as_array(values: ArrayLike) -> NDArray[Any]:
+    """A 1-d array; a list of mixed values stays per-value (numpy would make them all strings)."""
     arr = np.asarray(values)
+    if not isinstance(values, np.ndarray) and arr.dtype.kind in "US":
+        arr = np.array(list(values), dtype=object)  # type: ignore[arg-type]
     return arr.reshape(-1) if arr.ndim != 1 else arr
 
 
