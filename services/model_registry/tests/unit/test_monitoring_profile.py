@@ -89,6 +89,9 @@ def test_wrong_type_names_column_and_row() -> None:
     with pytest.raises(ColumnTypeError) as err:
         build_profile({"x": [1.0, 2.0, "three"]}, kinds={"x": "numeric"})
     assert (err.value.column, err.value.row) == ("x", 2)
+    with pytest.raises(ColumnTypeError) as err:
+        build_profile({"b": [True, False, True, "maybe", "maybe"]}, kinds={"b": "boolean"})
+    assert (err.value.column, err.value.row) == ("b", 3)
 
 
 def test_nan_and_none_count_as_missing() -> None:

@@ -100,12 +100,22 @@ def _label(column: str, row: int, value: object, kind: Kind) -> str:
 
 
 def label_counts(column: str, values: ArrayLike, kind: Kind) -> tuple[Counter[str], int]:
-    """Category counts (values as strings) and the number of missing values."""
+    """Category counts (values as strings) and the number of missing values.
+
+    Values are counted first and labelled per distinct value (fast on large windows); a bad value
+    is reported at its first row.
+    """
+    arr = as_array(values)
+    raw = Counter(arr.tolist())
     counts: Counter[str] = Counter()
     missing = 0
-    for row, value in enumerate(as_array(values).tolist()):
+    for value, n in raw.items():
         if _is_missing(value):
-            missing += 1
-        else:
-            counts[_label(column, row, value, kind)] += 1
+            missing += n
+            continue
+        try:
+            counts[_label(column, 0, value, kind)] += n
+        except ColumnTypeError:
+            row = next(i for i, v in enumerate(arr.tolist()) if v is value or v == value)
+            raise ColumnTypeError(column, row, value, kind) from None
     return counts, missing

@@ -115,7 +115,10 @@ class _NumericAcc:
         if x.size:
             self._moments(x.size, float(x.mean()), float(((x - x.mean()) ** 2).sum()))
             self.lo, self.hi = min(self.lo, float(x.min())), max(self.hi, float(x.max()))
-            self._small(Counter(dict(zip(*np.unique(x, return_counts=True), strict=True))))
+            if self.small is not None and np.unique(x[: 4 * SMALL_DISTINCT]).size > SMALL_DISTINCT:
+                self.small = None  # cheap early exit for continuous columns
+            if self.small is not None:
+                self._small(Counter(dict(zip(*np.unique(x, return_counts=True), strict=True))))
         self._reservoir(keys, x, cap)
 
     def _moments(self, n: int, mean: float, m2: float) -> None:
