@@ -7,8 +7,14 @@ from typing import Any
 import numpy as np
 import pytest
 from model_registry.monitoring.columns import ColumnTypeError
-from model_registry.monitoring.profile import OTHER, Profile, build_profile, build_profile_chunks
-from model_registry.monitoring.report import INSUFFICIENT, drift
+from model_registry.monitoring.profile import (
+    OTHER,
+    Profile,
+    ProfileBuilder,
+    build_profile,
+    build_profile_chunks,
+)
+from model_registry.monitoring.report import INSUFFICIENT, DriftConfig, DriftConfigError, FeatureConfig, drift
 from scipy import stats
 
 CATS = np.array(list("abcdefghij"))
@@ -61,6 +67,23 @@ def test_chunked_build_equals_one_shot() -> None:
         for attr in ("count", "missing", "frequencies", "value_counts", "sample", "bin_edges", "bin_counts"):
             assert getattr(a, attr) == getattr(b, attr), (name, attr)
         assert a.quantiles == b.quantiles
+        if a.kind == "numeric":
+            assert a.mean == pytest.approx(b.mean, rel=1e-12) and a.std == pytest.approx(b.std, rel=1e-12)
+
+
+def test_builders_over_row_ranges_merge_into_the_one_shot_profile() -> None:
+    cols = _columns(np.random.default_rng(13), 25_000)
+    whole = build_profile(cols, sample_size=5_000, seed=3)
+    first = ProfileBuilder(sample_size=5_000, seed=3)
+    first.update({k: v[:12_000] for k, v in cols.items()})
+    second = ProfileBuilder(sample_size=5_000, seed=3, row_offset=12_000)
+    second.update({k: v[12_000:] for k, v in cols.items()})
+    first.merge(second)
+    merged = first.finalize()
+    for name, a in whole.columns.items():
+        b = merged.columns[name]
+        for attr in ("count", "missing", "frequencies", "value_counts", "sample", "bin_counts"):
+            assert getattr(a, attr) == getattr(b, attr), (name, attr)
         if a.kind == "numeric":
             assert a.mean == pytest.approx(b.mean, rel=1e-12) and a.std == pytest.approx(b.std, rel=1e-12)
 
@@ -168,3 +191,20 @@ def test_half_std_shift_and_moderate_category_change_are_caught(n_ref: int, move
     assert report["dataset"]["drifted"] is True
     unchanged = drift(p, _shifted(rng, 10_000, 0.0, 0.0))
     assert unchanged["dataset"]["drifted"] is False
+
+
+def test_bad_config_names_every_problem() -> None:
+    p = build_profile({"x": np.arange(100.0), "c": ["a", "b"] * 50})
+    config = DriftConfig(
+        alpha=1.5,
+        features={
+            "nope": FeatureConfig(),
+            "x": FeatureConfig(method="magic", threshold=-1),
+            "c": FeatureConfig(method="ks"),
+        },
+    )
+    with pytest.raises(DriftConfigError) as err:
+        drift(p, {"x": np.arange(100.0), "c": ["a"] * 100}, config)
+    text = " ".join(err.value.problems)
+    for needle in ("'nope' is not in", "unknown method 'magic'", "positive", "ks needs a numeric", "alpha"):
+        assert needle in text

@@ -165,7 +165,9 @@ class ProfileBuilder:
         seed: int = 0,
         n_bins: int = 10,
         max_categories: int = 100,
+        row_offset: int = 0,
     ) -> None:
+        self.row_offset = row_offset  # index of this builder's first row in the whole input
         self.kinds: dict[str, Kind] = dict(kinds or {})
         self.sample_size, self.seed, self.n_bins = sample_size, seed, n_bins
         self.max_categories = max_categories
@@ -178,12 +180,12 @@ class ProfileBuilder:
     def update(self, chunk: Mapping[str, ArrayLike]) -> None:
         for name, values in chunk.items():
             kind = self.kinds.setdefault(name, infer_kind(values))
-            start = self.rows.get(name, 0)
+            done = self.rows.get(name, 0)
             if kind == "numeric":
-                n = self._add_numeric(name, values, start)
+                n = self._add_numeric(name, values, self.row_offset + done)
             else:
-                n = self._add_categorical(name, values, kind, start)
-            self.rows[name] = start + n
+                n = self._add_categorical(name, values, kind)
+            self.rows[name] = done + n
 
     def _add_numeric(self, name: str, values: ArrayLike, start: int) -> int:
         x = to_numeric(name, values)
@@ -193,7 +195,7 @@ class ProfileBuilder:
         self.missing[name] = self.missing.get(name, 0) + int(x.size - present.sum())
         return int(x.size)
 
-    def _add_categorical(self, name: str, values: ArrayLike, kind: Kind, start: int) -> int:
+    def _add_categorical(self, name: str, values: ArrayLike, kind: Kind) -> int:
         counts, missing = label_counts(name, values, kind)
         self.missing[name] = self.missing.get(name, 0) + missing
         total = self.categories.setdefault(name, Counter())
@@ -215,7 +217,8 @@ class ProfileBuilder:
         self.truncated[name] = True
 
     def merge(self, other: ProfileBuilder) -> None:
-        """Add another builder's rows (disjoint rows: give it a different seed or row range)."""
+        """Add another builder's rows. Parts built over consecutive row ranges with the same seed
+        (`row_offset` = the part's first row) merge into exactly the one-shot profile."""
         for name, kind in other.kinds.items():
             if self.kinds.setdefault(name, kind) != kind:
                 raise ValueError(f"column {name!r}: {kind} in one part, {self.kinds[name]} in the other")

@@ -9,6 +9,7 @@ distance methods the share rule (drifted share >= `drift_share`); either one mak
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,46 @@ class DriftConfig:
     alpha: float = 0.05  # family-wise level of the dataset verdict over the p-value tests
     drift_share: float = 0.5  # share of distance-method features drifted that makes the dataset drift
     binning: Binning = "quantile"
+
+
+class DriftConfigError(ValueError):
+    """A drift configuration that cannot be applied to the profile; lists every problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _feature_problems(profile: Profile, name: str, feature: FeatureConfig) -> list[str]:
+    col = profile.columns.get(name)
+    if col is None:
+        return [f"feature {name!r} is not in the reference profile"]
+    problems: list[str] = []
+    if feature.method is not None and feature.method not in st.METHODS:
+        known = ", ".join(st.METHODS)
+        problems.append(f"feature {name!r}: unknown method {feature.method!r} (one of {known})")
+    if feature.method in (st.KS, st.WASSERSTEIN) and col.kind != "numeric":
+        problems.append(f"feature {name!r}: {feature.method} needs a numeric column, not {col.kind}")
+    if feature.threshold is not None and not (math.isfinite(feature.threshold) and feature.threshold > 0):
+        problems.append(f"feature {name!r}: threshold must be a positive number")
+    if feature.binning not in (None, "quantile", "evidently"):
+        problems.append(f"feature {name!r}: binning must be 'quantile' or 'evidently'")
+    return problems
+
+
+def validate_config(profile: Profile, config: DriftConfig) -> None:
+    """Raise DriftConfigError naming every problem (for the API layer to render as a 422)."""
+    problems = [p for name, f in config.features.items() for p in _feature_problems(profile, name, f)]
+    if not 0 < config.alpha < 1:
+        problems.append("alpha must be between 0 and 1")
+    if not 0 < config.drift_share <= 1:
+        problems.append("drift_share must be in (0, 1]")
+    if config.min_rows < 1:
+        problems.append("min_rows must be at least 1")
+    if config.binning not in ("quantile", "evidently"):
+        problems.append("binning must be 'quantile' or 'evidently'")
+    if problems:
+        raise DriftConfigError(problems)
 
 
 @dataclass
@@ -160,8 +201,6 @@ def feature_drift(col: ColumnProfile, values: ArrayLike, config: DriftConfig) ->
     cur = _current(col, values)
     feature = config.features.get(col.name, FeatureConfig())
     method = feature.method or default_method(col, cur)
-    if method not in st.METHODS:
-        raise ValueError(f"feature {col.name!r}: unknown method {method!r}")
     threshold = feature.threshold if feature.threshold is not None else st.DEFAULT_THRESHOLDS[method]
     rows = cur.count + cur.missing
     out: dict[str, Any] = {
@@ -208,6 +247,7 @@ def drift(
 ) -> dict[str, Any]:
     """Per-feature drift of `current` (column -> values) against `profile`, with the dataset verdict."""
     config = config or DriftConfig()
+    validate_config(profile, config)
     features = [
         feature_drift(col, current[name], config) for name, col in profile.columns.items() if name in current
     ]
