@@ -95,6 +95,17 @@ def test_profile_round_trips_through_json() -> None:
     assert again == p
     cur = _columns(np.random.default_rng(5), 2_000)
     assert drift(again, cur) == drift(p, cur)
+    with pytest.raises(ValueError, match="format"):
+        Profile.from_dict({**p.to_dict(), "format": 99})
+
+
+def test_constant_reference_column() -> None:
+    p = build_profile({"x": np.full(5_000, 3.0)})
+    same, moved = drift(p, {"x": np.full(500, 3.0)}), drift(p, {"x": np.full(500, 4.0)})
+    assert _feature(same, "x")["drifted"] is False and _feature(moved, "x")["drifted"] is True
+    config = DriftConfig(features={"x": FeatureConfig(method="wasserstein")})
+    forced = drift(p, {"x": np.full(500, 3.01)}, config)
+    assert _feature(forced, "x")["statistic"] == pytest.approx(0.01 / 0.001)
 
 
 def test_categories_are_bounded_with_the_rest_as_other() -> None:

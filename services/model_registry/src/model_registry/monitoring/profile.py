@@ -85,6 +85,8 @@ class Profile:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Profile:
+        if data.get("format") != PROFILE_FORMAT:
+            raise ValueError(f"profile format {data.get('format')!r} is not {PROFILE_FORMAT}")
         columns: dict[str, ColumnProfile] = {}
         for raw in data["columns"]:
             col = ColumnProfile(**raw)
@@ -167,6 +169,8 @@ class ProfileBuilder:
         max_categories: int = 100,
         row_offset: int = 0,
     ) -> None:
+        if min(sample_size, n_bins, max_categories) < 1 or row_offset < 0:
+            raise ValueError("sample_size, n_bins and max_categories must be >= 1, row_offset >= 0")
         self.row_offset = row_offset  # index of this builder's first row in the whole input
         self.kinds: dict[str, Kind] = dict(kinds or {})
         self.sample_size, self.seed, self.n_bins = sample_size, seed, n_bins
