@@ -1,0 +1,1 @@
+"""Model monitoring: reference profiles and drift statistics (framework-free core)."""
