@@ -9,6 +9,7 @@ from model_registry import __version__
 from model_registry.aliases.router import router as aliases_router
 from model_registry.artifacts.router import router as artifacts_router
 from model_registry.models.router import router as models_router
+from model_registry.monitoring.router import router as monitoring_router
 from model_registry.settings import RegistrySettings
 from model_registry.tables import audit_log
 
@@ -25,7 +26,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
             title="Model Registry",
             version=__version__,
             description="Versions, artifacts, aliases and stages, lineage.",
-            routers=[models_router, artifacts_router, aliases_router],
+            routers=[models_router, artifacts_router, aliases_router, monitoring_router],
             audit_table=audit_log,
             migrations=MIGRATIONS,
         ),

@@ -35,3 +35,23 @@ class InvalidFilter(Unprocessable):
 
 class InvalidName(Unprocessable):
     code = "INVALID_NAME"
+
+
+class ReferenceNotFound(NotFound):
+    code = "REFERENCE_NOT_FOUND"
+
+
+class InvalidReferenceData(Unprocessable):
+    code = "INVALID_REFERENCE_DATA"
+
+
+class ColumnTypeMismatch(Unprocessable):
+    code = "COLUMN_TYPE_MISMATCH"
+
+
+class UnknownVersion(Unprocessable):
+    code = "UNKNOWN_VERSION"
+
+
+class InvalidMonitoringQuery(Unprocessable):
+    code = "INVALID_MONITORING_QUERY"

@@ -148,3 +148,39 @@ class Transition(Base):
     actor: Mapped[str] = mapped_column(String(128))
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MonitoringReference(Base):
+    """A version's reference profile (the core's JSON), replaced on every PUT."""
+
+    __tablename__ = "monitoring_references"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    profile: Mapped[str] = mapped_column(Text)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class PredictionRecord(Base):
+    """One logged prediction; its label arrives later. Times are stored in UTC."""
+
+    __tablename__ = "monitoring_predictions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "request_id", name="uq_monitoring_predictions_request"),
+        Index("ix_monitoring_predictions_window", "model_id", "version", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    request_id: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    features: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prediction: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    probability: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    label: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    labelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    logged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
