@@ -227,3 +227,37 @@ def test_inputs_are_bounded(client: TestClient) -> None:
     assert bad_last.status_code == 422 and bad_last.json()["error"]["code"] == "INVALID_MONITORING_QUERY"
     assert client.get(f"{BASE}/monitoring/drift", params={"last_n": 0}).status_code == 422
     assert client.put(REF, content=b"x", headers={"content-type": "application/xml"}).status_code == 422
+
+
+def test_drift_names_a_logged_value_of_the_wrong_type_and_resolves_versions(client: TestClient) -> None:
+    _setup(client)
+    assert client.put(f"{BASE}/aliases/champion", json={"version": "1"}).status_code == 200
+    empty = client.get(f"{BASE}/monitoring/drift")  # no prediction yet: the latest version
+    assert empty.status_code == 200 and empty.json()["version"] == "1"
+    row = {**_window("w", 1, 0.0, 1)[0], "features": {"f1": "abc", "f2": "a"}}
+    assert client.post(f"{BASE}/predictions", json=[row]).json()["accepted"] == 1
+    wrong = client.get(f"{BASE}/monitoring/drift", params={"version": "@champion"})
+    assert wrong.status_code == 422, wrong.text
+    assert wrong.json()["error"]["code"] == "COLUMN_TYPE_MISMATCH"
+    assert wrong.json()["error"]["details"] | {"expected": None} == {
+        "column": "f1",
+        "request_id": "w-0",
+        "expected": None,
+    }
+
+
+def test_malformed_reference_bodies_are_422s(client: TestClient) -> None:
+    register(client, "churn", version="1")
+    for body in (
+        b"not json",
+        b"[]",
+        b"[1, 2]",
+        b'{"rows": [{"a": 1}], "types": "x"}',
+        b'{"rows": [{"a": 1}], "types": {"b": "numeric"}}',
+        b'[{"a": 1e400}, {"a": 123456789012345678901234567890}]',
+    ):
+        response = client.put(REF, content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422, (body, response.text)
+    ragged = client.put(REF, content=b"a,b\n1,2\n3\n", headers={"content-type": "text/csv"})
+    assert ragged.status_code == 422 and ragged.json()["error"]["details"] == {"row": 1}
+    assert client.get(REF).status_code == 404

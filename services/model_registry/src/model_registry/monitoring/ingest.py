@@ -20,6 +20,7 @@ from model_registry.monitoring.profile import Profile, ProfileBuilder
 CHUNK_ROWS = 10_000
 MAX_COLUMNS = 1000
 MAX_NAME = 256
+MAX_INT = 2**63
 Columns = dict[str, list[Any]]
 _UNKNOWN = object()
 
@@ -95,7 +96,10 @@ def parse_json(raw: bytes) -> tuple[Columns, dict[str, Kind]]:
         raise InvalidReferenceData("the body is not valid JSON") from None
     types: dict[str, Kind] = {}
     if isinstance(data, dict):
-        types = check_types(data.get("types") or {}) if isinstance(data.get("types") or {}, dict) else {}
+        declared = data.get("types") or {}
+        if not isinstance(declared, dict):
+            raise InvalidReferenceData('"types" must be an object {column: kind}')
+        types = check_types(declared)
         data = data.get("rows")
     if not isinstance(data, list) or not data:
         raise InvalidReferenceData('expected a non-empty list of records, or {"rows": [...], "types": {...}}')
@@ -106,6 +110,8 @@ def parse_json(raw: bytes) -> tuple[Columns, dict[str, Kind]]:
         for key, value in record.items():
             if isinstance(value, dict | list):
                 raise _mismatch(key, row, value, "a number, string, boolean or null")
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+                raise _mismatch(key, row, value, "a number storage can hold")
             names.setdefault(key, None)
     _columns_of(list(names))
     columns = {name: [record.get(name) for record in data] for name in names}
