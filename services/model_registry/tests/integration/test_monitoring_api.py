@@ -4,10 +4,14 @@ performance over a window — on SQLite and PostgreSQL; the numbers equal the co
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
+from mlops_kit.testing import BACKENDS, race, service_on
 from model_registry.monitoring.performance import compare_with_registered, compute_performance
 from model_registry.monitoring.profile import build_profile
 from model_registry.monitoring.report import drift
@@ -261,3 +265,26 @@ def test_malformed_reference_bodies_are_422s(client: TestClient) -> None:
     ragged = client.put(REF, content=b"a,b\n1,2\n3\n", headers={"content-type": "text/csv"})
     assert ragged.status_code == 422 and ragged.json()["error"]["details"] == {"row": 1}
     assert client.get(REF).status_code == 404
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with service_on("model_registry", request.param, tmp_path_factory.mktemp(request.param)) as found:
+        yield found
+
+
+def test_concurrent_overlapping_batches_log_each_request_once(url: str) -> None:
+    body = {"name": "raced", "framework": "sklearn", "version": "1"}
+    assert httpx.post(f"{url}/api/models", json=body).status_code == 201
+    rows = [{**row, "version": "1"} for row in _window("r", 1, 0.0, 300)]
+
+    def log(client: httpx.Client, i: int) -> httpx.Response:
+        return client.post("/api/models/raced/predictions", json=rows[i * 20 : i * 20 + 200])
+
+    answers = [r.json() for r in race(url, log, 6)]
+    assert sum(a["accepted"] for a in answers) == 300
+    assert sum(a["accepted"] + a["duplicates"] for a in answers) == 6 * 200
+    window = httpx.get(f"{url}/api/models/raced/monitoring/performance", params={"version": "1"}).json()
+    assert window["window"]["count"] == 0  # nothing labelled yet
+    labels = [{"request_id": r["request_id"], "label": 1} for r in rows]
+    assert httpx.post(f"{url}/api/models/raced/labels", json=labels).json()["labelled"] == 300
