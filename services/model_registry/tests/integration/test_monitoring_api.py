@@ -4,7 +4,9 @@ performance over a window — on SQLite and PostgreSQL; the numbers equal the co
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,9 +14,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from mlops_kit.testing import BACKENDS, race, service_on
+from model_registry.app import create_app
 from model_registry.monitoring.performance import compare_with_registered, compute_performance
 from model_registry.monitoring.profile import build_profile
 from model_registry.monitoring.report import drift
+from model_registry.settings import RegistrySettings
 from registry_helpers import register
 
 BASE = "/api/models/churn"
@@ -288,3 +292,30 @@ def test_concurrent_overlapping_batches_log_each_request_once(url: str) -> None:
     assert window["window"]["count"] == 0  # nothing labelled yet
     labels = [{"request_id": r["request_id"], "label": 1} for r in rows]
     assert httpx.post(f"{url}/api/models/raced/labels", json=labels).json()["labelled"] == 300
+
+
+def test_routes_need_a_key_writes_an_editor_and_every_write_is_audited(tmp_path: Path) -> None:
+    admin, editor, viewer = (secrets.token_hex(16) for _ in range(3))
+    keys = f"admin:root:{admin},editor:app:{editor},viewer:dash:{viewer}"
+    settings = RegistrySettings(data_dir=tmp_path, api_keys=keys, log_level="WARNING")
+    with TestClient(create_app(settings)) as secured:
+        as_editor = {"Authorization": f"Bearer {editor}"}
+        as_viewer = {"Authorization": f"Bearer {viewer}"}
+        body = {"name": "churn", "framework": "sklearn", "version": "1"}
+        assert secured.post("/api/models", json=body, headers=as_editor).status_code == 201
+        rows = _window("a", 1, 0.0, 5)
+        assert secured.post(f"{BASE}/predictions", json=rows).status_code == 401
+        assert secured.get(f"{BASE}/monitoring/performance").status_code == 401
+        assert secured.post(f"{BASE}/predictions", json=rows, headers=as_viewer).status_code == 403
+        assert secured.put(REF, json=[{"a": 1}], headers=as_viewer).status_code == 403
+        assert secured.post(f"{BASE}/predictions", json=rows, headers=as_editor).status_code == 200
+        assert secured.put(REF, json=[{"a": 1}], headers=as_editor).status_code == 200
+        labels = [{"request_id": "a-0", "label": 1}]
+        assert secured.post(f"{BASE}/labels", json=labels, headers=as_editor).status_code == 200
+        assert secured.get(f"{BASE}/monitoring/performance", headers=as_viewer).status_code == 200
+        assert secured.get(REF, headers=as_viewer).status_code == 200
+        audit = secured.get(
+            "/api/audit-log", params={"limit": 100}, headers={"Authorization": f"Bearer {admin}"}
+        )
+        paths = {(e["method"], e["path"]) for e in audit.json()["items"]}
+        assert {("POST", f"{BASE}/predictions"), ("PUT", REF), ("POST", f"{BASE}/labels")} <= paths
