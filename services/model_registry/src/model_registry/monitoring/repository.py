@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from model_registry.tables import ModelVersion, MonitoringReference, PredictionRecord
 
 IN_CHUNK = 500  # ids per IN (...) list
+_PREDICTIONS: Table = PredictionRecord.__table__  # type: ignore[assignment]
 
 
 def get_reference(session: Session, version_id: int) -> MonitoringReference | None:
@@ -53,8 +54,9 @@ def logged_ids(session: Session, model_id: int, request_ids: list[str]) -> dict[
 
 
 def add_predictions(session: Session, rows: list[dict[str, Any]]) -> None:
+    # a Core insert of the table (one executemany), not the ORM's bulk path with its per-row work
     if rows:
-        session.execute(insert(PredictionRecord), rows)
+        session.execute(insert(_PREDICTIONS), rows)
 
 
 def set_labels(session: Session, updates: list[dict[str, Any]]) -> None:
