@@ -234,6 +234,11 @@ def test_inputs_are_bounded(client: TestClient) -> None:
     bad_last = client.get(f"{BASE}/monitoring/drift", params={"last": "soon"})
     assert bad_last.status_code == 422 and bad_last.json()["error"]["code"] == "INVALID_MONITORING_QUERY"
     assert client.get(f"{BASE}/monitoring/drift", params={"last_n": 0}).status_code == 422
+    for last in ("999999999w", "0s"):
+        far = client.get(f"{BASE}/monitoring/performance", params={"last": last})
+        assert far.status_code == 422 and far.json()["error"]["code"] == "INVALID_MONITORING_QUERY"
+    both = {"last": "1h", "start": "2026-01-01T00:00:00Z"}
+    assert client.get(f"{BASE}/monitoring/drift", params=both).status_code == 422
     assert client.put(REF, content=b"x", headers={"content-type": "application/xml"}).status_code == 422
 
 
