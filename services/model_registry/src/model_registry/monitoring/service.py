@@ -199,16 +199,24 @@ def _rows(
 def _current(profile: Profile, rows: list[Any]) -> dict[str, list[Any]]:
     """Window columns for the profile's columns (features, prediction, probability); other feature
     names are passed empty so the report lists them as unknown."""
+    n = len(rows)
+    features: dict[str, list[Any]] = {name: [None] * n for name in profile.columns}
+    seen: set[str] = set()
+    for i, r in enumerate(rows):  # one pass over every logged value
+        for key, value in r.features.items():
+            column = features.get(key)
+            if column is not None:
+                column[i] = value
+            seen.add(key)
     columns: dict[str, list[Any]] = {}
-    names = {key for r in rows for key in r.features}
     for name in profile.columns:
-        if name == "prediction" and name not in names:
+        if name == "prediction" and name not in seen:
             columns[name] = [r.prediction for r in rows]
-        elif name == "probability" and name not in names:
+        elif name == "probability" and name not in seen:
             columns[name] = [r.probability if not isinstance(r.probability, list) else None for r in rows]
-        elif name != "label" or name in names:
-            columns[name] = [r.features.get(name) for r in rows]
-    for name in names - set(profile.columns):
+        elif name != "label" or name in seen:
+            columns[name] = features[name]
+    for name in seen - set(profile.columns):
         columns[name] = []
     return columns
 
