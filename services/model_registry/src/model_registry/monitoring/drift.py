@@ -80,16 +80,17 @@ def wasserstein_1(u: ArrayLike, v: ArrayLike) -> float:
     """scipy's unweighted `wasserstein_distance`: the integral of |F_u - F_v| between the pooled
     sorted values. Each side is sorted once and the two runs merged by a stable argsort; the CDFs
     are running counts of each side (inside a run of ties they are off, but there the step
-    width is 0). About 3x faster than scipy's argsorts and binary searches on 100k values."""
+    width is 0), kept as integers until the end. About 3x faster than scipy on 100k values."""
     u_sorted, v_sorted = np.sort(_floats(u)), np.sort(_floats(v))
-    if not (u_sorted.size and v_sorted.size):
+    n, m = u_sorted.size, v_sorted.size
+    if not (n and m):
         raise ValueError("Wasserstein distance needs values on both sides")
     both = np.concatenate([u_sorted, v_sorted])
     order = np.argsort(both, kind="stable")
-    from_u = order[:-1] < u_sorted.size
-    u_cdf = np.cumsum(from_u) / u_sorted.size
-    v_cdf = np.cumsum(~from_u) / v_sorted.size
-    return float(np.dot(np.abs(u_cdf - v_cdf), np.diff(both[order])))
+    u_count = np.cumsum(order[:-1] < n)
+    v_count = np.arange(1, n + m) - u_count
+    gap = np.abs(u_count * m - v_count * n)  # |F_u - F_v| * n * m, exact in int64
+    return float(np.dot(gap, np.diff(both[order]))) / (n * m)
 
 
 def fill_zero_shares(shares: ArrayLike) -> FloatArray:
