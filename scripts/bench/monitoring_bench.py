@@ -8,13 +8,15 @@ to the least frequent value: Jensen-Shannon about 0.11, PSI about 0.096).
 - Evidently (latest 0.7.x, `evidently>=0.7,<0.8` with `pandas<3`, in its own venv under
   `.bench/evidently-venv`, created with uv on first use): `monitoring_evidently.py` runs in that
   venv on the same arrays (written as .npy to a temporary folder) and times
-  `Report([DataDriftPreset()])` (two `Dataset.from_pandas`, `run`, `.dict()`) RUNS times.
+  `Report([DataDriftPreset()])` (two `Dataset.from_pandas`, `run`, `.dict()`) once per round.
 - Ours (`model_registry.monitoring`, in this process): (a) building the reference profile from
   the reference rows, the one-time cost per version; (b) the drift answer: `Profile.from_json` of
   the stored profile (as the API loads it) + `drift()` over the current rows; median of RUNS.
 
-Both sides run on one thread each, one after the other. The figures, their ratio, and a
-per-column table of both verdicts go to scripts/bench/results/monitoring.json and monitoring.md.
+Both sides run on one thread each, in interleaved rounds (Evidently's run, then ours; Evidently's
+process stays up between its runs), so both see the same load of the shared machine. The figures,
+their ratio, and a per-column table of both verdicts go to scripts/bench/results/monitoring.json
+and monitoring.md.
 
     uv run python scripts/bench/monitoring_bench.py [--quick [--write]] [--rows 100000] [--runs 5]
 
@@ -28,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import select
 import statistics
 import subprocess
 import sys
@@ -156,66 +159,94 @@ def ensure_evidently_venv(cache: Path) -> tuple[Path, dict[str, Any]]:
     return python, {"reused": False, "install_s": round(time.perf_counter() - t0, 1), **(found or {})}
 
 
-def run_evidently(python: Path, folder: Path, runs: int, rows: int) -> dict[str, Any]:
-    out = folder / "evidently.json"
-    timeout = 120 + runs * max(60, rows // 1000)
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [str(python), str(RUNNER), str(folder), str(runs), str(out)],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=timeout,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"Evidently's run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(out.read_text())
-    result["process_wall_s"] = round(time.perf_counter() - started, 2)
-    result["median_s"] = round(statistics.median(result["run_s"]), 4)
-    result["cpu_median_s"] = round(statistics.median(result["cpu_s"]), 4)
-    return result
+class Evidently:
+    """Evidently's runner in its own venv, one timed run per request (see monitoring_evidently.py)."""
+
+    def __init__(self, python: Path, folder: Path, per_run_timeout: float) -> None:
+        self.out, self.timeout = folder / "evidently.json", per_run_timeout
+        self.proc = subprocess.Popen(
+            [str(python), str(RUNNER), str(folder), str(self.out)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+        )
+        self.ready = self._reply(120 + per_run_timeout)
+
+    def _reply(self, timeout: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        readable, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if readable else ""
+        if not line:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+            raise RuntimeError(f"Evidently's runner gave no answer within {timeout:.0f} s:\n{err[-3000:]}")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def run(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        return self._reply(self.timeout)
+
+    def finish(self) -> dict[str, Any]:
+        _, err = self.proc.communicate(timeout=120)
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"Evidently's runner failed ({self.proc.returncode}):\n{err[-3000:]}")
+        result: dict[str, Any] = json.loads(self.out.read_text())
+        result["median_s"] = round(statistics.median(result["run_s"]), 4)
+        result["cpu_median_s"] = round(statistics.median(result["cpu_s"]), 4)
+        return result
 
 
 # ---------------------------------------------------------------------------------------------
 # ours
 
 
-def time_ours(ref: Columns, cur: Columns, runs: int) -> dict[str, Any]:
-    build_s: list[float] = []
-    profile = None
-    for _ in range(runs):
+class Ours:
+    """Our side's rounds: (a) build the profile, (b) answer from its JSON; timings per round."""
+
+    def __init__(self, ref: Columns, cur: Columns) -> None:
+        self.ref, self.cur = ref, cur
+        self.build_s: list[float] = []
+        self.answer_s: list[float] = []
+        self.answer_cpu_s: list[float] = []
+        self.stored = ""
+        self.sample_size = 0
+        self.report: dict[str, Any] = {}
+
+    def round(self) -> None:
         t0 = time.perf_counter()
-        profile = build_profile(ref)
-        build_s.append(time.perf_counter() - t0)
-    assert profile is not None
-    stored = profile.to_json()
-    answer_s: list[float] = []
-    answer_cpu_s: list[float] = []
-    report: dict[str, Any] = {}
-    for _ in range(runs):
+        profile = build_profile(self.ref)
+        self.build_s.append(time.perf_counter() - t0)
+        self.stored, self.sample_size = profile.to_json(), profile.sample_size
         t0, c0 = time.perf_counter(), time.process_time()
-        report = drift(Profile.from_json(stored), cur)
-        answer_s.append(time.perf_counter() - t0)
-        answer_cpu_s.append(time.process_time() - c0)
-    # the two parts of the answer, apart (once; the answer above is what counts)
-    t0 = time.perf_counter()
-    loaded = Profile.from_json(stored)
-    load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    drift(loaded, cur)
-    drift_s = time.perf_counter() - t0
-    return {
-        "build_profile_s": [round(s, 4) for s in build_s],
-        "build_profile_median_s": round(statistics.median(build_s), 4),
-        "answer_s": [round(s, 4) for s in answer_s],
-        "answer_median_s": round(statistics.median(answer_s), 4),
-        "answer_cpu_s": [round(s, 4) for s in answer_cpu_s],
-        "answer_cpu_median_s": round(statistics.median(answer_cpu_s), 4),
-        "answer_parts_once_s": {"profile_from_json": round(load_s, 4), "drift": round(drift_s, 4)},
-        "profile_json_bytes": len(stored),
-        "profile_sample_size": profile.sample_size,
-        "report": report,
-    }
+        self.report = drift(Profile.from_json(self.stored), self.cur)
+        self.answer_s.append(time.perf_counter() - t0)
+        self.answer_cpu_s.append(time.process_time() - c0)
+
+    def result(self) -> dict[str, Any]:
+        # the two parts of the answer, apart (once; the answer above is what counts)
+        t0 = time.perf_counter()
+        loaded = Profile.from_json(self.stored)
+        load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        drift(loaded, self.cur)
+        drift_s = time.perf_counter() - t0
+        return {
+            "build_profile_s": [round(s, 4) for s in self.build_s],
+            "build_profile_median_s": round(statistics.median(self.build_s), 4),
+            "answer_s": [round(s, 4) for s in self.answer_s],
+            "answer_median_s": round(statistics.median(self.answer_s), 4),
+            "answer_cpu_s": [round(s, 4) for s in self.answer_cpu_s],
+            "answer_cpu_median_s": round(statistics.median(self.answer_cpu_s), 4),
+            "answer_parts_once_s": {"profile_from_json": round(load_s, 4), "drift": round(drift_s, 4)},
+            "profile_json_bytes": len(self.stored),
+            "profile_sample_size": self.sample_size,
+            "report": self.report,
+        }
 
 
 def exact_values(ref: Columns, cur: Columns, evidently: dict[str, Any]) -> dict[str, Any]:
@@ -314,14 +345,14 @@ def render(results: dict[str, Any]) -> str:
         "",
         f"- **Evidently {ev['evidently']}** (pandas {ev['pandas']}, Python {ev['python']}, own venv "
         "`.bench/evidently-venv`): `Report([DataDriftPreset()])` with two `Dataset.from_pandas` "
-        "(explicit `DataDefinition`) + `run` + `.dict()`, in a subprocess reading the same arrays; "
+        "(explicit `DataDefinition`) + `run` + `.dict()`, in its own process reading the same arrays; "
         f"importing evidently took {ev['import_s']} s once (not counted).",
         "- **Ours** (`model_registry.monitoring`): the answer = `Profile.from_json` of the stored profile "
         f"({ours['profile_json_bytes']:,} bytes of JSON, a reference sample of at most "
         f"{ours['profile_sample_size']:,} values per numeric column) + `drift()` over the current columns "
         "(numpy arrays); HTTP and "
         "reading the logged window from storage are not included. Building the profile is the "
-        "one-time cost per version.",
+        "one-time cost per version. The two sides ran in interleaved rounds (Evidently, then ours).",
         "",
         "| what | runs, wall (s) | p50 wall (s) | p50 process CPU (s) | target | cpu cal. |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -402,15 +433,18 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="monitoring-bench-") as tmp:
         write_data(ref, cur, Path(tmp))
+        evidently = Evidently(python, Path(tmp), per_run_timeout=60 + rows / 1000)
+        ours = Ours(ref, cur)
         before = machine_state()
-        print(f"Evidently: {runs} run(s) on {rows:,} rows", flush=True)
-        ev = run_evidently(python, Path(tmp), runs, rows)
-        results["evidently"] = {**ev, "machine_before": before, "machine_after": machine_state()}
-    before = machine_state()
-    print(f"ours: {runs} run(s) on {rows:,} rows", flush=True)
-    ours = time_ours(ref, cur, runs)
-    results["ours"] = {**ours, "machine_before": before, "machine_after": machine_state()}
-    results["columns"] = compare(ours, ev, truth)
+        for i in range(runs):  # interleaved rounds: both sides under the same (shared) machine load
+            print(f"round {i + 1}/{runs} on {rows:,} rows: Evidently, then ours", flush=True)
+            evidently.run()
+            ours.round()
+        after = machine_state()
+        ev = {**evidently.finish(), "machine_before": before, "machine_after": after}
+    results["evidently"] = ev
+    results["ours"] = {**ours.result(), "machine_before": before, "machine_after": after}
+    results["columns"] = compare(results["ours"], ev, truth)
     results["exact_check"] = exact_values(ref, cur, ev)
     results["summary"] = summary(results)
     markdown = render(results)

@@ -1,12 +1,13 @@
 """Evidently's side of the monitoring benchmark; runs in Evidently's own venv (not the workspace's).
 
-    <evidently-venv>/bin/python monitoring_evidently.py DATA_DIR RUNS OUT_JSON
+    <evidently-venv>/bin/python monitoring_evidently.py DATA_DIR OUT_JSON
 
 Reads the arrays monitoring_bench.py wrote (ref_num.npy, cur_num.npy, ref_cat.npy, cur_cat.npy,
-columns.json), times `Report([DataDriftPreset()])` on them RUNS times (two `Dataset.from_pandas`
-calls, `run`, `.dict()`: what a user does to get the answer; wall and process CPU seconds), and
-writes the timings and the per-column method, statistic, threshold and verdict of the last run to
-OUT_JSON.
+columns.json) and answers one JSON line per line on stdin: "ready" once loaded, then for each
+"run" line one timed `Report([DataDriftPreset()])` (two `Dataset.from_pandas` calls, `run`,
+`.dict()`: what a user does to get the answer; wall and process CPU seconds), so that the caller
+can interleave its own runs under the same machine load. At end of input it writes the timings
+and the per-column method, statistic, threshold and verdict of the last run to OUT_JSON.
 """
 
 from __future__ import annotations
@@ -68,17 +69,25 @@ def columns(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return out, dataset
 
 
+def reply(data: dict[str, Any]) -> None:
+    print(json.dumps(data), flush=True)
+
+
 def main() -> None:
-    data, runs, out = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    data, out = Path(sys.argv[1]), Path(sys.argv[2])
     ref, cur, definition = frames(data)
+    reply({"ready": True, "import_s": round(IMPORT_S, 3)})
     seconds: list[float] = []
     cpu: list[float] = []
     result: dict[str, Any] = {}
-    for _ in range(runs):
+    for line in sys.stdin:  # one timed run per "run" line, so the caller can interleave its own
+        if line.strip() != "run":
+            break
         t0, c0 = time.perf_counter(), time.process_time()
         result = once(ref, cur, definition)
         seconds.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
+        reply({"wall_s": seconds[-1], "cpu_s": cpu[-1]})
     per_column, dataset = columns(result)
     from importlib.metadata import version
 
