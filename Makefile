@@ -46,6 +46,7 @@ bench: install ## run the benchmarks; figures land in scripts/bench/results/
 	@$(UV) run --frozen --no-sync python scripts/bench/registry_bench.py
 	@$(UV) run --frozen --no-sync python scripts/bench/orchestrator_bench.py --quick
 	@$(UV) run --frozen --no-sync python scripts/bench/ab_bench.py --quick
+	@$(UV) run --frozen --no-sync python scripts/bench/monitoring_bench.py --quick
 
 .PHONY: check-monitoring
 check-monitoring: ## validate Prometheus config, rules and rule tests with promtool

@@ -74,6 +74,19 @@ def test_wasserstein_over_std_is_the_default_for_a_large_numeric_reference(rng: 
     assert got["drifted"] == (want >= 0.1)
 
 
+@pytest.mark.parametrize(("n", "m"), [(1, 1), (1, 7), (9, 2), (1000, 37), (3000, 20000)])
+def test_wasserstein_1_equals_scipy_with_ties_and_unequal_sizes(
+    rng: np.random.Generator, n: int, m: int
+) -> None:
+    # our own merge of the two sorted samples (faster than scipy's) must be scipy's value exactly
+    for u, v in (
+        (rng.normal(size=n), rng.normal(0.3, 2, size=m)),
+        (rng.integers(0, 4, n).astype(float), rng.integers(1, 6, m).astype(float)),  # many ties
+    ):
+        assert abs(st.wasserstein_1(u, v) - stats.wasserstein_distance(u, v)) < 1e-12
+        assert abs(st.wasserstein_1(v, u) - stats.wasserstein_distance(v, u)) < 1e-12
+
+
 def test_wasserstein_std_floor_for_a_constant_reference() -> None:
     res = st.wasserstein_std(np.zeros(100), np.full(100, 0.01))
     assert abs(res.statistic - 0.01 / 0.001) < TOL
