@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from mlops_kit.bounds import NUL_FREE, BoundedDatetime, MapKey
 from mlops_kit.deps import SessionDep
@@ -39,6 +40,7 @@ from model_registry.monitoring.schemas import (
     ReferenceSummary,
     Scalar,
 )
+from model_registry.tables import ModelVersion
 
 router = APIRouter(prefix="/api/models/{name}", tags=["monitoring"])
 CSV = "text/csv"
@@ -181,20 +183,17 @@ LastNQuery = Annotated[
 ]
 
 
+@dataclass
+class Window:
+    """The logged predictions a drift or performance answer reads: the version (resolved), the
+    time bounds and at most `last_n` of them (the query parameters both routes take)."""
+
+    version: ModelVersion
+    bounds: tuple[datetime | None, datetime | None]
+    last_n: int | None
+
+
 def _window(
-    session: Session,
-    model: ModelDep,
-    version: str | None,
-    start: datetime | None,
-    end: datetime | None,
-    last: str | None,
-) -> tuple:
-    bounds = service.window_bounds(start, end, last)
-    return find_version(session, model, service.pick_version(session, model, version)), bounds
-
-
-@router.get("/monitoring/drift", response_model=DriftRead, summary="Drift of a window of logged predictions")
-def get_drift(
     model: ModelDep,
     session: SessionDep,
     version: VersionQuery = None,
@@ -202,9 +201,18 @@ def get_drift(
     end: EndQuery = None,
     last: LastQuery = None,
     last_n: LastNQuery = None,
-) -> DriftRead:
-    found, bounds = _window(session, model, version, start, end, last)
-    return service.drift_report(session, model, found, bounds, last_n)
+) -> Window:
+    bounds = service.window_bounds(start, end, last)
+    found = find_version(session, model, service.pick_version(session, model, version))
+    return Window(found, bounds, last_n)
+
+
+WindowDep = Annotated[Window, Depends(_window)]
+
+
+@router.get("/monitoring/drift", response_model=DriftRead, summary="Drift of a window of logged predictions")
+def get_drift(model: ModelDep, session: SessionDep, window: WindowDep) -> DriftRead:
+    return service.drift_report(session, model, window.version, window.bounds, window.last_n)
 
 
 @router.get(
@@ -212,14 +220,5 @@ def get_drift(
     response_model=PerformanceRead,
     summary="Performance of the labelled predictions of a window, beside the registered metrics",
 )
-def get_performance(
-    model: ModelDep,
-    session: SessionDep,
-    version: VersionQuery = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
-    last: LastQuery = None,
-    last_n: LastNQuery = None,
-) -> PerformanceRead:
-    found, bounds = _window(session, model, version, start, end, last)
-    return service.performance_report(session, model, found, bounds, last_n)
+def get_performance(model: ModelDep, session: SessionDep, window: WindowDep) -> PerformanceRead:
+    return service.performance_report(session, model, window.version, window.bounds, window.last_n)
