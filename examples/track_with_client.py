@@ -9,7 +9,7 @@ with TrackingClient() as tracking:
             run.log_metric("loss", loss, step=step)
         run.log_metrics({"accuracy": 0.93, "f1": 0.9})
         run.set_tag("team", "risk")
-        run.log_artifact("examples/train.py")            # a file, or a directory
+        run.log_artifact("examples/train.py")  # a file, or a directory
     experiment = tracking.get_experiment_by_name("churn-baseline")
     best = tracking.best_run(experiment.id, "accuracy", mode="max")
     print(best.id, [p.value for p in tracking.metric_history(experiment.id, best.id, "loss")])

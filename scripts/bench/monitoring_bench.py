@@ -13,6 +13,9 @@ to the least frequent value: Jensen-Shannon about 0.11, PSI about 0.096).
   the reference rows, the one-time cost per version; (b) the drift answer: `Profile.from_json` of
   the stored profile (as the API loads it) + `drift()` over the current rows; median of RUNS.
 
+Also (c) the same drift answer from a registry process over HTTP (PostgreSQL by default), with
+the current rows logged through the API first.
+
 Both sides run on one thread each, in interleaved rounds (Evidently's run, then ours; Evidently's
 process stays up between its runs), so both see the same load of the shared machine. The figures,
 their ratio, and a per-column table of both verdicts go to scripts/bench/results/monitoring.json
@@ -27,6 +30,7 @@ exists; it prints the figures and writes nothing unless --write.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -36,12 +40,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import benchkit
+import httpx
 import numpy as np
-from benchkit import cal, fmt, machine_state, source_state, verdict
+import orjson
+from benchkit import Server, cal, fmt, machine_state, source_state, verdict
 from model_registry.monitoring.profile import Profile, build_profile
 from model_registry.monitoring.report import drift
 from numpy.typing import NDArray
@@ -261,6 +268,101 @@ def exact_values(ref: Columns, cur: Columns, evidently: dict[str, Any]) -> dict[
     return {"sample_size": n, "max_abs_diff": max(diffs.values()), "abs_diff": diffs}
 
 
+class Http:
+    """The same answer from a registry process over HTTP: the reference PUT as CSV, the current
+    rows logged in batches of 5,000, then `GET /api/models/bench/monitoring/drift?last_n=...`
+    timed once per round (the logged window read from storage, decoded, compared, and sent)."""
+
+    def __init__(self, ref: Columns, cur: Columns, backend: str, folder: Path) -> None:
+        self.backend, self.folder = backend, folder
+        self.ref, self.cur = ref, cur
+        self.answer_s: list[float] = []
+        self.report: dict[str, Any] = {}
+        self._stack = contextlib.ExitStack()
+        url = self._stack.enter_context(_database(backend, folder))
+        port = benchkit.free_port()
+        env = benchkit.clean_env(
+            MLOPS_DATA_DIR=str(folder),
+            MLOPS_MODEL_REGISTRY_PORT=str(port),
+            MLOPS_MODEL_REGISTRY_DATABASE_URL=url,
+            MLOPS_LOG_LEVEL="WARNING",
+            # the 100,000-row reference CSV (~45 MB with exact floats) is above the 16 MiB default
+            MLOPS_MODEL_REGISTRY_MAX_JSON_BYTES=str(256 * 2**20),
+        )
+        self.server = Server(
+            "registry", [sys.executable, "-m", "model_registry"], env, port, folder / "registry.log"
+        )
+        self.server.start(timeout=120)
+        self._stack.callback(self.server.stop)
+        self.client = httpx.Client(base_url=self.server.uri, timeout=300)
+        self._stack.callback(self.client.close)
+        try:
+            self._load()
+        except BaseException:
+            self._stack.close()  # the registry process and its database go with the failure
+            raise
+
+    def _load(self) -> None:
+        created = self.client.post(
+            "/api/models", json={"name": "bench", "framework": "sklearn", "version": "1"}
+        )
+        created.raise_for_status()
+        names = list(self.ref)
+        lines = [",".join(names)]
+        lines += [
+            ",".join(map(_cell, row)) for row in zip(*(self.ref[n].tolist() for n in names), strict=True)
+        ]
+        put = self.client.put(
+            "/api/models/bench/versions/1/monitoring/reference",
+            content=("\n".join(lines) + "\n").encode(),
+            headers={"content-type": "text/csv"},
+        )
+        put.raise_for_status()
+        values = {n: self.cur[n].tolist() for n in self.cur}
+        n = len(next(iter(values.values())))
+        for start in range(0, n, 5000):
+            rows = [
+                {"request_id": f"r{i}", "version": "1", "features": {k: v[i] for k, v in values.items()}}
+                for i in range(start, min(n, start + 5000))
+            ]
+            self.client.post("/api/models/bench/predictions", content=orjson.dumps(rows)).raise_for_status()
+        self.rows = n
+
+    def round(self) -> None:
+        t0 = time.perf_counter()
+        answer = self.client.get(
+            "/api/models/bench/monitoring/drift", params={"version": "1", "last_n": self.rows}
+        )
+        self.answer_s.append(time.perf_counter() - t0)
+        answer.raise_for_status()
+        self.report = answer.json()
+
+    def result(self, in_process: dict[str, Any]) -> dict[str, Any]:
+        self._stack.close()
+        return {
+            "backend": self.backend,
+            "answer_s": [round(s, 4) for s in self.answer_s],
+            "answer_median_s": round(statistics.median(self.answer_s), 4),
+            "window_count": self.report["window"]["count"],
+            "same_as_in_process": self.report["features"] == in_process["features"],
+        }
+
+
+def _cell(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+@contextlib.contextmanager
+def _database(backend: str, folder: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'registry.db'}"
+        return
+    from mlops_kit.testing import fresh_postgres_database
+
+    with fresh_postgres_database("monbench") as url:
+        yield url
+
+
 # ---------------------------------------------------------------------------------------------
 # comparison and output
 
@@ -315,6 +417,8 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         "ratio": round(ratio, 1),
         "cpu_ratio": round(ev["cpu_median_s"] / ours["answer_cpu_median_s"], 1),
         "p50_target_met": ours["answer_median_s"] <= TARGET_P50_S,
+        "http_answer_median_s": results["http"]["answer_median_s"],
+        "http_p50_target_met": results["http"]["answer_median_s"] <= TARGET_P50_S,
         "ratio_target_met": ratio >= TARGET_RATIO,
         "agreeing_columns": sum(r["agree"] for r in rows),
         "columns": len(rows),
@@ -363,6 +467,16 @@ def render(results: dict[str, Any]) -> str:
         f"| ours: drift answer (profile from JSON + drift) | {ours['answer_s']} | "
         f"{fmt(ours['answer_median_s'], 3)} | {fmt(ours['answer_cpu_median_s'], 3)} | "
         f"≤ {TARGET_P50_S} s: {verdict(s['p50_target_met'])} | {cal(ours)} |",
+        f"| ours over HTTP ({results['http']['backend']}): `GET .../monitoring/drift` of the "
+        f"{results['http']['window_count']:,} logged rows | {results['http']['answer_s']} | "
+        f"{fmt(results['http']['answer_median_s'], 3)} | - | ≤ {TARGET_P50_S} s: "
+        f"{verdict(s['http_p50_target_met'])} | {cal(ours)} |",
+        "",
+        "Over HTTP, a registry process (one uvicorn worker) holds the reference profile (PUT as CSV) "
+        "and the current rows logged through `POST /api/models/bench/predictions` in batches of 5,000; "
+        "the answer reads the window's columnar segments from the database, decodes them with numpy, "
+        "runs the same `drift()` and sends the JSON; its per-feature results equal the in-process "
+        f"answer: {'yes' if results['http']['same_as_in_process'] else '**no**'}.",
         "",
         f"**Ratio** (Evidently p50 / our answer p50, {runs}): **{s['ratio']}x** (target ≥ {TARGET_RATIO:g}x: "
         f"{verdict(s['ratio_target_met'])}); on process CPU seconds (less sensitive to the other "
@@ -419,6 +533,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, help="reference rows = current rows (default 100000; quick 5000)")
     parser.add_argument("--runs", type=int, help="timed runs of each side (default 5; quick 1)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--http-backend", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument(
         "--cache-dir", type=Path, default=ROOT / ".bench", help="where Evidently's venv lives"
     )
@@ -446,15 +561,19 @@ def main() -> None:
         write_data(ref, cur, Path(tmp))
         evidently = Evidently(python, Path(tmp), per_run_timeout=60 + rows / 1000)
         ours = Ours(ref, cur)
+        http = Http(ref, cur, args.http_backend, Path(tmp))
         before = machine_state()
         for i in range(runs):  # interleaved rounds: both sides under the same (shared) machine load
             print(f"round {i + 1}/{runs} on {rows:,} rows: Evidently, then ours", flush=True)
             evidently.run()
             ours.round()
+            http.round()
         after = machine_state()
         ev = {**evidently.finish(), "machine_before": before, "machine_after": after}
+        http_result = http.result(ours.report)
     results["evidently"] = ev
     results["ours"] = {**ours.result(), "machine_before": before, "machine_after": after}
+    results["http"] = http_result
     results["columns"] = compare(results["ours"], ev, truth)
     results["exact_check"] = exact_values(ref, cur, ev)
     results["summary"] = summary(results)

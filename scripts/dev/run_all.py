@@ -28,6 +28,8 @@ SERVICES = [  # (module, default port, env prefix)
     ("experiment_tracking", 8003, "EXPERIMENT_TRACKING"),
     ("pipeline_orchestrator", 8004, "PIPELINE_ORCHESTRATOR"),
     ("ab_testing", 8090, "AB_TESTING"),
+    # last: it loads its models from the registry (all start at once; it retries until that answers)
+    ("model_serving", 8080, "MODEL_SERVING"),
 ]
 STARTUP_SECONDS = 120.0
 STOP_SECONDS = 10.0

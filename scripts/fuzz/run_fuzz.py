@@ -13,6 +13,7 @@ undocumented status code, ...).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -27,7 +28,15 @@ from mlops_kit.testing.process import ServiceProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "scripts" / "fuzz" / "results"
-SERVICES = ["model_registry", "experiment_tracking", "feature_store", "pipeline_orchestrator", "ab_testing"]
+CONFIG = ROOT / "scripts" / "fuzz" / "schemathesis.toml"
+SERVICES = [
+    "model_registry",
+    "experiment_tracking",
+    "feature_store",
+    "pipeline_orchestrator",
+    "ab_testing",
+    "model_serving",
+]
 ST_TIMEOUT_SECONDS = 240
 # ST202 "schema-valid request rejected": a body the schema allows but a cross-field rule refuses
 # (two variants at least, `ttl` or `ttl_seconds`, start or incremental) is a correct 4xx that JSON
@@ -35,11 +44,15 @@ ST_TIMEOUT_SECONDS = 240
 # readable (lifecycle_stage "deleted") and restorable, as in MLflow. Both checks run and their
 # counts are reported; they do not fail the run.
 REPORTED_ONLY = {"ST202", "ST301"}
+# services fuzzed with real peers beside them (serving answers 503 while its registry is away)
+PEERS = {"model_serving": ("model_registry",)}
+EXTRA_ENV = {"model_serving": {"MLOPS_MODEL_SERVING_WATCH_SECONDS": "0.05"}}
 
 
 def schemathesis_command(url: str, report_dir: Path, args: argparse.Namespace) -> list[str]:
     return [
         str(Path(sys.executable).with_name("st")),
+        f"--config-file={CONFIG}",
         "run",
         f"{url}/openapi.json",
         "--checks=all",
@@ -66,6 +79,19 @@ def fuzz_service(module: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
     log_dir = RESULTS / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    with contextlib.ExitStack() as peers:
+        for peer in PEERS.get(module, ()):
+            peer_env = {**env, "MLOPS_DATA_DIR": str(tmp / f"{peer}-data")}
+            process = peers.enter_context(ServiceProcess(peer, env=peer_env, tmp=tmp))
+            env[f"MLOPS_{peer.upper()}_URL"] = process.url
+        exit_code = _fuzz_one(module, env, tmp, log_dir, args)
+    if exit_code == -1:
+        return {"service": module, "exit_code": -1, "error": f"schemathesis ran over {ST_TIMEOUT_SECONDS}s"}
+    return figures(module, tmp / "report", exit_code, time.monotonic() - started)
+
+
+def _fuzz_one(module: str, env: dict[str, str], tmp: Path, log_dir: Path, args: argparse.Namespace) -> int:
+    env = {**env, **EXTRA_ENV.get(module, {})}
     with ServiceProcess(module, env=env, tmp=tmp) as svc:
         command = schemathesis_command(svc.url, tmp / "report", args)
         with open(log_dir / f"{module}.txt", "wb") as out:
@@ -81,9 +107,7 @@ def fuzz_service(module: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
             except subprocess.TimeoutExpired:
                 exit_code = -1
         shutil.copyfile(svc.log_path, log_dir / f"{module}.service.log")
-    if exit_code == -1:
-        return {"service": module, "exit_code": -1, "error": f"schemathesis ran over {ST_TIMEOUT_SECONDS}s"}
-    return figures(module, tmp / "report", exit_code, time.monotonic() - started)
+    return exit_code
 
 
 def figures(module: str, report_dir: Path, exit_code: int, seconds: float) -> dict[str, Any]:

@@ -3,6 +3,7 @@ started in the background (SIGINT ignored), names a service that fails to start,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -81,6 +82,23 @@ def test_run_all_started_in_the_background_stops_everything_on_sigint(tmp_path: 
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def test_run_all_brings_model_serving_up_beside_the_registry_and_stops_both(tmp_path: Path) -> None:
+    services = ["model_registry", "model_serving"]
+    ports = {m: free_port() for m in services}
+    proc = launch(tmp_path, services, ports)
+    try:
+        seen = read_until(proc, "service(s) up")
+        assert f"{'model_serving':<24} http://127.0.0.1:{ports['model_serving']}/docs" in seen
+        assert "2 service(s) up" in seen
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=STOP_SECONDS)
+        assert proc.returncode == 0, out
+        assert "Traceback" not in out, out
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def test_run_all_names_the_service_that_failed_to_start(tmp_path: Path) -> None:
     services = ["model_registry", "experiment_tracking"]
     ports = {m: free_port() for m in services}
@@ -99,6 +117,29 @@ def test_run_all_names_the_service_whose_port_is_taken(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert f"error: port in use, cannot start model_registry (port {port})" in out
+
+
+def test_run_all_starts_all_six_services_with_model_serving_last(tmp_path: Path) -> None:
+    modules = [
+        "model_registry",
+        "feature_store",
+        "experiment_tracking",
+        "pipeline_orchestrator",
+        "ab_testing",
+        "model_serving",
+    ]
+    with contextlib.ExitStack() as stack:
+        ports = {}
+        for module in modules:  # every port taken: the runner names them all and starts nothing
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+            ports[module] = sock.getsockname()[1]
+        proc = launch(tmp_path, [], ports)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out
+    expected = ", ".join(f"{module} (port {port})" for module, port in ports.items())
+    assert f"error: port in use, cannot start {expected}" in out
 
 
 def test_run_all_refuses_an_unknown_service(tmp_path: Path) -> None:

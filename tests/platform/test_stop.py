@@ -52,6 +52,8 @@ CASES = [  # every service with each signal and target; those with children (A/B
     ("feature_store", "SIGTERM", "pid"),
     ("experiment_tracking", "SIGTERM", "group"),
     ("experiment_tracking", "SIGINT", "pid"),
+    ("model_serving", "SIGTERM", "group"),
+    ("model_serving", "SIGINT", "pid"),
 ]
 
 

@@ -1,5 +1,5 @@
 """The README runs top to bottom: every ```bash and ```python block of README.md, in order,
-against the five services started as real processes on embedded storage (SQLite + files) on
+against the six services started as real processes on embedded storage (SQLite + files) on
 free ports.
 
 Each block runs with `bash -euo pipefail` (a python block: `python` on it) in one scratch
@@ -34,6 +34,7 @@ SERVICES = {  # module: (README port, client URL variable)
     "experiment_tracking": (8003, "MLOPS_EXPERIMENT_TRACKING_URL"),
     "pipeline_orchestrator": (8004, "MLOPS_PIPELINE_ORCHESTRATOR_URL"),
     "ab_testing": (8090, "MLOPS_AB_TESTING_URL"),
+    "model_serving": (8080, "MLOPS_MODEL_SERVING_URL"),
 }
 NOT_TESTED = re.compile(r"<!--\s*not-tested:\s*(?P<reason>.+?)\s*-->")
 BLOCK_SECONDS = 120
@@ -73,7 +74,7 @@ def readme_blocks(text: str) -> list[Block]:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, str]]:
-    """The five services on free ports; README port -> the test's base URL."""
+    """The six services on free ports; README port -> the test's base URL."""
     tmp = tmp_path_factory.mktemp("readme-platform")
     services = [ServiceProcess(m, env={}, tmp=tmp) for m in SERVICES]
     urls = {SERVICES[s.module][1]: s.url for s in services}

@@ -395,3 +395,26 @@ def test_reads_are_retried_through_503s(busy: Busy) -> None:
     with PipelinesClient(busy.url) as client:
         assert client.list_runs().items == []
     assert busy.requests == 3
+
+
+def test_retraining_policies_through_the_client(pipelines: PipelinesClient, unique: str) -> None:
+    model = unique.replace("_", "-")[:60]
+    define(pipelines, f"retrain-{model}", shell("train", "true"))
+    policy = pipelines.set_retraining_policy(model, {"pipeline": f"retrain-{model}", "cooldown_seconds": 600})
+    assert (policy["model"], policy["cooldown_seconds"], policy["alerts"]) == (model, 600, True)
+    setup = pipelines.setup_retraining(model, {"data_drift_threshold": 0.2, "evaluation_window": 30})
+    assert setup["drift"]["threshold"] == 0.2 and setup["drift"]["window_minutes"] == 30
+    assert pipelines.get_retraining_policy(model)["pipeline"] == "train-classifier"
+    assert model in [p["model"] for p in pipelines.list_retraining_policies(limit=1000)["items"]]
+    # no registry behind this orchestrator: the drift signal is unavailable, nothing fires
+    [signal] = pipelines.evaluate_retraining(model)["signals"]
+    assert signal["kind"] == "drift" and signal["status"] == "unavailable" and not signal["fired"]
+    pipelines.set_retraining_policy(model, {"pipeline": f"retrain-{model}"})
+    alert = {"status": "firing", "labels": {"alertname": "ModelDrift", "model": model}}
+    answer = pipelines.notify_alerts({"version": "4", "alerts": [alert]})
+    [started] = answer["started"]
+    [record] = pipelines.retraining_triggers(model)["items"]
+    assert (record["kind"], record["decision"], record["run_id"]) == ("alert", "started", started["run_id"])
+    pipelines.delete_retraining_policy(model)
+    with pytest.raises(NotFoundError):
+        pipelines.get_retraining_policy(model)

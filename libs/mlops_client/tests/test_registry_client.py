@@ -110,6 +110,33 @@ def test_aliases_stages_and_history(registry: RegistryClient, unique: str) -> No
     assert registry.list_aliases(unique) == []
 
 
+def test_alias_state_is_none_until_an_alias_moves_then_the_new_state(
+    registry: RegistryClient, unique: str
+) -> None:
+    for _ in range(2):
+        registry.register_model(unique)
+    registry.set_alias(unique, "production", "1")
+    registry.transition_stage(unique, "1", "Production")
+    state = registry.alias_state([unique])
+    assert state is not None and state.etag.startswith('"')
+    assert state.version_of(unique, "production") == "1" and state.in_stage(unique, "Production") == ["1"]
+    assert registry.alias_state([unique], etag=state.etag) is None
+
+    registry.set_alias(unique, "production", "2")
+    moved = registry.alias_state([unique], etag=state.etag)
+    assert moved is not None and moved.etag != state.etag
+    assert [(a.name, a.alias, a.version) for a in moved.aliases] == [(unique, "production", "2")]
+    assert registry.alias_state(unique, etag=moved.etag) is None  # one name as a plain string
+    everything = registry.alias_state()
+    assert everything is not None and everything.version_of(unique, "production") == "2"
+
+
+def test_alias_state_of_too_many_models_is_a_validation_error(registry: RegistryClient) -> None:
+    with pytest.raises(ValidationError) as invalid:
+        registry.alias_state([f"m{i}" for i in range(1001)])
+    assert invalid.value.status == 422 and invalid.value.code == "VALIDATION_ERROR"
+
+
 def test_errors_are_typed(registry: RegistryClient, unique: str) -> None:
     with pytest.raises(NotFoundError) as missing:
         registry.get_model(unique)

@@ -12,7 +12,14 @@ import httpx
 import pytest
 from mlops_kit.testing import ServiceProcess, wait_until
 
-SERVICES = ["model_registry", "experiment_tracking", "feature_store", "pipeline_orchestrator", "ab_testing"]
+SERVICES = [
+    "model_registry",
+    "experiment_tracking",
+    "feature_store",
+    "pipeline_orchestrator",
+    "ab_testing",
+    "model_serving",
+]
 EXTRA_ENV = {
     "feature_store": {"MLOPS_FEATURE_STORE_ONLINE_STORE": "sqlite"},
     "pipeline_orchestrator": {
@@ -27,6 +34,7 @@ JSON_ROUTES = {
     "feature_store": ["/api/entities", "/api/features/online"],
     "pipeline_orchestrator": ["/api/pipelines", "/api/triggers/alertmanager"],
     "ab_testing": ["/api/experiments", "/api/events"],
+    "model_serving": ["/api/deployments", "/predict", "/invocations", "/v2/models/m/infer"],
 }
 MALFORMED = b'{\n  "name": "x",\n  "tags": [1, 2,,]\n}'
 

@@ -1,4 +1,5 @@
 from alembic import context
+from model_registry.monitoring import tables as monitoring_tables  # noqa: F401 (their metadata)
 from model_registry.tables import Base
 from sqlalchemy import create_engine, pool
 

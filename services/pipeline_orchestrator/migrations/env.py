@@ -1,4 +1,5 @@
 from alembic import context
+from pipeline_orchestrator.retraining import tables as retraining_tables  # noqa: F401 (their metadata)
 from pipeline_orchestrator.tables import Base
 from sqlalchemy import create_engine, pool
 

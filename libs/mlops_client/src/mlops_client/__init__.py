@@ -21,6 +21,17 @@ from mlops_client.errors import (
     ValidationError,
 )
 from mlops_client.features import FeatureStoreClient, MaterializationFailedError
+from mlops_client.monitoring import MonitoringClient
+from mlops_client.monitoring_logger import Batching
+from mlops_client.monitoring_models import (
+    DriftReport,
+    LabelsAccepted,
+    LoggerStats,
+    PerformanceReport,
+    PredictionsAccepted,
+    ReferenceProfile,
+    ReferenceSummary,
+)
 from mlops_client.pipelines import (
     InvalidPipelineError,
     PipelineParameterError,
@@ -40,6 +51,7 @@ from mlops_client.pipelines_models import (
     Webhook,
 )
 from mlops_client.registry import RegistryClient
+from mlops_client.serving import ServingClient
 from mlops_client.tracking import ActiveRun, TrackingClient
 
 __all__ = [
@@ -50,17 +62,23 @@ __all__ = [
     "Assignment",
     "Attempt",
     "AuthError",
+    "Batching",
     "ChecksumError",
     "ConflictError",
+    "DriftReport",
     "ExperimentResults",
     "FeatureStoreClient",
     "InvalidPipelineError",
+    "LabelsAccepted",
     "LocalRouter",
+    "LoggerStats",
     "MaterializationFailedError",
     "MlopsClient",
     "MlopsError",
+    "MonitoringClient",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PerformanceReport",
     "Pipeline",
     "PipelineDefinition",
     "PipelineParameterError",
@@ -68,11 +86,15 @@ __all__ = [
     "PipelineRunFailedError",
     "PipelineVersion",
     "PipelinesClient",
+    "PredictionsAccepted",
+    "ReferenceProfile",
+    "ReferenceSummary",
     "RegistryClient",
     "Schedule",
     "ServerError",
     "ServiceClient",
     "ServiceUnavailableError",
+    "ServingClient",
     "TaskDefinition",
     "TaskRun",
     "TrackingClient",
@@ -83,7 +105,9 @@ __all__ = [
 
 
 class MlopsClient:
-    """All platform services behind one object; URLs and key come from `MLOPS_*` env vars."""
+    """All platform services behind one object; URLs and key come from `MLOPS_*` env vars.
+
+    Closing it (or leaving its `with` block) delivers the predictions `monitoring` still holds."""
 
     def __init__(
         self,
@@ -94,6 +118,8 @@ class MlopsClient:
         feature_store_url: str | None = None,
         pipelines_url: str | None = None,
         ab_testing_url: str | None = None,
+        serving_url: str | None = None,
+        batching: Batching | None = None,
         **kwargs: Any,
     ):
         self.registry = RegistryClient(registry_url, api_key=api_key, **kwargs)
@@ -101,13 +127,18 @@ class MlopsClient:
         self.features = FeatureStoreClient(feature_store_url, api_key=api_key, **kwargs)
         self.pipelines = PipelinesClient(pipelines_url, api_key=api_key, **kwargs)
         self.ab_testing = AbTestingClient(ab_testing_url, api_key=api_key, **kwargs)
+        self.serving = ServingClient(serving_url, api_key=api_key, **kwargs)
+        # the registry serves monitoring; `batching` tunes the background prediction logger
+        self.monitoring = MonitoringClient(registry_url, api_key=api_key, batching=batching, **kwargs)
 
     def close(self) -> None:
+        self.monitoring.close()  # first: delivers the predictions still queued
         self.registry.close()
         self.tracking.close()
         self.features.close()
         self.pipelines.close()
         self.ab_testing.close()
+        self.serving.close()
 
     def __enter__(self) -> Self:
         return self

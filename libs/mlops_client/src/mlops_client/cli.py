@@ -1,5 +1,5 @@
-"""`mlops` command line: the platform from a terminal (model registry, experiment tracking, feature store,
-pipelines, A/B testing)."""
+"""`mlops` command line: the platform from a terminal (model registry and monitoring, experiment tracking,
+feature store, pipelines, A/B testing)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rich.table import Table
 from mlops_client.ab_cli import ab_app
 from mlops_client.cli_common import JsonOpt, bytes_bar, client_for, console, emit, err, pairs, state
 from mlops_client.features_cli import features_app
+from mlops_client.monitoring_cli import monitor_app
 from mlops_client.pipelines_cli import pipelines_app
 from mlops_client.registry import RegistryClient
 from mlops_client.tracking_cli import experiments_app, runs_app
@@ -29,6 +30,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(features_app, name="features")
 app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(ab_app, name="ab")
+app.add_typer(monitor_app, name="monitor")
 
 
 def _print_version(value: bool) -> None:

@@ -11,6 +11,7 @@ DEFAULT_URLS = {
     "experiment_tracking": "http://127.0.0.1:8003",
     "pipeline_orchestrator": "http://127.0.0.1:8004",
     "ab_testing": "http://127.0.0.1:8090",
+    "model_serving": "http://127.0.0.1:8080",
 }
 
 

@@ -65,6 +65,31 @@ class Alias(_Result):
     updated_by: str | None = None
 
 
+class StageEntry(_Result):
+    """One version in a stage other than None."""
+
+    name: str
+    stage: str
+    version: str
+
+
+class AliasState(_Result):
+    """Where every alias and stage of some models points (`RegistryClient.alias_state`), and the
+    ETag to send next time to learn, cheaply, whether any of it moved."""
+
+    aliases: list[Alias]
+    stages: list[StageEntry]
+    etag: str
+
+    def version_of(self, name: str, alias: str) -> str | None:
+        """The version `name@alias` points at, or None if the alias is not set."""
+        return next((a.version for a in self.aliases if a.name == name and a.alias == alias), None)
+
+    def in_stage(self, name: str, stage: str) -> list[str]:
+        """The versions of `name` in `stage` (e.g. "Production"), oldest first."""
+        return [s.version for s in self.stages if s.name == name and s.stage == stage]
+
+
 class Transition(_Result):
     id: int
     event_id: str

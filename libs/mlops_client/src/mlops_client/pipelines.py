@@ -457,3 +457,47 @@ class PipelinesClient(ServiceClient):
         response = self.request("POST", "/api/triggers/alertmanager", json=dict(payload), headers=headers)
         data: dict[str, Any] = response.json()
         return data
+
+    # retraining policies -------------------------------------------------------------------------
+    def set_retraining_policy(self, model: str, policy: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Create or replace the model's retraining policy (`PUT /api/retraining-policies/{model}`):
+        `pipeline`, `parameters`, `cooldown_seconds`, `evaluation_interval_seconds`, `enabled`,
+        `alerts`, and the triggers `performance`, `drift`, `schedule`, `new_data`."""
+        path = f"/api/retraining-policies/{_q(model)}"
+        data: dict[str, Any] = self.request("PUT", path, json=dict(policy or {})).json()
+        return data
+
+    def setup_retraining(self, model: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The orchestration document's `RetrainingTriggerConfig` (`performance_threshold`,
+        `performance_metric`, `evaluation_window`, `data_drift_threshold`,
+        `drift_monitoring_features`, `retraining_schedule`, `new_data_threshold`) as the policy."""
+        path = f"/api/v1/retraining/setup/{_q(model)}"
+        data: dict[str, Any] = self.request("POST", path, json=dict(config)).json()
+        return data
+
+    def get_retraining_policy(self, model: str) -> dict[str, Any]:
+        data: dict[str, Any] = self.get_json(f"/api/retraining-policies/{_q(model)}")
+        return data
+
+    def list_retraining_policies(self, *, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        data: dict[str, Any] = self.get_json("/api/retraining-policies", limit=limit, offset=offset)
+        return data
+
+    def delete_retraining_policy(self, model: str) -> None:
+        self.request("DELETE", f"/api/retraining-policies/{_q(model)}")
+
+    def evaluate_retraining(self, model: str) -> dict[str, Any]:
+        """Evaluate the policy now: each signal's evidence, and the gate's decision for those that fired."""
+        path = f"/api/retraining-policies/{_q(model)}/evaluate"
+        data: dict[str, Any] = self.request("POST", path).json()
+        return data
+
+    def retraining_triggers(
+        self, model: str | None = None, *, limit: int = 100, offset: int = 0
+    ) -> dict[str, Any]:
+        """Trigger decisions, newest first: kind, evidence, decision, run and what it registered."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if model is not None:
+            params["model"] = model
+        data: dict[str, Any] = self.get_json("/api/retraining-triggers", **params)
+        return data

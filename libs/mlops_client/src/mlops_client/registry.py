@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
@@ -14,7 +14,16 @@ from urllib.parse import quote
 from mlops_client._base import ServiceClient
 from mlops_client.config import service_url
 from mlops_client.errors import ChecksumError, ValidationError
-from mlops_client.models import Alias, Artifact, Lineage, ModelVersion, Page, RegisteredModel, Transition
+from mlops_client.models import (
+    Alias,
+    AliasState,
+    Artifact,
+    Lineage,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+    Transition,
+)
 
 Progress = Callable[[int, int | None], None]
 """Called as progress(bytes_done, bytes_total_or_None)."""
@@ -362,6 +371,25 @@ class RegistryClient(ServiceClient):
 
     def list_aliases(self, name: str) -> list[Alias]:
         return [Alias.model_validate(a) for a in self.get_json(f"/api/models/{_q(name)}/aliases")]
+
+    def alias_state(self, models: Sequence[str] | None = None, etag: str | None = None) -> AliasState | None:
+        """Where every alias and stage of `models` (at most 1,000; None or empty: every model) points.
+
+        Pass the `etag` of the last state held: None comes back (a 304, no body read) until an
+        alias or stage of those models moves, so polling this once a second costs one small
+        request. The answer is bounded (10,000 aliases and stages; beyond that the registry
+        answers a ValidationError, ALIAS_STATE_TOO_LARGE: name the models).
+
+        >>> state = registry.alias_state(["fraud"])
+        >>> state.version_of("fraud", "production")
+        >>> registry.alias_state(["fraud"], etag=state.etag)   # None: nothing moved
+        """
+        names = [models] if isinstance(models, str) else list(models or [])
+        headers = {"If-None-Match": etag} if etag else None
+        response = self.request("GET", "/api/aliases", params={"model": names}, headers=headers)
+        if response.status_code == 304:
+            return None
+        return AliasState.model_validate({**response.json(), "etag": response.headers.get("etag", "")})
 
     def delete_alias(self, name: str, alias: str) -> None:
         self.request("DELETE", f"/api/models/{_q(name)}/aliases/{_q(alias)}")

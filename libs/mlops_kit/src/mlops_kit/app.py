@@ -220,7 +220,12 @@ async def _run_check(
         results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
 
 
-def serve(app_factory: Callable[[], FastAPI], settings: ServiceSettings) -> None:
+def serve(
+    app_factory: Callable[[], FastAPI], settings: ServiceSettings, factory_path: str | None = None
+) -> None:
+    """Run the service. With `settings.workers` > 1 and a `factory_path` ("module:function", called
+    with no argument so each process reads its settings from the same environment), uvicorn runs
+    that many processes on the port; the data layer treats them as replicas."""
     import sys
 
     import uvicorn
@@ -229,6 +234,18 @@ def serve(app_factory: Callable[[], FastAPI], settings: ServiceSettings) -> None
     # finished thread can wait that long for the loop to let go, which shows up as tail latency
     sys.setswitchinterval(float(os.environ.get("MLOPS_GIL_SWITCH_INTERVAL", "0.0005")))
 
+    if settings.workers > 1 and factory_path is not None:
+        uvicorn.run(
+            factory_path,
+            factory=True,
+            workers=settings.workers,
+            host=settings.bind_host,
+            port=settings.bind_port,
+            log_config=None,
+            access_log=False,
+            timeout_keep_alive=30,
+        )
+        return
     uvicorn.run(
         app_factory(),
         host=settings.bind_host,

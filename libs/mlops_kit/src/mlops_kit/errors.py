@@ -131,6 +131,18 @@ def error_responses(model: type[BaseModel] = ErrorBody) -> dict[int | str, dict[
     return responses
 
 
+def json_error_responses() -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route whose success is not JSON (an HTML page, a file): its errors are
+    still the JSON error shape, which `model` alone would document under the route's media type."""
+    schema = {"$ref": "#/components/schemas/ErrorBody"}
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"description": text, "content": {"application/json": {"schema": schema}}}
+        for status, text in COMMON_ERRORS.items()
+    }
+    responses[400]["content"]["text/plain"] = {"schema": {"type": "string"}}
+    return responses
+
+
 def error_response(status: int, code: str, message: str, details: Any = None) -> JsonResponse:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     return JsonResponse(body, status_code=status)

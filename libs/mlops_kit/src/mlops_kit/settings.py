@@ -41,6 +41,13 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path(".mlops")
     database_url: str | None = None
     migrate_on_start: bool = True
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="server processes on the port (uvicorn workers), for services that opt in; "
+        "each is a replica as far as the data is concerned",
+    )
     db_pool_size: int = 10
     db_connect_timeout_seconds: float = Field(
         default=5.0, ge=0, description="PostgreSQL connection handshake limit (psycopg's minimum is 2 s)"

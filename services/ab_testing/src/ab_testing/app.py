@@ -12,6 +12,7 @@ from ab_testing.api.rollouts import router as rollouts_router
 from ab_testing.api.routing import router as routing_router
 from ab_testing.fastpath import RouteFastPath
 from ab_testing.folding import Folder, tune_gc
+from ab_testing.metrics import AbCollector
 from ab_testing.rollouts.controller import RolloutController
 from ab_testing.routing import DefinitionCache, ExposureBuffer
 from ab_testing.settings import AbTestingSettings
@@ -48,6 +49,10 @@ def create_app(settings: AbTestingSettings | None = None) -> FastAPI:
             read_fold_seconds=settings.read_fold_seconds,
         )
         await app.state.rollouts.start()
+        if getattr(app.state, "ab_collector", None) is None:
+            app.state.ab_collector = AbCollector(app.state.db, settings.service_name)
+            app.state.metrics.registry.register(app.state.ab_collector)
+        app.state.ab_collector.db = app.state.db
 
     async def stop(app: FastAPI) -> None:
         rollouts = getattr(app.state, "rollouts", None)

@@ -9,6 +9,7 @@ from feature_store import __version__
 from feature_store.api.router import router as data_router
 from feature_store.offline.materialize import fail_interrupted_jobs
 from feature_store.online import close_online_store, open_online_store, ping_online_store
+from feature_store.online.metrics import register_freshness
 from feature_store.registry.router import router as registry_router
 from feature_store.settings import FeatureStoreSettings
 from feature_store.tables import audit_log
@@ -35,7 +36,7 @@ def create_app(settings: FeatureStoreSettings | None = None) -> FastAPI:
             audit_table=audit_log,
             migrations=MIGRATIONS,
             uses_artifacts=False,
-            on_startup=[open_online_store, fail_interrupted_jobs],
+            on_startup=[open_online_store, fail_interrupted_jobs, register_freshness],
             on_shutdown=[close_online_store],
             ready_checks={"online_store": ping_online_store},
         ),

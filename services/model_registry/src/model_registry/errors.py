@@ -1,4 +1,4 @@
-from mlops_kit.errors import Conflict, NotFound, Unprocessable
+from mlops_kit.errors import AppError, Conflict, Forbidden, NotFound, ServiceUnavailable, Unprocessable
 
 
 class ModelNotFound(NotFound):
@@ -55,3 +55,38 @@ class UnknownVersion(Unprocessable):
 
 class InvalidMonitoringQuery(Unprocessable):
     code = "INVALID_MONITORING_QUERY"
+
+
+class InvalidReferenceSource(Unprocessable):
+    code = "INVALID_REFERENCE_SOURCE"
+
+
+class SourceNotFound(NotFound):
+    code = "SOURCE_NOT_FOUND"
+
+
+class SourceForbidden(Forbidden):
+    code = "SOURCE_FORBIDDEN"
+
+
+class SourceFailed(AppError):
+    """The peer service holding reference data answered with an error of its own."""
+
+    status_code = 502
+    code = "SOURCE_FAILED"
+
+
+class SourceUnavailable(ServiceUnavailable):
+    code = "SOURCE_UNAVAILABLE"
+
+
+class MonitoringNotConfigured(NotFound):
+    code = "MONITORING_NOT_CONFIGURED"
+
+
+class InvalidMonitoringConfig(Unprocessable):
+    code = "INVALID_MONITORING_CONFIG"
+
+
+class EvaluationInProgress(Conflict):
+    code = "EVALUATION_IN_PROGRESS"

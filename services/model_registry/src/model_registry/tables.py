@@ -9,14 +9,17 @@ from mlops_kit.audit import audit_table, utcnow
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -165,12 +168,23 @@ class MonitoringReference(Base):
 
 
 class PredictionRecord(Base):
-    """One logged prediction; its label arrives later. Times are stored in UTC."""
+    """One logged prediction (its features are in the batch's `LogSegment`); its label arrives
+    later. Times are stored in UTC. Kept `monitoring_label_retention_days` after logging."""
 
     __tablename__ = "monitoring_predictions"
     __table_args__ = (
         UniqueConstraint("model_id", "request_id", name="uq_monitoring_predictions_request"),
-        Index("ix_monitoring_predictions_window", "model_id", "version", "timestamp"),
+        # labelled rows only (what performance windows read): an unlabelled row costs no entry
+        Index(
+            "ix_monitoring_predictions_labelled",
+            "model_id",
+            "version",
+            "timestamp",
+            postgresql_where=text("labelled_at IS NOT NULL"),
+            sqlite_where=text("labelled_at IS NOT NULL"),
+        ),
+        # BRIN: rows arrive in logging order, and a B-tree here would cost every insert
+        Index("ix_monitoring_predictions_logged", "logged_at", postgresql_using="brin"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -178,9 +192,52 @@ class PredictionRecord(Base):
     request_id: Mapped[str] = mapped_column(String(128))
     version: Mapped[str] = mapped_column(String(64))
     timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    features: Mapped[dict[str, Any]] = mapped_column(JSON)
     prediction: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
     probability: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
     label: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
     labelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     logged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LogSegment(Base):
+    """The features (and prediction, probability) of one accepted batch's rows of one version,
+    columnar in one blob (`monitoring.segments`). Kept `monitoring_raw_retention_days` after
+    logging, and until rolled up into the hourly buckets."""
+
+    __tablename__ = "monitoring_segments"
+    __table_args__ = (
+        Index("ix_monitoring_segments_window", "model_id", "version", "t_max"),
+        Index("ix_monitoring_segments_logged", "logged_at"),
+        Index("ix_monitoring_segments_rolled", "rolled_up"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    t_min: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    t_max: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    logged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rolled_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MonitoringBucket(Base):
+    """One hour of one version's log, kept `monitoring_aggregate_retention_days`: the number of
+    rows and labelled rows, and bounded uniform samples of the rows (a segment with sampling
+    keys) and of the labelled rows (for performance). `raw_pruned`/`labels_pruned` say that some
+    of the hour's raw rows are gone, so windows over it are answered from the samples."""
+
+    __tablename__ = "monitoring_buckets"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    sample: Mapped[bytes | None] = mapped_column(LargeBinary)
+    raw_pruned: Mapped[bool] = mapped_column(Boolean, default=False)
+    labelled: Mapped[int] = mapped_column(BigInteger, default=0)
+    labelled_sample: Mapped[bytes | None] = mapped_column(LargeBinary)
+    labels_pruned: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -276,9 +276,14 @@ def test_malformed_reference_bodies_are_422s(client: TestClient) -> None:
     assert client.get(REF).status_code == 404
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(
+    scope="module", params=[(b, w) for b in BACKENDS for w in (1, 2)], ids=lambda p: f"{p[0]}-{p[1]}-workers"
+)
 def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with service_on("model_registry", request.param, tmp_path_factory.mktemp(request.param)) as found:
+    """The registry as a real process, or as two (MLOPS_MODEL_REGISTRY_WORKERS=2: replicas on one port)."""
+    backend, workers = request.param
+    env = {"MLOPS_MODEL_REGISTRY_WORKERS": str(workers)}
+    with service_on("model_registry", backend, tmp_path_factory.mktemp(backend), env) as found:
         yield found
 
 

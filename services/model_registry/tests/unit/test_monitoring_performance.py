@@ -81,6 +81,16 @@ def test_binary_string_labels_with_positive_label_equal_sklearn() -> None:
     assert _value(report, "log_loss") == pytest.approx(expected_ll, abs=TOL)
 
 
+def test_declared_string_classes_longer_than_the_observed_are_kept_whole() -> None:
+    """A slice of the data (one time bucket) holding only the short class names: the declared
+    ones must not be cut to the observed names' width (the positive label would go missing)."""
+    report = compute_performance(
+        ["a", "a"], ["a", "a"], classes=["a", "long_class"], positive_label="long_class"
+    )
+    assert report.classes == ["a", "long_class"] and report.positive_label == "long_class"
+    assert _value(report, "accuracy") == 1.0 and report.metrics["recall"].value is None
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_multiclass_metrics_equal_sklearn(seed: int) -> None:
     rng = np.random.default_rng(seed)

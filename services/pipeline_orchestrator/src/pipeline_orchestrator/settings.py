@@ -65,6 +65,27 @@ class OrchestratorSettings(ServiceSettings):
         "only when no API keys are configured)",
     )
 
+    # peers (the names every service and client reads: MLOPS_*_URL, MLOPS_API_KEY)
+    model_registry_url: str = Field(
+        default="http://127.0.0.1:8000",
+        max_length=2048,
+        description="MLOPS_MODEL_REGISTRY_URL: where retraining policies read model monitoring",
+    )
+    api_key: str | None = Field(
+        default=None, description="the key the orchestrator presents to its peers (MLOPS_API_KEY)", repr=False
+    )
+    peer_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    peer_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="per socket read")
+    retraining_poll_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="how often due retraining policies are looked for"
+    )
+    retraining_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="a policy evaluation not finished within this long (its replica died) is free again",
+    )
+
     max_runs_per_page: int = 200
     log_chunk_bytes: int = 1024 * 1024
 

@@ -137,15 +137,18 @@ def test_a_timeout_stops_the_task(api: TestClient, tmp_path: Path) -> None:
                 "slow",
                 "wait_for",
                 inputs={"path": str(tmp_path / "never"), "pidfile": str(pidfile)},
-                timeout_seconds=1,
+                # long enough for the task's interpreter to start and write its pid on a saturated
+                # 2-core machine (1 s and then 5 s were not, in the full suite with its many
+                # service processes)
+                timeout_seconds=30,
             )
         ],
     )
-    run = wait_run(api, start(api, "slow"))
+    run = wait_run(api, start(api, "slow"), timeout=120)
     task = task_of(run, "slow")
     assert task["state"] == "failed"
     assert (
-        task["attempts"][0]["state"] == "timed_out" and "timed out after 1s" in task["attempts"][0]["error"]
+        task["attempts"][0]["state"] == "timed_out" and "timed out after 30s" in task["attempts"][0]["error"]
     )
     pid = int(pidfile.read_text())
     wait_until(lambda: not _alive(pid), 10, "the timed-out worker to be gone")
@@ -207,10 +210,27 @@ def test_identical_tasks_are_served_from_the_cache_unless_opted_out(api: TestCli
     hit = task_of(second, "cached")
     assert hit["state"] == "cached" and hit["cached_from"] == first["id"] and hit["attempts"] == []
     assert hit["outputs"] == task_of(first, "cached")["outputs"]
+    original = api.get(f"/api/runs/{first['id']}/tasks/cached/logs")
+    served = api.get(f"/api/runs/{second['id']}/tasks/cached/logs")  # the attempt it was cached from
+    assert served.status_code == 200 and served.text == original.text
     assert task_of(second, "fresh")["state"] == "succeeded"
     third = wait_run(api, start(api, "cache", {"v": 2}))  # other inputs: a miss
     assert task_of(third, "cached")["state"] == "succeeded"
     assert len(marker.read_text().splitlines()) == 5  # cached x2 + fresh x3 ... minus the hit
+
+
+def test_a_deleted_pipelines_runs_serve_no_cache_hits(api: TestClient, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    tasks = [py("cached", "record", inputs={"marker": str(marker), "value": "same"})]
+    define(api, "cache-gone", tasks)
+    first = wait_run(api, start(api, "cache-gone"))
+    assert task_of(first, "cached")["state"] == "succeeded"
+    assert api.delete("/api/pipelines/cache-gone").status_code == 204
+    define(api, "cache-again", tasks)  # the same task and inputs in another pipeline
+    again = wait_run(api, start(api, "cache-again"))
+    fresh = task_of(again, "cached")
+    assert fresh["state"] == "succeeded" and fresh["cached_from"] is None
+    assert len(marker.read_text().splitlines()) == 2
 
 
 def test_a_missing_upstream_output_fails_the_task_naming_it(api: TestClient) -> None:

@@ -29,7 +29,7 @@ from pipeline_orchestrator.templates import TRAINING_PIPELINE_FILE, training, tr
 
 N_TRIALS = 4
 EXPERIMENT = "training-template-test"
-TASKS = ["load", "validate", "tune", "train", "evaluate", "log", "register"]
+TASKS = ["load", "validate", "tune", "train", "evaluate", "log", "register", "canary"]
 COMPUTE = TASKS[:5]  # the tasks served from the cache when nothing changed
 
 
@@ -186,6 +186,7 @@ def test_train_register_and_refuse_a_model_that_is_not_better(
     registered = tasks["register"]["outputs"]
     assert registered["registered"] is True and registered["version"] == "1"
     assert registered["current_version"] is None  # there was nothing to beat
+    assert registered["reference_rows"] == load["n_train"]  # the training split is its reference
     version = registry.get_version(model, "1")
     assert version.framework in ("sklearn", "scikit-learn") and version.format == "pkl"
     assert version.lineage["pipeline_run_id"] == first["id"]
@@ -195,6 +196,12 @@ def test_train_register_and_refuse_a_model_that_is_not_better(
     assert f"hpo_parent_run_id={parent_id}" in version.tags
     assert version.metrics["accuracy"] == pytest.approx(evaluated["metrics"]["accuracy"])
     assert registry.get_alias(model, "production").version == "1"
+    # rollout promote (the default): the canary step starts nothing
+    assert tasks["canary"]["outputs"] == {
+        "started": False,
+        "model_name": model,
+        "reason": "disabled (enabled is false)",
+    }
     # the registered artifact is the real model
     path = registry.download_artifact(model, "1", tmp_path)
     forest = joblib.load(path)

@@ -10,7 +10,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[4]
 # what operators and applications use; everything else stays on the host or off it
-PUBLIC_PORTS = {"8000", "8002", "8003", "8004", "8090", "3000"}
+PUBLIC_PORTS = {"8000", "8002", "8003", "8004", "8090", "8080", "3000"}
 UNPUBLISHED = {"postgres", "redis", "minio-init", "pipeline-worker"}
 TOKEN_VAR = "MLOPS_PIPELINE_ORCHESTRATOR_ALERT_WEBHOOK_TOKEN"
 TOKEN_FILE = "/alertmanager/orchestrator-alert-webhook-token"

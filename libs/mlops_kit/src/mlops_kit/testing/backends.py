@@ -115,8 +115,20 @@ def _weed() -> str:
     return found
 
 
-def start_s3_server(workdir: Path) -> S3Server:
-    """Start a real SeaweedFS server with its S3 gateway on free loopback ports."""
+def start_s3_server(workdir: Path, attempts: int = 3) -> S3Server:
+    """Start a real SeaweedFS server with its S3 gateway on free loopback ports. A port found free
+    can be taken by another process before weed binds it (eight ports, parallel test workers
+    starting services): that start is retried on fresh ports."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start_s3_server(workdir)
+        except RuntimeError as exc:
+            if "address already in use" not in str(exc) or attempt == attempts:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _start_s3_server(workdir: Path) -> S3Server:
     workdir.mkdir(parents=True, exist_ok=True)
     access, secret = "mlops" + secrets.token_hex(6), secrets.token_hex(20)
     config = workdir / "s3.json"
@@ -166,9 +178,11 @@ def start_s3_server(workdir: Path) -> S3Server:
         wait_until(lambda: _s3_writable(server), timeout=60, what="SeaweedFS S3 gateway", interval=0.2)
     except Exception:
         log_file = workdir / "weed.log"
-        tail = log_file.read_bytes()[-3000:].decode(errors="replace") if log_file.exists() else ""
+        whole = log_file.read_bytes() if log_file.exists() else b""
+        tail = whole[-3000:].decode(errors="replace")
         server.stop()
-        raise RuntimeError(f"SeaweedFS did not start: {tail}") from None
+        busy = " (address already in use)" if b"address already in use" in whole else ""
+        raise RuntimeError(f"SeaweedFS did not start{busy}: {tail}") from None
     return server
 
 

@@ -324,4 +324,6 @@ async def push_rows(
         ) from exc
     metrics.pushed_applied.inc(updated)
     metrics.pushed_older.inc(len(online_rows) - updated)
+    if updated:
+        metrics.pushed(view.name)
     return Response(orjson.dumps(summary), media_type=JSON)

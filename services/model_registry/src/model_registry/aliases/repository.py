@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TypeVarTuple
+
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
-from model_registry.tables import Alias, ModelVersion, Transition
+from model_registry.tables import Alias, ModelVersion, RegisteredModel, Transition
 
 
 def get_alias(session: Session, model_id: int, alias: str) -> Alias | None:
@@ -28,6 +32,36 @@ def list_aliases(session: Session, model_id: int) -> list[tuple[Alias, str]]:
         .order_by(Alias.alias)
     )
     return [(a, v) for a, v in rows]
+
+
+Columns = TypeVarTuple("Columns")
+
+
+def _of_models(query: Select[*Columns], names: Sequence[str]) -> Select[*Columns]:
+    return query.where(RegisteredModel.name.in_(names)) if names else query
+
+
+def alias_targets(session: Session, names: Sequence[str], limit: int) -> list[tuple[str, str, str, datetime]]:
+    """(model, alias, version, updated_at) of the named models (all when none are named), unordered:
+    the caller sorts, so the order is the same on every backend whatever its collation."""
+    query = (
+        select(RegisteredModel.name, Alias.alias, ModelVersion.version, Alias.updated_at)
+        .join(Alias, Alias.model_id == RegisteredModel.id)
+        .join(ModelVersion, ModelVersion.id == Alias.version_id)
+    )
+    rows = session.execute(_of_models(query, names).limit(limit))
+    return [(name, alias, version, at) for name, alias, version, at in rows]
+
+
+def staged_versions(session: Session, names: Sequence[str], limit: int) -> list[tuple[str, str, str, int]]:
+    """(model, stage, version, seq) of every version in a stage other than None, unordered."""
+    query = (
+        select(RegisteredModel.name, ModelVersion.stage, ModelVersion.version, ModelVersion.seq)
+        .join(ModelVersion, ModelVersion.model_id == RegisteredModel.id)
+        .where(ModelVersion.stage != "None")
+    )
+    rows = session.execute(_of_models(query, names).limit(limit))
+    return [(name, stage, version, seq) for name, stage, version, seq in rows]
 
 
 def delete_alias(session: Session, alias: Alias) -> None:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Sequence
 
+import orjson
 from mlops_kit.audit import utcnow
+from mlops_kit.errors import Unprocessable
 from sqlalchemy.orm import Session
 
 from model_registry.aliases import repository as repo
+from model_registry.aliases.schemas import MAX_ROWS
 from model_registry.errors import AliasNotFound, NothingToRollBack
 from model_registry.models import repository as model_repo
 from model_registry.tables import Alias, ModelVersion, RegisteredModel, Transition
+from model_registry.types import iso_utc
+
+
+class AliasStateTooLarge(Unprocessable):
+    code = "ALIAS_STATE_TOO_LARGE"
 
 
 def _event() -> str:
@@ -176,3 +186,30 @@ def rollback_stage(session: Session, model: RegisteredModel, stage: str, actor: 
         raise NothingToRollBack("the versions of that transition have moved on since")
     repo.add_transitions(session, rows)
     return touched
+
+
+def alias_state(session: Session, names: Sequence[str]) -> tuple[bytes, str]:
+    """The `AliasStateRead` body of the named models (all when none are named) and its strong ETag.
+
+    Rows are sorted here, by code point, so the same state is the same bytes (and ETag) on every
+    backend; a state over MAX_ROWS rows is refused rather than cut, since a cut one would hide moves."""
+    aliases = repo.alias_targets(session, names, MAX_ROWS + 1)
+    stages = repo.staged_versions(session, names, MAX_ROWS + 1)
+    if len(aliases) + len(stages) > MAX_ROWS:
+        raise AliasStateTooLarge(
+            f"the alias state has more than {MAX_ROWS:,} aliases and stages; name the models wanted",
+            {"max_rows": MAX_ROWS},
+        )
+    body = orjson.dumps(
+        {
+            "aliases": [
+                {"name": n, "alias": a, "version": v, "updated_at": iso_utc(at)}
+                for n, a, v, at in sorted(aliases, key=lambda row: (row[0], row[1]))
+            ],
+            "stages": [
+                {"name": n, "stage": s, "version": v}
+                for n, s, v, _ in sorted(stages, key=lambda row: (row[0], row[1], row[3]))
+            ],
+        }
+    )
+    return body, f'"{hashlib.sha256(body).hexdigest()}"'

@@ -1,4 +1,5 @@
-"""Reference data off the wire (JSON records or CSV) into typed columns, then a chunked profile build.
+"""Reference data as typed columns (JSON records here; CSV and Parquet in `columnar.py`), then a
+chunked profile build.
 
 Rows are numbered from 0 (the first record, or the first CSV line after the header); every
 problem names its row and column.
@@ -6,12 +7,13 @@ problem names its row and column.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
+
+from numpy.typing import ArrayLike
 
 from model_registry.errors import ColumnTypeMismatch, InvalidReferenceData
 from model_registry.monitoring.columns import KINDS, ColumnTypeError, Kind
@@ -51,7 +53,7 @@ def parse_types(pairs: list[str]) -> dict[str, Kind]:
     return check_types(types)
 
 
-def _columns_of(names: list[str]) -> None:
+def columns_of(names: list[str]) -> None:
     if not names:
         raise InvalidReferenceData("the reference data has no columns")
     if len(names) > MAX_COLUMNS:
@@ -59,6 +61,14 @@ def _columns_of(names: list[str]) -> None:
     long = [n for n in names if not n or len(n) > MAX_NAME or "\x00" in n]
     if long:
         raise InvalidReferenceData(f"column names must be 1-{MAX_NAME} characters", {"column": long[0][:300]})
+    if len(set(names)) != len(names):
+        raise InvalidReferenceData("the reference data repeats a column name")
+
+
+def check_declared(types: Mapping[str, Kind], columns: Iterable[str]) -> None:
+    unknown = sorted(set(types) - set(columns))
+    if unknown:
+        raise InvalidReferenceData(f"types given for unknown columns {unknown}", {"columns": unknown})
 
 
 # ---- JSON records -----------------------------------------------------------------------------
@@ -89,17 +99,27 @@ def _json_kind(name: str, values: list[Any]) -> Kind:
     return first or "categorical"  # type: ignore[return-value]
 
 
-def parse_json(raw: bytes) -> tuple[Columns, dict[str, Kind]]:
+def load_json(raw: bytes) -> Any:
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, RecursionError):
         raise InvalidReferenceData("the body is not valid JSON") from None
-    types: dict[str, Kind] = {}
+
+
+def parse_json(raw: bytes) -> tuple[Columns, dict[str, Kind]]:
+    return json_columns(load_json(raw))
+
+
+def json_columns(
+    data: Any, types: Mapping[str, Kind] | None = None, exclude: frozenset[str] = frozenset()
+) -> tuple[Columns, dict[str, Kind]]:
+    """Records (a list, or `{"rows", "types"}`) as columns; `exclude` names columns left out."""
+    declared = dict(types or {})
     if isinstance(data, dict):
-        declared = data.get("types") or {}
-        if not isinstance(declared, dict):
+        inline = data.get("types") or {}
+        if not isinstance(inline, dict):
             raise InvalidReferenceData('"types" must be an object {column: kind}')
-        types = check_types(declared)
+        declared |= check_types(inline)
         data = data.get("rows")
     if not isinstance(data, list) or not data:
         raise InvalidReferenceData('expected a non-empty list of records, or {"rows": [...], "types": {...}}')
@@ -108,94 +128,55 @@ def parse_json(raw: bytes) -> tuple[Columns, dict[str, Kind]]:
         if not isinstance(record, dict):
             raise InvalidReferenceData(f"row {row} is not an object", {"row": row})
         for key, value in record.items():
+            if key in exclude:
+                continue
             if isinstance(value, dict | list):
                 raise _mismatch(key, row, value, "a number, string, boolean or null")
             if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
                 raise _mismatch(key, row, value, "a number storage can hold")
             names.setdefault(key, None)
-    _columns_of(list(names))
+    columns_of(list(names))
     columns = {name: [record.get(name) for record in data] for name in names}
-    unknown = sorted(set(types) - set(columns))
-    if unknown:
-        raise InvalidReferenceData(f"types given for unknown columns {unknown}", {"columns": unknown})
-    kinds = {name: types.get(name) or _json_kind(name, values) for name, values in columns.items()}
-    return columns, kinds
-
-
-# ---- CSV --------------------------------------------------------------------------------------
-
-
-def _number(value: str) -> float | None:
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-def _csv_kind(values: list[str | None]) -> Kind:
-    present = [v for v in values if v is not None]
-    if present and all(v.lower() in ("true", "false") for v in present):
-        return "boolean"
-    if present and all(_number(v) is not None for v in present):
-        return "numeric"
-    return "categorical"
-
-
-def _csv_numeric(name: str, values: list[str | None]) -> list[float | None]:
-    out: list[float | None] = []
-    for row, value in enumerate(values):
-        number = None if value is None else _number(value)
-        if value is not None and number is None:
-            raise _mismatch(name, row, value, "numeric")
-        out.append(number)
-    return out
-
-
-def parse_csv(raw: bytes, types: dict[str, Kind]) -> tuple[Columns, dict[str, Kind]]:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidReferenceData("the CSV is not UTF-8") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise InvalidReferenceData("the CSV is empty")
-        _columns_of(header)
-        if len(set(header)) != len(header):
-            raise InvalidReferenceData("the CSV header repeats a column name")
-        cells: list[list[str | None]] = [[] for _ in header]
-        for row, line in enumerate(reader):
-            if len(line) != len(header):
-                raise InvalidReferenceData(
-                    f"row {row} has {len(line)} fields, the header {len(header)}", {"row": row}
-                )
-            for values, cell in zip(cells, line, strict=True):
-                values.append(cell if cell != "" else None)
-    except csv.Error as exc:
-        raise InvalidReferenceData(f"the CSV is malformed: {exc}") from None
-    unknown = sorted(set(types) - set(header))
-    if unknown:
-        raise InvalidReferenceData(f"types given for unknown columns {unknown}", {"columns": unknown})
-    if not cells[0]:
-        raise InvalidReferenceData("the CSV has a header but no rows")
-    kinds = {name: types.get(name) or _csv_kind(values) for name, values in zip(header, cells, strict=True)}
-    columns: Columns = {}
-    for name, values in zip(header, cells, strict=True):
-        columns[name] = _csv_numeric(name, values) if kinds[name] == "numeric" else list(values)
+    check_declared(declared, columns)
+    kinds = {name: declared.get(name) or _json_kind(name, values) for name, values in columns.items()}
     return columns, kinds
 
 
 # ---- the profile ------------------------------------------------------------------------------
 
 
+class Feed:
+    """A ProfileBuilder fed consecutive chunks of rows; a bad value names its row in the whole input."""
+
+    def __init__(self, kinds: Mapping[str, Kind]) -> None:
+        self.builder = ProfileBuilder(kinds)
+        self.rows = 0
+
+    @contextmanager
+    def chunk(self, size: int) -> Iterator[None]:
+        """Convert and add one chunk of `size` rows inside this block: a ColumnTypeError raised in
+        it (row counted from the chunk's first row) becomes a 422 naming the row in the input."""
+        try:
+            yield
+        except ColumnTypeError as exc:
+            raise _mismatch(exc.column, exc.row + self.rows, _UNKNOWN, exc.kind) from None
+        self.rows += size
+
+    def add(self, columns: Mapping[str, ArrayLike], size: int) -> None:
+        with self.chunk(size):
+            self.builder.update(columns)
+
+    def finish(self) -> tuple[Profile, int]:
+        if not self.rows:
+            raise InvalidReferenceData("the reference data has no rows")
+        return self.builder.finalize(), self.rows
+
+
 def build(columns: Columns, kinds: dict[str, Kind]) -> tuple[Profile, int]:
-    """The core's profile, fed CHUNK_ROWS rows at a time; a bad value names its row in the whole input."""
-    builder = ProfileBuilder(kinds)
+    """The core's profile, fed CHUNK_ROWS rows at a time."""
+    feed = Feed(kinds)
     rows = len(next(iter(columns.values())))
     for start in range(0, rows, CHUNK_ROWS):
-        try:
-            builder.update({name: values[start : start + CHUNK_ROWS] for name, values in columns.items()})
-        except ColumnTypeError as exc:
-            raise _mismatch(exc.column, exc.row + start, _UNKNOWN, exc.kind) from None
-    return builder.finalize(), rows
+        part = {name: values[start : start + CHUNK_ROWS] for name, values in columns.items()}
+        feed.add(part, min(CHUNK_ROWS, rows - start))
+    return feed.finish()

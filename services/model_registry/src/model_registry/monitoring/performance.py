@@ -278,6 +278,15 @@ def _canonical(name: str) -> str:
     return _ALIASES.get(key, key)
 
 
+def registered_values(registered: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric registered metrics under the live metrics' names (the first of each alias)."""
+    out: dict[str, float] = {}
+    for name, value in registered.items():
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            out.setdefault(_canonical(name), float(value))
+    return out
+
+
 def compare_with_registered(
     live: PerformanceReport | Mapping[str, MetricResult], registered: Mapping[str, Any]
 ) -> dict[str, dict[str, Any]]:

@@ -30,7 +30,11 @@ def _resolve_classes(
 ) -> np.ndarray:
     observed = np.unique(np.concatenate([p, y]))
     if classes is not None:
-        given = np.asarray(list(classes)).astype(observed.dtype if observed.size else object)
+        declared = np.asarray(list(classes))
+        if observed.dtype.kind == "U" and declared.dtype.kind == "U":  # the wider, or names get cut
+            given = declared.astype(np.result_type(observed.dtype, declared.dtype))
+        else:
+            given = declared.astype(observed.dtype if observed.size else object)
         unknown = np.setdiff1d(observed, given)
         if unknown.size:
             raise PerformanceInputError(f"values outside the declared classes: {unknown[:5].tolist()}")

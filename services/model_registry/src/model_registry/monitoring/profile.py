@@ -183,7 +183,7 @@ class ProfileBuilder:
 
     def update(self, chunk: Mapping[str, ArrayLike]) -> None:
         for name, values in chunk.items():
-            kind = self.kinds.setdefault(name, infer_kind(values))
+            kind = self.kinds.get(name) or self.kinds.setdefault(name, infer_kind(values))
             done = self.rows.get(name, 0)
             if kind == "numeric":
                 n = self._add_numeric(name, values, self.row_offset + done)

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from mlops_kit.audit import utcnow
 from mlops_kit.bounds import NUL_FREE, BoundedDatetime, MapKey
-from mlops_kit.deps import SessionDep
-from mlops_kit.errors import PayloadTooLarge
-from mlops_kit.limits import upload_limit
+from mlops_kit.deps import SessionDep, run_transaction
+from mlops_kit.errors import ErrorBody, json_error_responses
 from mlops_kit.openapi import BINARY, inline_schema, json_body
 from pydantic import BaseModel, Field, RootModel
 from sqlalchemy.orm import Session
@@ -23,9 +24,10 @@ from model_registry.deps import (
     find_version,
     resolve_version,
 )
-from model_registry.errors import InvalidReferenceData
 from model_registry.models import service as models
-from model_registry.monitoring import ingest, service
+from model_registry.monitoring import alert_service, ingest, logparse, reference_data, service
+from model_registry.monitoring.html_report import POLICY
+from model_registry.monitoring.logparse import LoggedBatch
 from model_registry.monitoring.profile import Profile
 from model_registry.monitoring.schemas import (
     DriftRead,
@@ -40,6 +42,8 @@ from model_registry.monitoring.schemas import (
     ReferenceSummary,
     Scalar,
 )
+from model_registry.monitoring.sources import ReferenceFromSource
+from model_registry.monitoring.upload import PARQUET_TYPES
 from model_registry.tables import ModelVersion
 
 router = APIRouter(prefix="/api/models/{name}", tags=["monitoring"])
@@ -63,19 +67,33 @@ class ReferenceJson(RootModel[ReferenceRows | ReferenceBody]):
 
 TypesQuery = Annotated[
     list[Annotated[str, Field(max_length=300, pattern=NUL_FREE)]],
-    Query(max_length=1000, description="CSV column types as column:kind (numeric, categorical, boolean)"),
+    Query(
+        max_length=1000, description="CSV/Parquet column types as column:kind (numeric, categorical, boolean)"
+    ),
+]
+FormatQuery = Annotated[
+    Literal["json", "csv", "parquet"] | None,
+    Query(description="the body's format when its content type does not say (application/octet-stream)"),
 ]
 
 
-async def _read(request: Request) -> bytes:
-    limit = upload_limit(request)
-    parts, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"upload exceeds the limit of {limit} bytes", {"max_bytes": limit})
-        parts.append(chunk)
-    return b"".join(parts)
+class ReferenceForm(BaseModel):
+    """Documentation of the multipart body."""
+
+    file: bytes = Field(description="CSV, JSON or Parquet, by its content type or file name (or ?format=)")
+    types: list[Annotated[str, Field(max_length=300)]] = Field(
+        default=[], max_length=1000, description="column:kind, repeatable"
+    )
+
+
+REFERENCE_BODY = json_body(
+    {"oneOf": [inline_schema(ReferenceJson), inline_schema(ReferenceFromSource)]},
+    **{media: {"schema": BINARY} for media in (CSV, PARQUET_TYPES[0], "application/octet-stream")},
+    **{"multipart/form-data": {"schema": inline_schema(ReferenceForm)}},
+)
+BAD_GATEWAY: dict[int | str, dict[str, Any]] = {
+    502: {"model": ErrorBody, "description": "The peer service holding the source data failed"}
+}
 
 
 def _find(request: Request, name: str, version: str) -> None:
@@ -85,21 +103,6 @@ def _find(request: Request, name: str, version: str) -> None:
         resolve_version(session, name, version)
     finally:
         session.close()
-
-
-def _profile(raw: bytes, content_type: str, types: list[str]) -> tuple[Profile, int]:
-    if content_type == CSV:
-        columns, kinds = ingest.parse_csv(raw, ingest.parse_types(types))
-    elif content_type in ("application/json", ""):
-        if types:
-            raise InvalidReferenceData('JSON bodies declare types in {"rows": [...], "types": {...}}')
-        columns, kinds = ingest.parse_json(raw)
-    else:
-        raise InvalidReferenceData(
-            f"content type {content_type!r} is not supported; send application/json or text/csv",
-            {"content_type": content_type[:100]},
-        )
-    return ingest.build(columns, kinds)
 
 
 def _store(
@@ -113,8 +116,10 @@ def _store(
 @router.put(
     "/versions/{version}/monitoring/reference",
     response_model=ReferenceSummary,
-    openapi_extra=json_body(inline_schema(ReferenceJson), **{CSV: {"schema": BINARY}}),
-    summary="Store the version's reference profile, built from JSON records or CSV (replaces any)",
+    openapi_extra=REFERENCE_BODY,
+    responses=BAD_GATEWAY,
+    summary="Store the version's reference profile, built from JSON records, CSV or Parquet (raw or "
+    "multipart, streamed), or fetched from the feature store or a tracking run (replaces any)",
 )
 async def put_reference(
     name: NamePath,
@@ -123,11 +128,10 @@ async def put_reference(
     session: SessionDep,
     who: ActorDep,
     types: TypesQuery = [],
+    format: FormatQuery = None,
 ) -> ReferenceSummary:
     await run_in_threadpool(_find, request, name, version)
-    raw = await _read(request)
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    profile, rows = await run_in_threadpool(_profile, raw, content_type, types)
+    profile, rows = await reference_data.profile_of(request, types, format)
     return await run_in_threadpool(_store, session, name, version, profile, rows, who)
 
 
@@ -143,14 +147,35 @@ def get_reference(model: ModelDep, version: VersionDep, session: SessionDep) -> 
 # ---- prediction and label logs ----------------------------------------------------------------
 
 
-@router.post("/predictions", response_model=PredictionsAccepted, summary="Log up to 10,000 predictions")
-def log_predictions(
-    model: ModelDep,
-    session: SessionDep,
-    body: Annotated[PredictionRows | PredictionBatch, Body(description="rows, or {predictions: rows}")],
-) -> PredictionsAccepted:
-    rows = body.predictions if isinstance(body, PredictionBatch) else body
-    return service.log_predictions(session, model, rows)
+class PredictionsJson(RootModel[PredictionRows | PredictionBatch]):
+    """Documentation of the predictions body (the route parses it itself, column by column)."""
+
+
+def _model_exists(request: Request, name: str) -> None:
+    """404 before the body is parsed, on a read-only session (no lock held meanwhile)."""
+    session = request.app.state.db.session(write=False)
+    try:
+        models.load_model(session, name)
+    finally:
+        session.close()
+
+
+def _log(session: Session, name: str, batch: LoggedBatch) -> PredictionsAccepted:
+    models.lock_model(session, name)
+    return service.log_batch(session, models.load_model(session, name), batch)
+
+
+@router.post(
+    "/predictions",
+    response_model=PredictionsAccepted,
+    openapi_extra=json_body(inline_schema(PredictionsJson)),
+    summary="Log up to 10,000 predictions (rows, or {predictions: rows})",
+)
+async def log_predictions(name: NamePath, request: Request) -> PredictionsAccepted:
+    await run_in_threadpool(_model_exists, request, name)
+    raw = await request.body()
+    batch = await run_in_threadpool(logparse.parse, raw, utcnow())
+    return await run_transaction(request, lambda session: _log(session, name, batch))
 
 
 @router.post(
@@ -210,9 +235,18 @@ def _window(
 WindowDep = Annotated[Window, Depends(_window)]
 
 
+VariantQuery = Annotated[
+    str | None,
+    Query(min_length=1, max_length=64, description="only predictions model serving logged for this variant"),
+]
+
+
 @router.get("/monitoring/drift", response_model=DriftRead, summary="Drift of a window of logged predictions")
-def get_drift(model: ModelDep, session: SessionDep, window: WindowDep) -> DriftRead:
-    return service.drift_report(session, model, window.version, window.bounds, window.last_n)
+def get_drift(
+    model: ModelDep, session: SessionDep, window: WindowDep, variant: VariantQuery = None
+) -> DriftRead:
+    config = alert_service.stored_drift_config(session, model)  # the monitoring configuration's
+    return service.drift_report(session, model, window.version, window.bounds, window.last_n, config, variant)
 
 
 @router.get(
@@ -222,3 +256,18 @@ def get_drift(model: ModelDep, session: SessionDep, window: WindowDep) -> DriftR
 )
 def get_performance(model: ModelDep, session: SessionDep, window: WindowDep) -> PerformanceRead:
     return service.performance_report(session, model, window.version, window.bounds, window.last_n)
+
+
+@router.get(
+    "/monitoring/report",
+    response_class=HTMLResponse,
+    responses={
+        200: {"description": "One self-contained HTML page (inline CSS and SVG, no script)"},
+        **json_error_responses(),
+    },
+    summary="HTML report of a window: drift per column with both distributions, performance over time",
+)
+def get_report(model: ModelDep, session: SessionDep, window: WindowDep) -> HTMLResponse:
+    config = alert_service.stored_drift_config(session, model)  # as the drift answer's
+    page = service.report_page(session, model, window.version, window.bounds, window.last_n, config)
+    return HTMLResponse(page, headers={"content-security-policy": POLICY})

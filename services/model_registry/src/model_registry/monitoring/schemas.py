@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 from mlops_kit.bounds import NUL_FREE, BoundedDatetime, FiniteFloat, IdStr, Int64, MapKey
 from pydantic import BaseModel, Field, StringConstraints
@@ -26,6 +26,9 @@ class PredictionIn(BaseModel):
     prediction: Scalar | None = None
     probability: Probability | None = Field(
         None, description="positive-class probability, or one per class in sorted class order"
+    )
+    variant: VersionStr | None = Field(
+        None, description="the A/B variant (or shadow) that served it, as model serving reports it"
     )
 
 
@@ -87,6 +90,17 @@ class WindowRead(BaseModel):
     last_n: int | None
     count: int = Field(description="predictions in the window that were used")
     truncated: bool = Field(description="the window held more rows than the limit; the most recent were used")
+    source: Literal["raw", "aggregates"] = Field(
+        "raw",
+        description="raw: the logged rows; aggregates: some of the window's raw rows were pruned, "
+        "so it was answered from the hourly buckets' samples",
+    )
+    sampled: bool = Field(False, description="the rows used are a uniform sample of the window's rows")
+    rows: int | None = Field(
+        None,
+        description="with sampled: the rows the window's hours hold (whole hours), of which count were used",
+    )
+    variant: str | None = Field(None, description="only the predictions served by this variant, when asked")
 
 
 class DriftRead(BaseModel):

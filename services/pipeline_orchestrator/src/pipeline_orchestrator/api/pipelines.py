@@ -215,9 +215,12 @@ def delete_pipeline(pipeline: PathStr, session: SessionDep) -> Response:
             code="PIPELINE_HAS_ACTIVE_RUNS",
         )
     # children first: SQLite does not enforce ON DELETE CASCADE unless asked to
-    from pipeline_orchestrator.tables import AlertRoute, Attempt, TaskInstance
+    from pipeline_orchestrator.tables import AlertRoute, Attempt, TaskCache, TaskInstance
 
     run_ids = select(Run.id).where(Run.pipeline_id == p.id)
+    # its runs' cache entries go with them: a hit would hand out outputs (and artifacts) of a
+    # run that no longer exists, to another pipeline with the same task
+    session.execute(delete(TaskCache).where(TaskCache.run_id.in_(run_ids)))
     session.execute(delete(Attempt).where(Attempt.run_id.in_(run_ids)))
     session.execute(delete(TaskInstance).where(TaskInstance.run_id.in_(run_ids)))
     session.execute(delete(Run).where(Run.pipeline_id == p.id))

@@ -22,7 +22,15 @@ from pipeline_orchestrator.api.answers import RunPage, RunRead
 from pipeline_orchestrator.api.common import engine, get_pipeline, get_run, wake_after_commit
 from pipeline_orchestrator.api.serialize import run_json
 from pipeline_orchestrator.locks import lock_engine
-from pipeline_orchestrator.tables import Attempt, AttemptState, Run, RunState, TaskInstance, TaskState
+from pipeline_orchestrator.tables import (
+    Attempt,
+    AttemptState,
+    Run,
+    RunState,
+    TaskCache,
+    TaskInstance,
+    TaskState,
+)
 
 router = APIRouter(tags=["runs"])
 RunStateParam = Literal["queued", "running", "succeeded", "failed", "cancelling", "cancelled"]
@@ -206,10 +214,37 @@ def _attempt(session: Session, run_id: str, task: str, number: int | None) -> At
         query.where(Attempt.number == number) if number else query.order_by(Attempt.number.desc()).limit(1)
     )
     attempt = session.scalar(query)
+    if attempt is None and ti.cached_from and ti.cache_key:
+        return _cached_attempt(session, ti, run_id, task, number)
     if attempt is None:
         what = f"no attempt {number}" if number else "no attempt yet"
         raise NotFound(f"task {task!r} of run {run_id} has {what}", {"task": task}, code="ATTEMPT_NOT_FOUND")
     return attempt
+
+
+def _cached_attempt(
+    session: Session, ti: TaskInstance, run_id: str, task: str, number: int | None
+) -> Attempt:
+    """A task served from the cache has no attempt of its own: its logs are those of the attempt
+    that produced the cached outputs (in the run it was cached from)."""
+    entry = session.get(TaskCache, ti.cache_key)
+    source = None
+    if entry is not None and entry.run_id == ti.cached_from:
+        source = session.scalar(
+            select(TaskInstance).where(TaskInstance.run_id == entry.run_id, TaskInstance.name == entry.task)
+        )
+    if source is not None:
+        query = select(Attempt).where(Attempt.task_instance_id == source.id)
+        query = query.where(Attempt.number == number) if number else query.order_by(Attempt.number.desc())
+        attempt = session.scalar(query.limit(1))
+        if attempt is not None:
+            return attempt
+    raise NotFound(
+        f"task {task!r} of run {run_id} was served from the cache of run {ti.cached_from}, "
+        "whose attempt is no longer there",
+        {"task": task, "cached_from": ti.cached_from},
+        code="ATTEMPT_NOT_FOUND",
+    )
 
 
 def _read(path: str | None, offset: int, limit: int) -> bytes:

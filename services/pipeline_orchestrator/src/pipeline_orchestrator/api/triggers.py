@@ -36,6 +36,7 @@ from pipeline_orchestrator.api.serialize import alert_route_json, run_json, sche
 from pipeline_orchestrator.engine.cron import check_cron, next_fire, zone
 from pipeline_orchestrator.engine.state import create_run, hash_token, utcnow
 from pipeline_orchestrator.locks import lock_engine, lock_key
+from pipeline_orchestrator.retraining import service as retraining
 from pipeline_orchestrator.spec import PipelineSpec, check_known_parameters, resolve_parameters
 from pipeline_orchestrator.tables import AlertRoute, Pipeline, Run, RunState, Schedule, Webhook
 
@@ -286,6 +287,8 @@ def alertmanager_webhook(body: AlertManagerPayload, request: Request, session: S
         if alert.status != "firing":
             skipped.append({"alertname": name, "reason": f"status {alert.status}"})
             continue
+        if _retrain(session, alert, started, skipped):
+            continue
         matching = [
             r
             for r in routes
@@ -342,6 +345,39 @@ def alertmanager_webhook(body: AlertManagerPayload, request: Request, session: S
     session.flush()
     wake_after_commit(request, session, [s["run_id"] for s in started])
     return {"started": started, "skipped": skipped}
+
+
+def _retrain(
+    session: Session, alert: Alert, started: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> bool:
+    """A firing alert with a `model` label whose model has a retraining policy (alerts on) goes
+    through that policy's gate, and to no alert route. False when there is no such policy."""
+    model = alert.labels.get("model")
+    policy = retraining.find_policy(session, model) if model and len(model) <= 128 else None
+    if model is None or policy is None or not policy.triggers.get("alerts", True):
+        return False
+    name = alert.labels.get("alertname", "")
+    evidence = {
+        "alertname": name,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "fingerprint": alert.fingerprint,
+        "starts_at": alert.startsAt,
+    }
+    decision = retraining.gate(session, model, retraining.Signal("alert", True, evidence), "alertmanager")
+    if decision is None:
+        return False
+    entry = {
+        "alertname": name,
+        "model": model,
+        "pipeline": policy.pipeline,
+        "trigger_id": decision.trigger.id,
+    }
+    if decision.run is not None:
+        started.append({**entry, "run_id": decision.run.id, "fingerprint": alert.fingerprint})
+    else:
+        skipped.append({**entry, "reason": f"{decision.trigger.decision}: {decision.trigger.reason}"})
+    return True
 
 
 def _cooling_down(session: Session, route: AlertRoute | None, pipeline: Pipeline, now: Any) -> str | None:

@@ -94,7 +94,7 @@ class RecordsMixin:
                         created_at=now,
                     )
                 )
-            self.metrics.attempt_finished(ti.kind, attempt.state)
+            self.metrics.attempt_finished(ti.kind, attempt.state, _seconds(attempt, now))
             return run.id
         timed_out = bool(result.error and result.error.startswith("timed out"))
         attempt.state = AttemptState.TIMED_OUT if timed_out else AttemptState.FAILED
@@ -102,7 +102,7 @@ class RecordsMixin:
             attempt.state = AttemptState.CANCELLED
             ti.state = TaskState.CANCELLED
             ti.finished_at = now
-        self.metrics.attempt_finished(ti.kind, attempt.state)
+        self.metrics.attempt_finished(ti.kind, attempt.state, _seconds(attempt, now))
         if attempt.state == AttemptState.CANCELLED:
             return run.id
         task = self._task_spec(session, run, ti)
@@ -177,9 +177,13 @@ class RecordsMixin:
         run = session.get(Run, attempt.run_id)
         if ti is None or run is None or ti.state != TaskState.RUNNING:
             return
-        self.metrics.attempt_finished(ti.kind, AttemptState.LOST)
+        self.metrics.attempt_finished(ti.kind, AttemptState.LOST, _seconds(attempt, now))
         if run.state == RunState.CANCELLING:
             ti.state = TaskState.CANCELLED
             ti.finished_at = now
             return
         self._fail_or_retry(ti, self._task_spec(session, run, ti), why, now, lost=True)
+
+
+def _seconds(attempt: Attempt, now: datetime) -> float | None:
+    return (now - attempt.started_at).total_seconds() if attempt.started_at else None

@@ -48,6 +48,9 @@ SCORERS = {
     "balanced_accuracy": "balanced_accuracy",
 }
 MIN_ROWS_PER_CLASS = 10
+# promote: production moves to the new version; canary: a canary rollout against production
+# decides on live traffic; none: registered only
+ROLLOUTS = ("promote", "canary", "none")
 
 
 class Context(Protocol):
@@ -140,22 +143,100 @@ def _test_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     }
 
 
-# tasks ------------------------------------------------------------------------------------------
-def load_dataset(
-    dataset: str = "breast_cancer", test_size: float = 0.25, seed: int = 42, *, context: Context
-) -> dict[str, Any]:
-    """Load a scikit-learn dataset and split it (stratified, ``seed``-deterministic) into train and
-    test sets stored as ``train.npz`` / ``test.npz`` artifacts."""
-    _require_sklearn()
+MAX_TABLE_ROWS = 1_000_000
+MAX_TABLE_COLUMNS = 10_000
+
+
+def _bundled(dataset: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     from sklearn import datasets
-    from sklearn.model_selection import train_test_split
 
     if dataset not in DATASETS:
         raise TemplateInputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASETS)}")
+    bunch = getattr(datasets, f"load_{dataset}")()
+    return (
+        bunch.data,
+        bunch.target,
+        [str(n) for n in bunch.feature_names],
+        [str(n) for n in bunch.target_names],
+    )
+
+
+def _table_name(uri: str) -> str:
+    return Path(uri.rstrip("/")).name[:200] or "table"
+
+
+def _read_table(
+    context: Context, uri: str, label_column: str
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """A CSV or parquet table: every column but ``label_column`` a numeric feature."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    path = context.artifact_path(uri)
+    if not path.is_file():
+        raise TemplateInputError(f"data_uri {uri!r}: no such file")
+    table = _arrow_table(path, uri)
+    if table.num_rows > MAX_TABLE_ROWS or table.num_columns > MAX_TABLE_COLUMNS:
+        raise TemplateInputError(
+            f"data_uri {uri!r} has {table.num_rows} rows x {table.num_columns} columns; "
+            f"at most {MAX_TABLE_ROWS} x {MAX_TABLE_COLUMNS}"
+        )
+    if label_column not in table.column_names:
+        raise TemplateInputError(f"data_uri {uri!r} has no label column {label_column!r}")
+    features = [c for c in table.column_names if c != label_column]
+    if not features:
+        raise TemplateInputError(f"data_uri {uri!r} has no feature column besides {label_column!r}")
+    try:
+        X = np.column_stack([pc.cast(table[c], "float64").to_numpy(zero_copy_only=False) for c in features])
+        y = pc.cast(table[label_column], "int64").to_numpy(zero_copy_only=False)
+    except (ValueError, TypeError, NotImplementedError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise TemplateInputError(
+            f"data_uri {uri!r}: features must be numeric and {label_column!r} integer ({exc})"
+        ) from None
+    return X, y, features, [str(c) for c in sorted(set(y.tolist()))]
+
+
+def _arrow_table(path: Path, uri: str) -> Any:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pq.read_table(path)
+        if suffix == ".csv":
+            return pacsv.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise TemplateInputError(f"data_uri {uri!r} is not a readable {suffix[1:]} table ({exc})") from None
+    raise TemplateInputError(f"data_uri {uri!r}: a .csv or .parquet file, not {suffix or 'no suffix'!r}")
+
+
+# tasks ------------------------------------------------------------------------------------------
+def load_dataset(
+    dataset: str = "breast_cancer",
+    test_size: float = 0.25,
+    seed: int = 42,
+    data_uri: str = "",
+    label_column: str = "label",
+    *,
+    context: Context,
+) -> dict[str, Any]:
+    """Load a scikit-learn dataset, or with ``data_uri`` a CSV or parquet table (numeric feature
+    columns and the integer ``label_column``), and split it (stratified, ``seed``-deterministic)
+    into train and test sets stored as ``train.npz`` / ``test.npz`` artifacts.
+
+    ``data_uri`` is an artifact URI of the orchestrator's store or a path the worker can read
+    (retraining on the data a loop collected); it is read as data only (pyarrow), never unpickled."""
+    _require_sklearn()
+    from sklearn.model_selection import train_test_split
+
     if not 0 < float(test_size) < 1:
         raise TemplateInputError(f"test_size must be between 0 and 1 (a fraction), not {test_size}")
-    bunch = getattr(datasets, f"load_{dataset}")()
-    X, y = bunch.data, bunch.target
+    if data_uri:
+        X, y, feature_names, class_names = _read_table(context, str(data_uri), str(label_column))
+        dataset = _table_name(str(data_uri))
+    else:
+        X, y, feature_names, class_names = _bundled(dataset)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=float(test_size), random_state=int(seed), stratify=y
     )
@@ -169,9 +250,9 @@ def load_dataset(
         "n_train": len(y_train),
         "n_test": len(y_test),
         "n_features": int(X.shape[1]),
-        "feature_names": [str(n) for n in bunch.feature_names],
+        "feature_names": feature_names,
         "classes": [int(c) for c in sorted(set(y.tolist()))],
-        "class_names": [str(n) for n in bunch.target_names],
+        "class_names": class_names,
         "train_class_counts": _class_counts(y_train),
         "test_class_counts": _class_counts(y_test),
     }
@@ -313,18 +394,26 @@ def evaluate_model(
     metric: str = "accuracy",
     promote: bool = True,
     alias: str = "production",
+    rollout: str = "promote",
+    only_if_better: bool = True,
     *,
     context: Context,
 ) -> dict[str, Any]:
-    """Score the final model on the held-out test split.
+    """Score the final model on the held-out test split, and plan the release.
 
-    ``promote_alias`` is ``alias`` when ``promote`` is on and None otherwise: the register step's
-    ``alias`` input takes it (a template cannot turn a bool parameter into "alias or nothing")."""
+    A template cannot turn a parameter into "this or nothing", so the plan is outputs the later
+    steps take: ``promote_alias`` is ``alias`` when ``rollout`` is ``promote`` and ``promote`` is on,
+    else None (register's ``alias``); ``canary`` is whether ``start_canary`` starts a canary of the
+    registered version against ``alias`` (``rollout: canary``); ``register_rule`` is register's
+    ``only_if_better`` rule, or None with ``only_if_better`` off (every candidate registered: with a
+    canary, live traffic decides)."""
     _require_sklearn()
     import joblib
     from sklearn.metrics import confusion_matrix
 
     _check_metric(metric)
+    if rollout not in ROLLOUTS:
+        raise TemplateInputError(f"unknown rollout {rollout!r}; use one of {', '.join(ROLLOUTS)}")
     model = joblib.load(context.artifact_path(model_uri))
     X, y = _load_split(context, test_uri)
     predicted = model.predict(X)
@@ -338,5 +427,9 @@ def evaluate_model(
         "value": metrics[metric],
         "n_test": len(y),
         "confusion_matrix": confusion_matrix(y, predicted).tolist(),
-        "promote_alias": alias if promote else None,
+        "promote_alias": alias if promote and rollout == "promote" else None,
+        "canary": rollout == "canary",
+        "register_rule": (
+            {"metric": metric, "alias": alias, "direction": "maximize"} if only_if_better else None
+        ),
     }

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -183,7 +184,7 @@ def register_model(ctx: TaskContext, inputs: dict[str, Any]) -> dict[str, Any]:
     if rule:
         compared, current, better = _compare(registry, name, metrics, alias, rule)
         if not better:
-            return {"registered": False, "name": name, **compared}
+            return {"registered": False, "name": name, "version": None, **compared}
     source = inputs.get("artifact_uri") or inputs.get("path")
     local = ctx.artifact_path(str(source)) if source else None
     if local is not None and not local.exists():
@@ -208,7 +209,10 @@ def register_model(ctx: TaskContext, inputs: dict[str, Any]) -> dict[str, Any]:
         artifact_path=_upload_target(inputs, source, local) if local is not None else None,
     )
     previous = None
-    try:  # a version whose alias could not be set is removed again: nothing half-done
+    reference = None
+    try:  # a version whose reference or alias could not be set is removed again: nothing half-done
+        if inputs.get("reference_uri"):
+            reference = _upload_reference(ctx, name, version.version, inputs)
         if alias:
             holder = (
                 current
@@ -235,8 +239,38 @@ def register_model(ctx: TaskContext, inputs: dict[str, Any]) -> dict[str, Any]:
         "artifacts": [a.path for a in version.artifacts],
         "run_id": version.lineage.get("run_id"),
         "experiment_id": version.lineage.get("experiment_id"),
+        "reference_rows": reference,
         **compared,
     }
+
+
+def _upload_reference(ctx: TaskContext, name: str, version: str, inputs: dict[str, Any]) -> int:
+    """The version's reference profile in the registry's monitoring, from the training split: an
+    ``.npz`` artifact (``X``, as the training template stores it) with ``feature_names``, or a
+    .csv / .parquet table. Returns the rows profiled."""
+    from mlops_client import MonitoringClient
+    from mlops_client.config import service_url
+
+    path = ctx.artifact_path(str(inputs["reference_uri"]))
+    data: Any = path
+    if path.suffix.lower() == ".npz":
+        import numpy as np
+
+        names = [str(n) for n in inputs.get("feature_names") or []]
+        with np.load(path, allow_pickle=False) as arrays:
+            X = arrays["X"]
+        if X.ndim != 2 or len(names) != X.shape[1]:
+            raise TaskFailed(
+                f"register_model: reference_uri has {X.shape[-1]} feature columns, "
+                f"feature_names names {len(names)}"
+            )
+        data = [dict(zip(names, row, strict=True)) for row in X.tolist()]
+    elif path.suffix.lower() not in (".csv", ".parquet", ".json", ".jsonl"):
+        raise TaskFailed("register_model: reference_uri is a .npz, .csv, .parquet, .json or .jsonl file")
+    key = os.environ.get("MLOPS_API_KEY") or None
+    with MonitoringClient(service_url("model_registry"), api_key=key) as monitoring:
+        summary = monitoring.set_reference(name, version, data)
+    return int(summary.rows)
 
 
 def _rule_alias(rule: Any, alias: str | None) -> str:
@@ -393,50 +427,115 @@ def _parquet_shape(path: Path) -> tuple[int | None, list[str] | None]:
 
 # start_canary ----------------------------------------------------------------------------------
 def start_canary(ctx: TaskContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    """A `mode: canary` experiment of the A/B testing service (baseline first, candidate second),
+    started: its controller moves traffic through the stages and promotes or rolls back the alias.
+
+    With ``enabled`` false, or a null ``new_version`` (the register step registered nothing), it starts
+    nothing and says why (``started: false``): a template's canary step is then a no-op."""
     model = str(inputs["model_name"])
+    if "new_version" not in inputs:  # given but null is "nothing registered"; absent is a mistake
+        raise TaskFailed("start_canary: missing input(s) ['new_version']")
+    if not _flag(inputs.get("enabled", True)) or _str_or_none(inputs.get("new_version")) is None:
+        reason = "disabled (enabled is false)" if not _flag(inputs.get("enabled", True)) else "no new version"
+        return {"started": False, "model_name": model, "reason": reason}
     new = str(inputs["new_version"])
-    stages = inputs.get("stages") or CANARY_STAGES
-    initial = float(inputs.get("initial_weight") or stages[0] / 100)
-    if not 0 < initial < 1:
-        raise TaskFailed(f"start_canary: initial_weight must be between 0 and 1, not {initial}")
-    current = _str_or_none(inputs.get("current_version"))
-    if current is None:
-        alias = str(inputs.get("control_alias") or "production")
-        found = _alias_target(registry_client(), model, alias)
-        if found is None:
-            raise TaskFailed(f"start_canary: {model} has no {alias!r} alias; give current_version")
-        current = found.version
-    body: dict[str, Any] = {
-        "name": str(inputs.get("name") or f"{model}-canary-{new}"),
-        "model_name": model,
-        "variants": [
-            {"name": "control", "weight": round(1 - initial, 6), "model_version": current},
-            {"name": "canary", "weight": initial, "model_version": new},
-        ],
-        "rollout": {
-            "stages": stages,
-            "stage_duration_seconds": float(inputs.get("stage_duration_seconds") or 3600),
-        },
-        "tags": {"pipeline": ctx.pipeline, "pipeline_run_id": ctx.run_id, "task": ctx.task},
-    }
-    for key in ("metric", "guardrails", "description"):
-        if inputs.get(key) is not None:
-            body[key] = inputs[key]
+    stages = [float(s) for s in inputs.get("stages") or CANARY_STAGES]
+    if inputs.get("initial_weight") is not None:
+        initial = float(inputs["initial_weight"])
+        if not 0 < initial < 1:
+            raise TaskFailed(f"start_canary: initial_weight must be between 0 and 1, not {initial}")
+        stages = [initial * 100, *(s for s in stages if s > initial * 100)]
+    current = _control_version(model, inputs)
+    body = _canary_body(ctx, inputs, model, current, new, stages)
     created = _ab_testing("POST", "/api/experiments", body)
-    exp_id = created.get("id") or created.get("experiment_id")
+    exp_id = created.get("id") or created.get("key")
     if exp_id is None:
         raise TaskFailed(f"start_canary: the A/B testing service answered no experiment id: {created}")
     started = _ab_testing("POST", f"/api/experiments/{exp_id}/start", None)
+    canary = started.get("canary") or created.get("canary") or {}
     return {
+        "started": True,
         "experiment_id": str(exp_id),
+        "key": body["key"],
         "name": body["name"],
         "status": started.get("status") or created.get("status"),
         "model_name": model,
         "control_version": current,
         "canary_version": new,
-        "initial_weight": initial,
-        "stages": stages,
+        "initial_weight": stages[0] / 100,
+        "stages": canary.get("stages") or stages,
+        "alias": body["canary"]["alias"],
     }
+
+
+def _flag(value: Any) -> bool:
+    """A bool input, also when a template rendered it into text ("true"/"false")."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    return bool(value)
+
+
+def _control_version(model: str, inputs: dict[str, Any]) -> str:
+    current = _str_or_none(inputs.get("current_version"))
+    if current is not None:
+        return current
+    alias = str(inputs.get("control_alias") or "production")
+    found = _alias_target(registry_client(), model, alias)
+    if found is None:
+        raise TaskFailed(f"start_canary: {model} has no {alias!r} alias; give current_version")
+    return str(found.version)
+
+
+def _canary_body(
+    ctx: TaskContext, inputs: dict[str, Any], model: str, current: str, new: str, stages: list[float]
+) -> dict[str, Any]:
+    """The A/B testing service's ExperimentCreate for a canary (its schema forbids other fields)."""
+    key = str(inputs.get("name") or f"{model}-canary-{new}-{ctx.run_id[:8]}")
+    key = re.sub(r"[^A-Za-z0-9_.:-]+", "_", key)[:100]
+    metrics, guardrails = _canary_metrics(inputs)
+    body: dict[str, Any] = {
+        "key": key,
+        "name": key,
+        "model_name": model,
+        "mode": "canary",
+        "description": str(inputs.get("description") or "")
+        or f"canary of {model} version {new} (pipeline {ctx.pipeline}, run {ctx.run_id}, task {ctx.task})",
+        "variants": [
+            {"name": "control", "weight": round(1 - stages[0] / 100, 6), "model_version": current},
+            {"name": "canary", "weight": round(stages[0] / 100, 6), "model_version": new},
+        ],
+        "metrics": metrics,
+        "guardrail_metrics": guardrails,
+        "canary": {
+            "model_name": model,
+            "baseline_version": current,
+            "candidate_version": new,
+            "stages": stages,
+            "stage_seconds": float(inputs.get("stage_duration_seconds") or 3600),
+            "alias": str(inputs.get("control_alias") or "production"),
+        },
+    }
+    if inputs.get("min_samples") is not None:
+        body["canary"]["min_samples"] = int(inputs["min_samples"])
+    if inputs.get("metric") is not None:
+        body["primary_metric"] = _metric_name(inputs["metric"])
+    return body
+
+
+def _canary_metrics(inputs: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """`metric` (the primary) and `guardrails`: metric names or the service's metric objects."""
+    metrics: dict[str, dict[str, Any]] = {}
+    for item in [*(inputs.get("metrics") or []), inputs.get("metric"), *(inputs.get("guardrails") or [])]:
+        if item is None:
+            continue
+        metric = dict(item) if isinstance(item, Mapping) else {"name": str(item)}
+        metrics.setdefault(str(metric.get("name")), metric)
+    guardrails = [_metric_name(g) for g in inputs.get("guardrails") or []]
+    return list(metrics.values()), guardrails
+
+
+def _metric_name(item: Any) -> str:
+    return str(item.get("name")) if isinstance(item, Mapping) else str(item)
 
 
 def _ab_testing(method: str, path: str, body: Any) -> dict[str, Any]:
@@ -479,7 +578,8 @@ STEPS: dict[str, tuple[Callable[[TaskContext, dict[str, Any]], dict[str, Any]], 
         {"name"},
         _names(
             "artifact_uri path artifact_path framework format metrics params tags description signature "
-            "lineage run_id experiment_id parent_version version alias only_if_better"
+            "lineage run_id experiment_id parent_version version alias only_if_better reference_uri "
+            "feature_names"
         ),
     ),
     "fetch_training_data": (
@@ -489,10 +589,10 @@ STEPS: dict[str, tuple[Callable[[TaskContext, dict[str, Any]], dict[str, Any]], 
     ),
     "start_canary": (
         start_canary,
-        {"model_name", "new_version"},
+        {"model_name"},
         _names(
-            "current_version control_alias name initial_weight stages stage_duration_seconds metric "
-            "guardrails description"
+            "new_version current_version control_alias name initial_weight stages "
+            "stage_duration_seconds metric metrics guardrails min_samples description enabled"
         ),
     ),
 }
