@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,11 @@ class Retraining:
     candidate: str = ""
     canary: str = ""
     triggers: list[dict[str, Any]] = field(default_factory=list)
+    alert_run_id: str = ""
+    """the run AlertManager's alert started (with alerting)"""
+    policy_body: dict[str, Any] = field(default_factory=dict)
+    watched: dict[str, Any] = field(default_factory=dict)
+    """the policy's drift and performance triggers"""
 
 
 def prometheus_url() -> str:
@@ -123,6 +129,8 @@ def add_steps(j: Journey, ctx: Context, s: LoopState, r: Retraining) -> None:
             "cooldown_seconds": 600,
             "evaluation_interval_seconds": 3600,
             "alerts": True,
+        }
+        r.watched = {
             "performance": {
                 "metric": "accuracy",
                 "threshold": round(s.registered_accuracy - 0.1, 4),
@@ -131,12 +139,17 @@ def add_steps(j: Journey, ctx: Context, s: LoopState, r: Retraining) -> None:
             },
             "drift": {"threshold": 0.1, "measure": "share", "window_minutes": 60},
         }
-        got = answer(orchestrator.put(policy_path, json=body))
+        r.policy_body = body
+        # With Prometheus and AlertManager watching, the alert is what starts the retraining: the
+        # policy's own drift and performance triggers are added after it (they would fire at once).
+        got = answer(orchestrator.put(policy_path, json=body if ctx.alerting else {**body, **r.watched}))
         s.policy = True
+        threshold = r.watched["performance"]["threshold"]
         return kv(
             model=got["model"],
             pipeline=got["pipeline"],
-            performance=f"accuracy < {body['performance']['threshold']} over 60m",  # type: ignore[index]
+            alerts="AlertManager alerts labelled model= retrain it",
+            performance=f"accuracy < {threshold} over 60m" + (" (after the alert)" if ctx.alerting else ""),
             drift="share of drifted features > 0.1 over 60m",
             rollout="canary 50% -> 100%, guardrail 'correct'",
             data=Path(data_uri).name,
@@ -175,22 +188,29 @@ def add_steps(j: Journey, ctx: Context, s: LoopState, r: Retraining) -> None:
             alerts = wait_for(
                 f"{s.model}'s alert at a retraining receiver", routed, timeout=ALERT_SECONDS, interval=2
             )
-            from_alert = wait_for(
-                "a retraining trigger recorded from AlertManager (source alertmanager)",
-                lambda: [t for t in _triggers(orchestrator, s.model) if t["source"] == "alertmanager"],
+            started = wait_for(
+                "a retraining run started from AlertManager's alert (source alertmanager)",
+                lambda: [
+                    t
+                    for t in _triggers(orchestrator, s.model)
+                    if t["source"] == "alertmanager" and t["decision"] == "started"
+                ],
                 timeout=ALERT_SECONDS,
                 interval=2,
             )
-            first = from_alert[-1]
+            first = started[-1]
+            r.alert_run_id = str(first["run_id"])
             return kv(
-                alerts=[a["labels"].get("alertname") for a in alerts],
-                receivers=sorted({x["name"] for a in alerts for x in a["receivers"]}),
-                trigger=f"{first['kind']} {first['decision']}",
                 run=first["run_id"],
+                trigger=f"{first['kind']} {first['decision']}: {_evidence(first['evidence'])}",
+                alerts=sorted({a["labels"].get("alertname") for a in alerts}),
+                receivers=sorted({x["name"] for a in alerts for x in a["receivers"]}),
             )
 
     @j.step(TRIGGERED, needs=POLICY)
     def triggered() -> str:
+        if ctx.alerting:  # the policy's own triggers now: they fire too, and start no second run
+            answer(orchestrator.put(policy_path, json={**r.policy_body, **r.watched}))
         evaluation = answer(orchestrator.post(f"{policy_path}/evaluate"))
         fired = {sig["kind"]: sig for sig in evaluation["signals"] if sig.get("fired")}
         expect({"drift", "performance"} <= set(fired), f"signals {evaluation['signals']}")
@@ -198,17 +218,21 @@ def add_steps(j: Journey, ctx: Context, s: LoopState, r: Retraining) -> None:
         started = [t for t in triggers if t["decision"] == "started"]
         expect(len(started) == 1, f"{len(started)} triggers started a run: {triggers}")
         r.triggers, r.run_id = triggers, started[0]["run_id"]
+        if ctx.alerting:
+            expect(r.run_id == r.alert_run_id, f"run {r.run_id} is not the alert's {r.alert_run_id}")
         run = ctx.mlops.pipelines.get_run(r.run_id)
         expect(run.pipeline == s.pipeline, f"run {r.run_id} is of {run.pipeline}")
-        evidence = started[0]["evidence"]
+        others = Counter(
+            f"{t['kind']}/{t['source']}: {t['decision']}" for t in triggers if t is not started[0]
+        )
         return kv(
-            trigger=f"{started[0]['kind']} from {started[0]['source']}",
-            evidence=_evidence(evidence),
-            others=[f"{t['kind']}/{t['source']}: {t['decision']}" for t in triggers if t is not started[0]],
-            performance=_evidence(fired["performance"]),
-            drift=_evidence(fired["drift"]),
             run=r.run_id,
             run_trigger=run.trigger,
+            trigger=f"{started[0]['kind']} from {started[0]['source']}",
+            evidence=_evidence(started[0]["evidence"]),
+            performance=_evidence(fired["performance"]),
+            drift=_evidence(fired["drift"]),
+            others=dict(others),
         )
 
     @j.step(RETRAINED, needs=TRIGGERED)
@@ -252,6 +276,10 @@ def _triggers(orchestrator: httpx.Client, model: str) -> list[dict[str, Any]]:
 
 
 def _evidence(e: dict[str, Any]) -> str:
+    if "alertname" in e:  # an AlertManager alert: its rule and the series it fired on
+        labels = e.get("labels") or {}
+        on = ", ".join(f"{k}={labels[k]}" for k in ("version", "metric") if k in labels)
+        return f"alert {e['alertname']} ({on})"
     value = e.get("value")
     shown = round(value, 4) if isinstance(value, float) else value
     return f"{e.get('metric')}={shown} vs {e.get('threshold')} over {e.get('window')} (v{e.get('version')})"
