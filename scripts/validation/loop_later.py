@@ -4,8 +4,9 @@ own evaluation of drift and performance, and the retraining run it started.
 
 The retraining run is the platform's training template (`rollout: canary`) trained on the changed
 world the loop collected: every patient with the drifted features and the new labels, as a CSV
-table (`data_uri`). Its register step registers the candidate and its canary step starts a canary
-rollout of it against `production`; `loop_canary` then drives live traffic through it.
+table uploaded to the orchestrator (`data_uri`, an `mlops-artifacts://` URI). Its register step
+registers the candidate and its canary step starts a canary rollout of it against `production`;
+`loop_canary` then drives live traffic through it.
 
 The Prometheus and AlertManager steps look for `MLOPS_PROMETHEUS_URL` / `MLOPS_ALERTMANAGER_URL`
 (`make monitor`); without them they fail with "not available", or are left out with
@@ -94,7 +95,9 @@ def probe_alertmanager() -> None:
 
 def changed_world(ctx: Context, data: Dataset, *, new_labels: bool) -> str:
     """Every patient as the world is now (the first features moved by +3 sd), labelled with the new
-    labels (what retraining should learn) or the old ones (stale labels: a worse candidate)."""
+    labels (what retraining should learn) or the old ones (stale labels: a worse candidate), as a
+    CSV uploaded to the orchestrator: its `mlops-artifacts://` URI, which any worker reads (local
+    processes, Celery, Kubernetes jobs)."""
     import numpy as np
 
     X = np.asarray(data.X)
@@ -105,7 +108,8 @@ def changed_world(ctx: Context, data: Dataset, *, new_labels: bool) -> str:
         writer.writerow([*data.names, "label"])
         for row, y in zip(X.round(6).tolist(), data.y, strict=True):
             writer.writerow([*row, 1 - y if new_labels else y])
-    return str(path.resolve())
+    uploaded: dict[str, Any] = ctx.mlops.pipelines.upload(path, name=ctx.name(path.name))
+    return str(uploaded["uri"])
 
 
 def add_steps(j: Journey, ctx: Context, s: LoopState, r: Retraining) -> None:
@@ -152,7 +156,7 @@ def add_steps(j: Journey, ctx: Context, s: LoopState, r: Retraining) -> None:
             performance=f"accuracy < {threshold} over 60m" + (" (after the alert)" if ctx.alerting else ""),
             drift="share of drifted features > 0.1 over 60m",
             rollout="canary 50% -> 100%, guardrail 'correct'",
-            data=Path(data_uri).name,
+            data=data_uri,
         )
 
     if ctx.alerting:

@@ -418,3 +418,19 @@ def test_retraining_policies_through_the_client(pipelines: PipelinesClient, uniq
     pipelines.delete_retraining_policy(model)
     with pytest.raises(NotFoundError):
         pipelines.get_retraining_policy(model)
+
+
+def test_an_uploaded_file_comes_back_from_its_uri(pipelines: PipelinesClient, tmp_path: Path) -> None:
+    source = tmp_path / "world.csv"
+    source.write_bytes(b"a,label\n" + b"1.5,0\n" * 5000)
+    uploaded = pipelines.upload(source)
+    assert uploaded["name"] == "world.csv" and uploaded["size"] == source.stat().st_size
+    assert uploaded["uri"].startswith("mlops-artifacts://uploads/")
+    also = pipelines.upload(b"x,y\n", name="tiny.csv")
+    assert also["size"] == 4 and also["uri"].endswith("/tiny.csv")
+    back = pipelines.download_artifact(uploaded["uri"], tmp_path / "out")
+    assert back.read_bytes() == source.read_bytes()
+    (tmp_path / "dir").mkdir()
+    assert pipelines.download_artifact(also["uri"], tmp_path / "dir").read_bytes() == b"x,y\n"
+    with pytest.raises(NotFoundError):
+        pipelines.download_artifact("mlops-artifacts://uploads/none/x.csv", tmp_path / "none")

@@ -93,6 +93,17 @@ def test_local_store_refuses_paths_outside_its_root(tmp_path: Path) -> None:
         store.size("../escape")
 
 
+def test_local_store_refuses_a_name_part_the_file_system_cannot_hold(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "root")
+    long = "x" * 256  # one byte past what ext4 and most file systems allow (ENAMETOOLONG)
+    for call in (store.size, store.delete, store.delete_prefix, store.list_dir):
+        with pytest.raises(Unprocessable, match="longer than 255 bytes"):
+            call(f"a/{long}/b")
+    with pytest.raises(Unprocessable):
+        store.open(f"{long}.txt")
+    assert store.size("a/" + "y" * 255) is None  # the longest allowed part is fine
+
+
 def test_unreachable_s3_is_not_ready(tmp_path: Path) -> None:
     from mlops_kit.testing import free_port
 

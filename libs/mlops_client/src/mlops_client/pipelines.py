@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -34,6 +35,7 @@ RunCallback = Callable[[PipelineRun], None]
 PARAMETER_CODES = frozenset({"UNKNOWN_PARAMETER", "PARAMETER_TYPE_ERROR", "MISSING_PARAMETER"})
 # a followed log stream can be silent for a long time (a task that prints nothing)
 FOLLOW_READ_TIMEOUT = 300.0
+UPLOAD_CHUNK = 1024 * 1024
 FOLLOW_IDLE_SECONDS = 0.2
 
 
@@ -457,6 +459,46 @@ class PipelinesClient(ServiceClient):
         response = self.request("POST", "/api/triggers/alertmanager", json=dict(payload), headers=headers)
         data: dict[str, Any] = response.json()
         return data
+
+    # uploads and artifacts ------------------------------------------------------------------------
+    def upload(self, source: str | Path | bytes, *, name: str | None = None) -> dict[str, Any]:
+        """Upload a file (or bytes) for runs to read: `{"uri", "name", "size", "sha256"}`. Pass the
+        `mlops-artifacts://` URI as a run parameter (the training template's `data_uri`); any
+        worker reads it, whichever executor runs the task. `name` defaults to the file's name."""
+        if isinstance(source, bytes):
+            body: bytes | Iterator[bytes] = source
+            size = len(source)
+            filename = name or "upload.bin"
+        else:
+            path = Path(source)
+            size = path.stat().st_size
+            filename = name or path.name
+
+            def chunks() -> Iterator[bytes]:
+                with open(path, "rb") as fh:
+                    while chunk := fh.read(UPLOAD_CHUNK):
+                        yield chunk
+
+            body = chunks()
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        response = self.request(
+            "POST", "/api/uploads", params={"name": filename}, content=body, headers=headers, idempotent=False
+        )
+        data: dict[str, Any] = response.json()
+        return data
+
+    def download_artifact(self, uri: str, dest: str | Path) -> Path:
+        """Stream an artifact of the orchestrator's store (an upload or a task's output) to `dest`
+        (a file, or a directory to put it in under its own name)."""
+        target = Path(dest)
+        if target.is_dir():
+            target = target / uri.rstrip("/").rsplit("/", 1)[-1]
+        partial = target.with_name(target.name + ".part")
+        with self.stream("GET", "/api/artifacts", params={"uri": uri}) as response, open(partial, "wb") as fh:
+            for chunk in response.iter_bytes(UPLOAD_CHUNK):
+                fh.write(chunk)
+        partial.replace(target)
+        return target
 
     # retraining policies -------------------------------------------------------------------------
     def set_retraining_policy(self, model: str, policy: Mapping[str, Any] | None = None) -> dict[str, Any]:

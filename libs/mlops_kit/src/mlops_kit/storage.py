@@ -18,6 +18,7 @@ import anyio
 from mlops_kit.errors import PayloadTooLarge, ServiceUnavailable, Unprocessable
 
 CHUNK = 1024 * 1024
+MAX_NAME_BYTES = 255
 
 
 @dataclass
@@ -138,9 +139,12 @@ class LocalArtifactStore(ArtifactStore):
         super().__init__(self.root / ".spool")
 
     def _path(self, key: str) -> Path:
+        # a file system refuses a name part over 255 bytes (ENAMETOOLONG): a 422, not an OSError
+        if any(len(part.encode()) > MAX_NAME_BYTES for part in key.split("/")):
+            raise Unprocessable(f"invalid artifact key: a part of it is longer than {MAX_NAME_BYTES} bytes")
         path = (self.root / key).resolve()
         if not path.is_relative_to(self.root) or path == self.root:
-            raise Unprocessable(f"invalid artifact key {key!r}")
+            raise Unprocessable(f"invalid artifact key {key[:200]!r}")
         return path
 
     def put_file(self, key: str, source: Path) -> None:

@@ -21,6 +21,7 @@ from pipeline_orchestrator.retraining.peers import RegistryMonitoring
 from pipeline_orchestrator.retraining.router import router as retraining_router
 from pipeline_orchestrator.settings import OrchestratorSettings
 from pipeline_orchestrator.tables import audit_log
+from pipeline_orchestrator.uploads.router import router as uploads_router
 
 # installed wheels carry the migrations inside the package; a source checkout keeps them beside src/
 _HERE = Path(__file__).resolve().parent
@@ -77,7 +78,14 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
                 "webhooks and AlertManager triggers; retraining policies fed by model monitoring; "
                 "local, Celery and Kubernetes executors."
             ),
-            routers=[pipelines_router, runs_router, triggers_router, workers_router, retraining_router],
+            routers=[
+                pipelines_router,
+                runs_router,
+                triggers_router,
+                workers_router,
+                retraining_router,
+                uploads_router,
+            ],
             audit_table=audit_log,
             migrations=MIGRATIONS,
             uses_artifacts=True,

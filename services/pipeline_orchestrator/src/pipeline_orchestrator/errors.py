@@ -15,3 +15,11 @@ class InvalidRetrainingPolicy(Unprocessable):
 
 class EvaluationInProgress(Conflict):
     code = "EVALUATION_IN_PROGRESS"
+
+
+class ArtifactNotFound(NotFound):
+    code = "ARTIFACT_NOT_FOUND"
+
+
+class InvalidArtifactUri(Unprocessable):
+    code = "INVALID_ARTIFACT_URI"
