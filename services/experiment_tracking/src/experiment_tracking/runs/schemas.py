@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mlops_kit.bounds import NO_NUL, EpochMillis, ExpressionStr, IdStr, JsonObject
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from experiment_tracking.validation import MAX_TAG_VALUE, RunParams, RunTags
 from experiment_tracking.values import json_number
@@ -87,37 +87,131 @@ class RunSearch(BaseModel):
     page_token: Text | None = Field(default=None, max_length=1000)
 
 
-def _dataset(row: Any) -> dict[str, Any]:
-    name, digest, source_type, source, _schema, _profile, tags = row
-    return {
-        "name": name,
-        "digest": digest,
-        "source_type": source_type,
-        "source": source,
-        "context": (tags or {}).get(CONTEXT_TAG),
-    }
+Number = float | str  # "NaN", "Infinity" and "-Infinity" travel as strings
 
 
-def run_read(run: dict[str, Any]) -> dict[str, Any]:
+class DatasetRead(BaseModel):
+    name: str
+    digest: str | None
+    source_type: str | None
+    source: str | None
+    context: str | None
+
+    @classmethod
+    def of(cls, row: Any) -> DatasetRead:
+        name, digest, source_type, source, _schema, _profile, tags = row
+        context = (tags or {}).get(CONTEXT_TAG)
+        return cls(name=name, digest=digest, source_type=source_type, source=source, context=context)
+
+
+class RunRead(BaseModel):
     """The native shape: plain maps for params, tags and latest metrics."""
-    tags = dict(run["tags"])
-    source = {field: tags[tag] for field, tag in SOURCE_TAGS.items() if tag in tags}
-    return {
-        "id": run["id"],
-        "experiment_id": run["experiment_id"],
-        "name": run["name"],
-        "status": run["status"],
-        "start_time": run["start_time"],
-        "end_time": run["end_time"],
-        "lifecycle_stage": run["lifecycle_stage"],
-        "user_id": run["user_id"],
-        "artifact_uri": run["artifact_uri"],
-        "parent_run_id": tags.get("mlflow.parentRunId"),
-        "description": tags.get(DESCRIPTION_TAG),
-        "params": run["params"],
-        "metrics": {m["key"]: json_number(m["value"]) for m in run["metrics"]},
-        "tags": tags,
-        "source": source,
-        "environment": run["environment"],
-        "datasets": [_dataset(d) for d in run["datasets"]],
-    }
+
+    id: str
+    experiment_id: str
+    name: str | None
+    status: str
+    start_time: int | None = Field(description="epoch milliseconds")
+    end_time: int | None
+    lifecycle_stage: str
+    user_id: str | None
+    artifact_uri: str | None
+    parent_run_id: str | None
+    description: str | None
+    params: dict[str, str]
+    metrics: dict[str, Number] = Field(description="the latest value of each metric")
+    tags: dict[str, str]
+    source: dict[str, str]
+    environment: dict[str, Any] | None
+    datasets: list[DatasetRead]
+
+    @classmethod
+    def of(cls, run: dict[str, Any]) -> RunRead:
+        tags = dict(run["tags"])
+        return cls(
+            id=run["id"],
+            experiment_id=run["experiment_id"],
+            name=run["name"],
+            status=run["status"],
+            start_time=run["start_time"],
+            end_time=run["end_time"],
+            lifecycle_stage=run["lifecycle_stage"],
+            user_id=run["user_id"],
+            artifact_uri=run["artifact_uri"],
+            parent_run_id=tags.get("mlflow.parentRunId"),
+            description=tags.get(DESCRIPTION_TAG),
+            params=run["params"],
+            metrics={m["key"]: json_number(m["value"]) for m in run["metrics"]},
+            tags=tags,
+            source={field: tags[tag] for field, tag in SOURCE_TAGS.items() if tag in tags},
+            environment=run["environment"],
+            datasets=[DatasetRead.of(d) for d in run["datasets"]],
+        )
+
+
+class RunPage(BaseModel):
+    items: list[RunRead]
+    next_page_token: str | None
+
+
+class MetricsLoggedRead(BaseModel):
+    run_id: str
+    logged: int
+
+
+class LatestMetricRead(BaseModel):
+    value: Number
+    step: int
+    timestamp: int
+
+
+class LatestMetricsRead(RootModel[dict[str, LatestMetricRead]]):
+    """metric key -> its latest value"""
+
+    @classmethod
+    def of(cls, run: dict[str, Any]) -> LatestMetricsRead:
+        return cls(
+            {
+                m["key"]: LatestMetricRead(
+                    value=json_number(m["value"]), step=m["step"], timestamp=m["timestamp"]
+                )
+                for m in run["metrics"]
+            }
+        )
+
+
+class MetricPointRead(BaseModel):
+    value: Number
+    timestamp: int
+    step: int
+
+
+class MetricHistoryPage(BaseModel):
+    key: str
+    items: list[MetricPointRead]
+    next_page_token: str | None
+
+
+class RunSummaryRead(BaseModel):
+    id: str
+    name: str | None
+    experiment_id: str
+    status: str
+
+
+class RunComparisonRead(BaseModel):
+    runs: list[RunSummaryRead]
+    params: dict[str, dict[str, Any]] = Field(description="param -> run id -> value")
+    metrics: dict[str, dict[str, Any]] = Field(description="metric -> run id -> latest value")
+    differing_params: list[str]
+    differing_metrics: list[str]
+
+
+class MetricSeriesRead(BaseModel):
+    run_id: str
+    points: list[MetricPointRead]
+
+
+class MetricHistoriesRead(BaseModel):
+    key: str
+    series: list[MetricSeriesRead]
