@@ -9,13 +9,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from mlops_kit.bounds import PathLong
 from mlops_kit.deps import StoreDep
-from mlops_kit.errors import JsonResponse
 from mlops_kit.limits import upload_limit
-from mlops_kit.openapi import ANY_TYPE, answers, file_responses
+from mlops_kit.openapi import ANY_TYPE, file_responses
 
 from experiment_tracking.artifacts import service
+from experiment_tracking.artifacts.schemas import ArtifactListRead, ArtifactRead
 from experiment_tracking.paths import ExperimentIdPath, RunIdPath
-from experiment_tracking.runs.answers import ArtifactListing, ArtifactStored
 from experiment_tracking.runs.router import run_in_experiment
 
 router = APIRouter(prefix="/api/experiments/{experiment_id}/runs/{run_id}/artifacts", tags=["run artifacts"])
@@ -30,17 +29,18 @@ def _root(request: Request, experiment_id: str, run_id: str) -> str:
         session.close()
 
 
-@router.get("", responses=answers(ArtifactListing))
+# a directory has no size: its `file_size` is left out, not null
+@router.get("", response_model=ArtifactListRead, response_model_exclude_unset=True)
 async def list_artifacts(
     experiment_id: ExperimentIdPath,
     run_id: RunIdPath,
     request: Request,
     store: StoreDep,
     path: Annotated[str | None, Query(max_length=1024)] = None,
-) -> JsonResponse:
+) -> ArtifactListRead:
     root = await run_in_threadpool(_root, request, experiment_id, run_id)
     files = await run_in_threadpool(service.listing, store, service.join(root, path))
-    return JsonResponse({"path": (path or "").strip("/"), "files": files})
+    return ArtifactListRead.model_validate({"path": (path or "").strip("/"), "files": files})
 
 
 @router.put(
@@ -51,11 +51,11 @@ async def list_artifacts(
         }
     },
     summary="Upload one artifact file as the raw request body (streamed)",
-    responses=answers(ArtifactStored),
+    response_model=ArtifactRead,
 )
 async def upload_artifact(
     experiment_id: ExperimentIdPath, run_id: RunIdPath, path: PathLong, request: Request, store: StoreDep
-) -> JsonResponse:
+) -> ArtifactRead:
     root = await run_in_threadpool(_root, request, experiment_id, run_id)
     key = service.join(root, path)
     spooled = await store.spool(request.stream(), max_bytes=upload_limit(request))
@@ -63,7 +63,7 @@ async def upload_artifact(
         await run_in_threadpool(store.put_file, key, spooled.path)
     finally:
         spooled.discard()
-    return JsonResponse({"path": path.strip("/"), "size": spooled.size, "sha256": spooled.sha256})
+    return ArtifactRead(path=path.strip("/"), size=spooled.size, sha256=spooled.sha256)
 
 
 @router.get("/{path:path}", response_class=Response, responses=file_responses(200, media_types=ANY_TYPE))

@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from experiment_tracking.runs.answers import FileInfo, Number
+from experiment_tracking.artifacts.schemas import ArtifactFileRead
+from experiment_tracking.runs.schemas import Number
 
 
 class MlflowError(BaseModel):
@@ -150,7 +151,7 @@ class LoggedModelSearch(BaseModel):
 
 class ArtifactFiles(BaseModel):
     root_uri: str | None = None
-    files: list[FileInfo] | None = None
+    files: list[ArtifactFileRead] | None = None
 
 
 class ServerInfo(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Body, Request
 from mlops_kit.errors import parse_json
@@ -78,12 +78,12 @@ def key_values(items: Any, where: str) -> dict[str, Any]:
 
 
 def metric_point(item: Any, where: str) -> MetricPoint:
+    """The key is checked by the service (`runs.service.log_batch`), with every other key."""
     if not isinstance(item, dict):
         raise InvalidValue(f"{where} must be an object", {"parameter": where})
-    key = validation.key("metric", item.get("key"))
     timestamp = item.get("timestamp")
     return MetricPoint(
-        key=key,
+        key=cast(str, item.get("key")),
         value=parse_metric_value(required(item, "value"), f"{where}.value"),
         timestamp=validation.epoch_millis(f"{where}.timestamp", timestamp)
         if timestamp is not None
@@ -102,11 +102,11 @@ def optional_text(data: dict[str, Any], name: str, limit: int) -> str | None:
 
 
 def batch(data: dict[str, Any]) -> Batch:
+    """The batch's sizes and keys are checked by the service (`runs.service.log_batch`)."""
     metrics = data.get("metrics") or []
     if not isinstance(metrics, list):
         raise InvalidValue("'metrics' must be a list", {"parameter": "metrics"})
     params, tags = key_values(data.get("params"), "params"), key_values(data.get("tags"), "tags")
-    validation.batch_sizes(len(metrics), len(params), len(tags))
     return Batch([metric_point(m, f"metrics[{i}]") for i, m in enumerate(metrics)], params, tags)
 
 

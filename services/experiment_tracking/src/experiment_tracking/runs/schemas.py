@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mlops_kit.bounds import NO_NUL, EpochMillis, ExpressionStr, IdStr, JsonObject
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from experiment_tracking.validation import MAX_TAG_VALUE, RunParams, RunTags
 from experiment_tracking.values import json_number
@@ -87,6 +87,43 @@ class RunSearch(BaseModel):
     page_token: Text | None = Field(default=None, max_length=1000)
 
 
+Number = float | str  # "NaN", "Infinity" and "-Infinity" travel as strings
+
+
+class DatasetRead(BaseModel):
+    name: str
+    digest: str | None
+    source_type: str | None
+    source: str | None
+    context: str | None
+
+
+class RunRead(BaseModel):
+    """The native shape: plain maps for params, tags and latest metrics."""
+
+    id: str
+    experiment_id: str
+    name: str | None
+    status: str
+    start_time: int | None = Field(description="epoch milliseconds")
+    end_time: int | None
+    lifecycle_stage: str
+    user_id: str | None
+    artifact_uri: str | None
+    parent_run_id: str | None
+    description: str | None
+    params: dict[str, str]
+    metrics: dict[str, Number] = Field(description="the latest value of each metric")
+    tags: dict[str, str]
+    source: dict[str, str]
+    environment: dict[str, Any] | None
+    datasets: list[DatasetRead]
+
+    @classmethod
+    def of(cls, run: dict[str, Any]) -> RunRead:
+        return cls.model_validate(run_fields(run))
+
+
 def _dataset(row: Any) -> dict[str, Any]:
     name, digest, source_type, source, _schema, _profile, tags = row
     return {
@@ -98,8 +135,9 @@ def _dataset(row: Any) -> dict[str, Any]:
     }
 
 
-def run_read(run: dict[str, Any]) -> dict[str, Any]:
-    """The native shape: plain maps for params, tags and latest metrics."""
+def run_fields(run: dict[str, Any]) -> dict[str, Any]:
+    """`RunRead`'s fields as a plain dict: a page of runs (up to 50,000) is dumped with orjson
+    from these, without building a model per run."""
     tags = dict(run["tags"])
     source = {field: tags[tag] for field, tag in SOURCE_TAGS.items() if tag in tags}
     return {
@@ -121,3 +159,71 @@ def run_read(run: dict[str, Any]) -> dict[str, Any]:
         "environment": run["environment"],
         "datasets": [_dataset(d) for d in run["datasets"]],
     }
+
+
+class RunPage(BaseModel):
+    items: list[RunRead]
+    next_page_token: str | None
+
+
+class MetricsLoggedRead(BaseModel):
+    run_id: str
+    logged: int
+
+
+class LatestMetricRead(BaseModel):
+    value: Number
+    step: int
+    timestamp: int
+
+
+class LatestMetricsRead(RootModel[dict[str, LatestMetricRead]]):
+    """metric key -> its latest value"""
+
+    @classmethod
+    def of(cls, run: dict[str, Any]) -> LatestMetricsRead:
+        return cls(
+            {
+                m["key"]: LatestMetricRead(
+                    value=json_number(m["value"]), step=m["step"], timestamp=m["timestamp"]
+                )
+                for m in run["metrics"]
+            }
+        )
+
+
+class MetricPointRead(BaseModel):
+    value: Number
+    timestamp: int
+    step: int
+
+
+class MetricHistoryPage(BaseModel):
+    key: str
+    items: list[MetricPointRead]
+    next_page_token: str | None
+
+
+class RunSummaryRead(BaseModel):
+    id: str
+    name: str | None
+    experiment_id: str
+    status: str
+
+
+class RunComparisonRead(BaseModel):
+    runs: list[RunSummaryRead]
+    params: dict[str, dict[str, Any]] = Field(description="param -> run id -> value")
+    metrics: dict[str, dict[str, Any]] = Field(description="metric -> run id -> latest value")
+    differing_params: list[str]
+    differing_metrics: list[str]
+
+
+class MetricSeriesRead(BaseModel):
+    run_id: str
+    points: list[MetricPointRead]
+
+
+class MetricHistoriesRead(BaseModel):
+    key: str
+    series: list[MetricSeriesRead]
