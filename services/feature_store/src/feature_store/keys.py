@@ -8,12 +8,9 @@ U+001F in the entity's join-key order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from feature_store.errors import InvalidRequest
-
-if TYPE_CHECKING:
-    from feature_store.registry.views import FeatureSetView
 
 KEY_SEPARATOR = "\x1f"
 MAX_KEY = 512  # the stored key's column width, composite keys included
@@ -23,7 +20,18 @@ KeyPart = Callable[[Any], str]
 Keyer = Callable[[Any], str]
 
 
-def _bad_key(view: FeatureSetView, value: Any, why: str) -> InvalidRequest:
+class KeyedEntity(Protocol):
+    """What keys need of a feature set (`registry.views.FeatureSetView` is one): its entity."""
+
+    @property
+    def entity(self) -> str: ...
+    @property
+    def entity_value_type(self) -> str: ...  # string | int
+    @property
+    def join_keys(self) -> tuple[str, ...]: ...
+
+
+def _bad_key(view: KeyedEntity, value: Any, why: str) -> InvalidRequest:
     shown = (
         value[:80]
         if isinstance(value, str)
@@ -36,7 +44,7 @@ def _bad_key(view: FeatureSetView, value: Any, why: str) -> InvalidRequest:
     )
 
 
-def key_part(view: FeatureSetView) -> KeyPart:
+def key_part(view: KeyedEntity) -> KeyPart:
     """One join key's value as stored text (400 INVALID_REQUEST when it cannot be one)."""
     if view.entity_value_type == "int":
 
@@ -68,7 +76,7 @@ def key_part(view: FeatureSetView) -> KeyPart:
     return str_part
 
 
-def entity_keyer(view: FeatureSetView) -> Keyer:
+def entity_keyer(view: KeyedEntity) -> Keyer:
     """A function from one requested entity (a bare value for a single join key, or an object
     holding every join key) to its stored key."""
     part = key_part(view)
@@ -102,7 +110,7 @@ def entity_keyer(view: FeatureSetView) -> Keyer:
     return composite
 
 
-def _missing_keys(view: FeatureSetView, missing: list[str]) -> InvalidRequest:
+def _missing_keys(view: KeyedEntity, missing: list[str]) -> InvalidRequest:
     return InvalidRequest(
         f"entity of {view.entity!r} is missing join keys {missing}",
         {"entity": view.entity, "join_keys": list(view.join_keys), "missing": missing},

@@ -149,6 +149,6 @@ def test_jobs_left_running_by_a_stopped_process_are_marked_failed(users: TestCli
         conn.execute(
             MaterializationJob.__table__.insert().values(feature_set_id=fs_id, end_us=0, status="RUNNING")
         )
-    assert materialize.fail_interrupted_jobs(users.app) == 1
+    assert materialize.fail_interrupted_jobs(users.app.state.db) == 1
     job = users.get("/api/materialization-jobs").json()["items"][0]
     assert job["status"] == "FAILED" and "interrupted" in job["error"]

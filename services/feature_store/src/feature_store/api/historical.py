@@ -13,13 +13,14 @@ from mlops_kit.openapi import BINARY, inline_schema
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from feature_store.api.body import read_body
+from feature_store.deps import SettingsDep, ViewsDep
 from feature_store.offline import output
 from feature_store.offline.frames import (
     Body,
     Frame,
     frame_from_records,
     frame_from_table,
-    read_body,
     read_table,
 )
 from feature_store.offline.historical import HistoricalQuery, parse_request, resolve_targets
@@ -71,6 +72,8 @@ def _entity_frame(fmt: str, data: bytes, query: HistoricalQuery) -> tuple[Frame,
 @router.post("/api/features/historical", openapi_extra=DOC, response_class=Response, responses=ANSWERS)
 async def historical_features(
     request: Request,
+    views: ViewsDep,
+    settings: SettingsDep,
     features: Annotated[
         list[Annotated[str, Field(max_length=300)]],
         Query(max_length=10_000, description="with a file body: `set:feature`, `set:*`, bare names"),
@@ -97,11 +100,11 @@ async def historical_features(
         full_feature_names=full_feature_names,
     )
     frame, parsed = await run_in_threadpool(_entity_frame, body.format, body.data, query)
-    parsed.check(frame, request.app.state.settings.max_historical_rows)
+    parsed.check(frame, settings.max_historical_rows)
     as_parquet = PARQUET in request.headers.get("accept", "")
 
     def work(session: Session) -> Response:
-        targets = resolve_targets(request, session, parsed, frame)
+        targets = resolve_targets(views, session, parsed, frame)
         columns = retrieve(session, frame, targets)
         if as_parquet:
             return Response(output.parquet(frame, targets, columns), media_type=PARQUET)

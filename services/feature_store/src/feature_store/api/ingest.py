@@ -7,11 +7,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from mlops_kit.bounds import INT64_SCHEMA_MAX, PathStr
-from mlops_kit.deps import run_transaction
+from mlops_kit.db import Database
+from mlops_kit.deps import DatabaseDep, run_transaction
 from mlops_kit.errors import parse_json
 from sqlalchemy.orm import Session
 
+from feature_store.api.body import read_body
 from feature_store.api.schemas import IngestRead
+from feature_store.deps import ViewsDep
 from feature_store.errors import InvalidRequest
 from feature_store.offline import ingest
 from feature_store.offline.frames import (
@@ -19,10 +22,9 @@ from feature_store.offline.frames import (
     Frame,
     frame_from_records,
     frame_from_table,
-    read_body,
     read_table,
 )
-from feature_store.registry.views import FeatureSetView, feature_set_view
+from feature_store.registry.views import FeatureSetView, ViewCache
 
 router = APIRouter(tags=["offline store"])
 
@@ -42,9 +44,9 @@ ROWS_BODY: dict[str, Any] = {
 }
 
 
-def _view(request: Request, name: str) -> FeatureSetView:
-    with request.app.state.db.session(write=False) as session:
-        return feature_set_view(request, session, name)
+def _view(db: Database, views: ViewCache, name: str) -> FeatureSetView:
+    with db.session(write=False) as session:
+        return views.get(session, name)
 
 
 def _frame(view: FeatureSetView, version: int, fmt: str, data: bytes) -> Frame:
@@ -63,6 +65,8 @@ def _frame(view: FeatureSetView, version: int, fmt: str, data: bytes) -> Frame:
 async def ingest_rows(
     name: PathStr,
     request: Request,
+    db: DatabaseDep,
+    views: ViewsDep,
     version: Annotated[
         int | None, Query(ge=1, le=INT64_SCHEMA_MAX, description="schema version (default: the latest)")
     ] = None,
@@ -72,7 +76,7 @@ async def ingest_rows(
     store and update the feature statistics. Naive timestamps are UTC. Answers the rows
     written, the schema version and the event-time range."""
     body = await read_body(request, format)
-    view = await run_in_threadpool(_view, request, name)
+    view = await run_in_threadpool(_view, db, views, name)
     wanted = view.latest_version if version is None else version
     view.features(wanted)
 

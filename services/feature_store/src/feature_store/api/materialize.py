@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from feature_store.api.schemas import JobPage, JobRead
+from feature_store.deps import JobRunnerDep, OnlineDep, ViewsDep
 from feature_store.errors import InvalidRequest
 from feature_store.offline import materialize
-from feature_store.registry.views import feature_set_view
 from feature_store.types import InvalidValue, to_micros
 
 router = APIRouter(tags=["materialization"])
@@ -53,7 +53,12 @@ class MaterializeRequest(BaseModel):
 
 @router.post("/api/feature-sets/{name}/materialize", status_code=202, response_model=JobRead)
 async def materialize_feature_set(
-    name: PathStr, request: Request, body: MaterializeRequest | None = None
+    name: PathStr,
+    request: Request,
+    views: ViewsDep,
+    online: OnlineDep,
+    jobs: JobRunnerDep,
+    body: MaterializeRequest | None = None,
 ) -> dict[str, Any]:
     """Start a job; answers the job resource (poll `GET /api/materialization-jobs/{id}`)."""
     body = body or MaterializeRequest()
@@ -63,12 +68,12 @@ async def materialize_feature_set(
     start_us = to_micros(body.start) if body.start is not None else None
 
     def work(session: Session) -> tuple[Any, dict[str, Any]]:
-        view = feature_set_view(request, session, name)
+        view = views.get(session, name)
         job = materialize.create_job(session, view, start_us, end_us, body.incremental)
         return view, materialize.job_read(job, view.name)
 
     view, job = await run_transaction(request, work)
-    materialize.start(request.app, job["id"], view)
+    jobs.start(online, job["id"], view)
     return job
 
 

@@ -20,21 +20,14 @@ from mlops_kit.errors import PayloadTooLarge, ServiceUnavailable, parse_json
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from feature_store.deps import OnlineDep, OnlineMetricsDep, ServingDep, ViewsDep
 from feature_store.errors import InvalidRequest
 from feature_store.keys import MAX_KEY
 from feature_store.online import OnlineStore
 from feature_store.online import push as pushing
 from feature_store.online.base import OnlineRow
-from feature_store.online.metrics import online_metrics
-from feature_store.online.serving import (
-    Plan,
-    plan_cache,
-    plan_for_refs,
-    plan_for_service,
-    record_keys,
-    render,
-)
-from feature_store.registry.views import FeatureSetView, feature_set_view, view_cache
+from feature_store.online.serving import Plan, Serving, plan_for_refs, plan_for_service, record_keys, render
+from feature_store.registry.views import FeatureSetView
 
 router = APIRouter(tags=["online serving"])
 JSON = "application/json"
@@ -104,15 +97,10 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 # serving -------------------------------------------------------------------------------------
 
 
-def _online(request: Request) -> OnlineStore:
-    store: OnlineStore = request.app.state.online
-    return store
-
-
-def _check_count(request: Request, n: int) -> None:
+def _check_count(serving: Serving, n: int) -> None:
     if n == 0:
         raise InvalidRequest("no entities given", {})
-    limit = request.app.state.settings.max_entities_per_request
+    limit = serving.settings.max_entities_per_request
     if n > limit:
         raise InvalidRequest(
             f"{n} entities in one request; at most {limit}",
@@ -121,20 +109,20 @@ def _check_count(request: Request, n: int) -> None:
         )
 
 
-async def _plan_for_refs(request: Request, refs: list[str], default_set: str | None, key: Hashable) -> Plan:
-    cache = plan_cache(request)
-    plan = cache.get(request, key)
+async def _plan_for_refs(serving: Serving, refs: list[str], default_set: str | None, key: Hashable) -> Plan:
+    cache = serving.plans
+    plan = cache.get(key)
     if plan is None:
-        plan = await run_in_threadpool(plan_for_refs, request, refs, default_set)
+        plan = await run_in_threadpool(plan_for_refs, serving.db, cache.views, refs, default_set)
         cache.put(key, plan)
     return plan
 
 
-async def _answer(request: Request, plan: Plan, entities: list[Any]) -> Response:
+async def _answer(serving: Serving, online: OnlineStore, plan: Plan, entities: list[Any]) -> Response:
     keys = record_keys(plan, entities)
-    metrics = online_metrics(request.app)
+    metrics = serving.metrics
     try:
-        records = await _online(request).read(keys)
+        records = await online.read(keys)
     except Exception as exc:
         metrics.read_errors.inc()
         what = str(exc) if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
@@ -169,7 +157,7 @@ SERVE_PARAMETERS = {
 
 
 @router.get("/api/features/serve", response_model=OnlineResponse, openapi_extra=SERVE_PARAMETERS)
-async def serve_features(request: Request) -> Response:
+async def serve_features(request: Request, serving: ServingDep, online: OnlineDep) -> Response:
     """Online feature values of a few entities (the platform docs' shape):
     `GET /api/features/serve?entities=user_123,user_456&features=age,avg_session_duration`.
 
@@ -191,9 +179,9 @@ async def serve_features(request: Request) -> Response:
         )
     items = [e.strip() for e in entities.split(",")]
     ids = [e for e in items if e]
-    _check_count(request, len(ids))
-    plan = await _plan_for_refs(request, features.split(","), feature_set, ("get", features, feature_set))
-    return await _answer(request, plan, ids)
+    _check_count(serving, len(ids))
+    plan = await _plan_for_refs(serving, features.split(","), feature_set, ("get", features, feature_set))
+    return await _answer(serving, online, plan, ids)
 
 
 @router.post(
@@ -201,7 +189,7 @@ async def serve_features(request: Request) -> Response:
     response_model=OnlineResponse,
     openapi_extra={**READ_ONLY, **_schema(OnlineRequest)},
 )
-async def online_features(request: Request) -> Response:
+async def online_features(request: Request, serving: ServingDep, online: OnlineDep) -> Response:
     """Online feature values, Feast-style: `{"entities": [...], "features": [...]}` or
     `{"entities": [...], "feature_service": "name", "feature_service_version": 2}`.
 
@@ -217,10 +205,10 @@ async def online_features(request: Request) -> Response:
     if unknown:
         raise InvalidRequest(f"unknown fields {unknown}", {"unknown": unknown})
     entities = _entities(body.get("entities"))
-    _check_count(request, len(entities))
+    _check_count(serving, len(entities))
     service = body.get("feature_service")
     if service is not None:
-        plan = await _plan_for_service(request, service, body.get("feature_service_version"))
+        plan = await _plan_for_service(serving, service, body.get("feature_service_version"))
     else:
         refs = body.get("features")
         if isinstance(refs, str):
@@ -230,8 +218,8 @@ async def online_features(request: Request) -> Response:
         default_set = body.get("feature_set")
         if default_set is not None and not isinstance(default_set, str):
             raise InvalidRequest("feature_set must be a string", {})
-        plan = await _plan_for_refs(request, refs, default_set, ("post", tuple(refs), default_set))
-    return await _answer(request, plan, entities)
+        plan = await _plan_for_refs(serving, refs, default_set, ("post", tuple(refs), default_set))
+    return await _answer(serving, online, plan, entities)
 
 
 def _json(raw: bytes) -> Any:
@@ -255,16 +243,16 @@ def _entities(raw: Any) -> list[Any]:
     raise InvalidRequest('give "entities": a list of keys, a list of objects, or columns', {})
 
 
-async def _plan_for_service(request: Request, name: Any, version: Any) -> Plan:
+async def _plan_for_service(serving: Serving, name: Any, version: Any) -> Plan:
     if not isinstance(name, str) or not name:
         raise InvalidRequest("feature_service must be a name", {})
     if version is not None and (type(version) is not int or version < 1):
         raise InvalidRequest("feature_service_version must be a positive int", {"version": version})
-    cache = plan_cache(request)
+    cache = serving.plans
     key = ("service", name, version)
-    plan = cache.get(request, key)
+    plan = cache.get(key)
     if plan is None:
-        plan = await run_in_threadpool(plan_for_service, request, name, version)
+        plan = await run_in_threadpool(plan_for_service, serving.db, cache.views, name, version)
         cache.put(key, plan)
     return plan
 
@@ -281,6 +269,9 @@ async def _plan_for_service(request: Request, name: Any, version: Any) -> Plan:
 async def push_rows(
     name: PathStr,
     request: Request,
+    views: ViewsDep,
+    online: OnlineDep,
+    metrics: OnlineMetricsDep,
     version: Annotated[
         int | None,
         Query(ge=1, le=INT64_SCHEMA_MAX, description="schema version of the rows (default: latest)"),
@@ -307,14 +298,13 @@ async def push_rows(
     request.state.audit_details = {"feature_set": name, "rows": len(rows)}
 
     def work(session: Session) -> tuple[FeatureSetView, dict[str, Any], list[OnlineRow]]:
-        view = view_cache(request).peek(name) or feature_set_view(request, session, name)
+        view = views.peek(name) or views.get(session, name)
         wanted = view.latest_version if version is None else version
         return (view, *pushing.write_offline(session, view, wanted, rows))
 
     view, summary, online_rows = await run_transaction(request, work)
-    metrics = online_metrics(request.app)
     try:
-        summary["online_updated"] = updated = await _online(request).write(view, online_rows)
+        summary["online_updated"] = updated = await online.write(view, online_rows)
     except Exception as exc:
         metrics.write_errors.inc()
         raise ServiceUnavailable(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from mlops_kit.bounds import INT64_SCHEMA_MAX, PathStr
 from mlops_kit.deps import SessionDep
 
 from feature_store.api.schemas import StatisticsRead
-from feature_store.registry.views import feature_set_view
+from feature_store.deps import ViewsDep
 from feature_store.stats import read_statistics
 
 router = APIRouter(tags=["statistics"])
@@ -18,7 +18,7 @@ router = APIRouter(tags=["statistics"])
 @router.get("/api/feature-sets/{name}/statistics", response_model=StatisticsRead)
 def feature_statistics(
     name: PathStr,
-    request: Request,
+    views: ViewsDep,
     session: SessionDep,
     version: Annotated[
         int | None, Query(ge=1, le=INT64_SCHEMA_MAX, description="schema version (default: the latest)")
@@ -27,4 +27,4 @@ def feature_statistics(
     """Of every row ingested or pushed under that version: per feature count, nulls, and for
     numbers mean, std (ddof=1), min, max, quantiles p5..p95 and a 10-bin histogram (exact up to
     1024 values, from a uniform sample beyond), for strings and bools the top categories."""
-    return read_statistics(session, feature_set_view(request, session, name), version)
+    return read_statistics(session, views.get(session, name), version)

@@ -6,14 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.orm import Session
 
 from feature_store.errors import InvalidRequest
 from feature_store.offline.frames import Frame
 from feature_store.offline.pit import Target
 from feature_store.registry.service import get_service
-from feature_store.registry.views import FeatureDef, FeatureSetView, feature_set_view, resolve_refs
+from feature_store.registry.views import FeatureDef, FeatureSetView, ViewCache, resolve_refs
 
 KEYS = {"entity_rows", "features", "feature_service", "feature_service_version", "full_feature_names"}
 
@@ -56,7 +55,7 @@ def parse_request(body: Any) -> HistoricalQuery:
     return HistoricalQuery(refs, service, version, bool(body.get("full_feature_names", False)))
 
 
-def resolve_targets(request: Request, session: Session, query: HistoricalQuery, frame: Frame) -> list[Target]:
+def resolve_targets(views: ViewCache, session: Session, query: HistoricalQuery, frame: Frame) -> list[Target]:
     """The output feature columns, in order: bare feature names, or `set__feature` with
     full_feature_names (400 when bare names collide with each other or an entity column)."""
     pairs: list[tuple[FeatureSetView, FeatureDef]]
@@ -64,10 +63,10 @@ def resolve_targets(request: Request, session: Session, query: HistoricalQuery, 
         svc = get_service(session, query.feature_service, query.feature_service_version)
         pairs = []
         for ref in svc.features:
-            view = feature_set_view(request, session, ref["feature_set"])
+            view = views.get(session, ref["feature_set"])
             pairs.append((view, view.feature(ref["feature"], ref.get("version"))))
     else:
-        pairs = resolve_refs(request, session, query.refs)
+        pairs = resolve_refs(views, session, query.refs)
     if not pairs:
         raise InvalidRequest("no features requested")
     targets = [

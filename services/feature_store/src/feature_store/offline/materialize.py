@@ -3,7 +3,7 @@ into the online store, in the background of the service process, with progress.
 
 A job runs as an asyncio task of the process that accepted it: entities are read in chunks of
 CHUNK (keyset on entity_key, newest row per entity by a window function), written with
-`app.state.online.write` (newest (event_ts, created_ts) wins, so re-running a range or an older
+the online store's `write` (newest (event_ts, created_ts) wins, so re-running a range or an older
 range never rolls a value back), and progress is committed after every chunk. On success the
 feature set's `materialized_until_us` watermark moves to the job's end when the job's range
 starts at or before it (or has no start), so `{"incremental": true}` continues from there.
@@ -25,18 +25,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from fastapi import FastAPI
 from mlops_kit.audit import utcnow
-from sqlalchemy import case, func, or_, select, update
+from mlops_kit.db import Database
 from sqlalchemy.orm import Session
 
 from feature_store.errors import FeatureSetNotFound, InvalidRequest, JobNotFound
+from feature_store.offline import repository as repo
+from feature_store.offline.repository import Scope
+from feature_store.online.base import OnlineStore
+from feature_store.registry import repository as registry
 from feature_store.registry.views import FeatureSetView
-from feature_store.tables import FeatureSet, MaterializationJob, OfflineRow
+from feature_store.tables import FeatureSet, MaterializationJob
 from feature_store.types import from_micros, iso
 
 log = logging.getLogger("feature_store.materialize")
@@ -49,8 +51,7 @@ def create_job(
 ) -> MaterializationJob:
     after_row_id = None
     if incremental:  # already up to date: an empty range, the job succeeds with nothing to copy
-        marks = select(FeatureSet.materialized_until_us, FeatureSet.materialized_row_id)
-        watermark, row_mark = session.execute(marks.where(FeatureSet.id == view.id)).one()
+        watermark, row_mark = repo.marks(session, view.id)
         # no row mark yet (jobs before it was kept): copy everything up to the end once
         start_us = None if watermark is None or row_mark is None else watermark + 1
         after_row_id = None if start_us is None else row_mark
@@ -66,8 +67,7 @@ def create_job(
         after_row_id=after_row_id,
         created_at=utcnow(),
     )
-    session.add(job)
-    session.flush()
+    repo.add_job(session, job)
     return job
 
 
@@ -92,11 +92,7 @@ def job_read(job: MaterializationJob, feature_set: str) -> dict[str, Any]:
 
 
 def get_job(session: Session, job_id: int) -> dict[str, Any]:
-    row = session.execute(
-        select(MaterializationJob, FeatureSet.name)
-        .join(FeatureSet, FeatureSet.id == MaterializationJob.feature_set_id)
-        .where(MaterializationJob.id == job_id)
-    ).first()
+    row = repo.job_with_set(session, job_id)
     if row is None:
         raise JobNotFound(f"materialization job {job_id} does not exist", {"job": job_id})
     return job_read(row[0], row[1])
@@ -105,48 +101,29 @@ def get_job(session: Session, job_id: int) -> dict[str, Any]:
 def list_jobs(
     session: Session, feature_set: str | None, status: str | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    query = select(MaterializationJob, FeatureSet.name).join(
-        FeatureSet, FeatureSet.id == MaterializationJob.feature_set_id
-    )
-    if feature_set is not None:
-        if session.scalar(select(FeatureSet.id).where(FeatureSet.name == feature_set)) is None:
-            raise FeatureSetNotFound(
-                f"feature set {feature_set!r} does not exist", {"feature_set": feature_set}
-            )
-        query = query.where(FeatureSet.name == feature_set)
-    if status is not None:
-        query = query.where(MaterializationJob.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.execute(query.order_by(MaterializationJob.id.desc()).limit(limit).offset(offset))
+    if feature_set is not None and not registry.feature_set_exists(session, feature_set):
+        raise FeatureSetNotFound(f"feature set {feature_set!r} does not exist", {"feature_set": feature_set})
+    rows, total = repo.job_page(session, feature_set, status, limit, offset)
     return [job_read(job, name) for job, name in rows], total
 
 
-def start(app: FastAPI, job_id: int, view: FeatureSetView) -> None:
-    """Run the job as a task of this process (kept referenced until it ends)."""
-    tasks: set[asyncio.Task[None]] | None = getattr(app.state, "materialization_tasks", None)
-    if tasks is None:
-        tasks = app.state.materialization_tasks = set()
-    task = asyncio.get_running_loop().create_task(run_job(app, job_id, view))
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+class JobRunner:
+    """Runs jobs as tasks of this process, kept referenced until they end (one per app, made in
+    its lifespan)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, online: OnlineStore | None, job_id: int, view: FeatureSetView) -> None:
+        task = asyncio.get_running_loop().create_task(run_job(self.db, online, job_id, view))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
 
-@dataclass(frozen=True)
-class Scope:
-    """The offline rows a job copies: event time in [start, end], or (incremental) event time up
-    to end and ingested after row `after_row_id`. `until_row_id`: the newest row when it began."""
-
-    start_us: int | None
-    end_us: int
-    after_row_id: int | None
-    until_row_id: int | None
-
-
-async def run_job(app: FastAPI, job_id: int, view: FeatureSetView) -> None:
-    db = app.state.db
+async def run_job(db: Database, online: OnlineStore | None, job_id: int, view: FeatureSetView) -> None:
     try:
         scope = await anyio.to_thread.run_sync(_begin, db, job_id, view.id)
-        online = app.state.online
         if online is None:
             raise RuntimeError("this service has no online store")
         after, done = None, 0
@@ -163,95 +140,45 @@ async def run_job(app: FastAPI, job_id: int, view: FeatureSetView) -> None:
         await anyio.to_thread.run_sync(_fail, db, job_id, f"{type(exc).__name__}: {exc}")
 
 
-def _range(query: Any, scope: Scope) -> Any:
-    query = query.where(OfflineRow.event_ts <= scope.end_us)
-    if scope.start_us is None:
-        return query
-    if scope.after_row_id is None:
-        return query.where(OfflineRow.event_ts >= scope.start_us)
-    return query.where(or_(OfflineRow.event_ts >= scope.start_us, OfflineRow.id > scope.after_row_id))
-
-
-def _begin(db: Any, job_id: int, fs_id: int) -> Scope:
+def _begin(db: Database, job_id: int, fs_id: int) -> Scope:
     with db.session(write=True) as session, session.begin():
         # ingestion holds this row lock until it commits: past it, every row up to the newest id
         # read below is committed (ids are handed out before commit, so a later id may commit first)
-        session.scalar(select(FeatureSet.id).where(FeatureSet.id == fs_id).with_for_update())
-        newest = select(func.max(OfflineRow.id)).where(OfflineRow.feature_set_id == fs_id)
-        job = session.get(MaterializationJob, job_id)
-        scope = Scope(job.start_us, job.end_us, job.after_row_id, session.scalar(newest))
+        repo.lock_feature_set_row(session, fs_id)
+        job = repo.job(session, job_id)
+        assert job is not None
+        scope = Scope(job.start_us, job.end_us, job.after_row_id, repo.newest_row_id(session, fs_id))
         job.status, job.started_at = "RUNNING", utcnow()
     # counted after the lock is released: ingestion does not wait for the count
-    entities = _range(
-        select(func.count(func.distinct(OfflineRow.entity_key))).where(OfflineRow.feature_set_id == fs_id),
-        scope,
-    )
     with db.session(write=False) as session:
-        total = session.scalar(entities) or 0
+        total = repo.entities_in_scope(session, fs_id, scope)
     with db.session(write=True) as session, session.begin():
-        session.execute(
-            update(MaterializationJob).where(MaterializationJob.id == job_id).values(rows_total=total)
-        )
+        repo.set_total(session, job_id, total)
     return scope
 
 
 def _chunk(
-    db: Any, fs_id: int, scope: Scope, after: str | None
+    db: Database, fs_id: int, scope: Scope, after: str | None
 ) -> tuple[list[tuple[str, int, int, dict[str, Any]]], str | None]:
     """The newest row of each of the next CHUNK entities (by key) with rows in the scope."""
     with db.session(write=False) as session:
-        keys = _range(select(OfflineRow.entity_key).where(OfflineRow.feature_set_id == fs_id), scope)
-        if after is not None:
-            keys = keys.where(OfflineRow.entity_key > after)
-        batch = list(session.scalars(keys.distinct().order_by(OfflineRow.entity_key).limit(CHUNK)))
+        batch = repo.entity_keys(session, fs_id, scope, after, CHUNK)
         if not batch:
             return [], after
-        rank = (
-            func.row_number()
-            .over(
-                partition_by=OfflineRow.entity_key,
-                order_by=(OfflineRow.event_ts.desc(), OfflineRow.created_ts.desc(), OfflineRow.id.desc()),
-            )
-            .label("rank")
-        )
-        inner = _range(
-            select(OfflineRow.entity_key, OfflineRow.event_ts, OfflineRow.created_ts, OfflineRow.values, rank)
-            .where(OfflineRow.feature_set_id == fs_id, OfflineRow.entity_key >= batch[0])
-            .where(OfflineRow.entity_key <= batch[-1]),
-            scope,
-        ).subquery()
-        picked = select(inner.c.entity_key, inner.c.event_ts, inner.c.created_ts, inner.c["values"]).where(
-            inner.c.rank == 1
-        )
-        rows = [(k, e, c, v) for k, e, c, v in session.execute(picked)]
-        return rows, batch[-1]
+        return repo.newest_rows(session, fs_id, scope, batch[0], batch[-1]), batch[-1]
 
 
-def _progress(db: Any, job_id: int, done: int) -> None:
+def _progress(db: Database, job_id: int, done: int) -> None:
     with db.session(write=True) as session, session.begin():
-        session.execute(
-            update(MaterializationJob)
-            .where(MaterializationJob.id == job_id)
-            # rows written after the count (a push during the job) can make `done` pass the total
-            .values(
-                rows_done=done,
-                rows_total=case(
-                    (MaterializationJob.rows_total < done, done), else_=MaterializationJob.rows_total
-                ),
-            )
-        )
+        repo.set_progress(session, job_id, done)
 
 
-def _succeed(db: Any, job_id: int, fs_id: int, scope: Scope) -> None:
+def _succeed(db: Database, job_id: int, fs_id: int, scope: Scope) -> None:
     with db.session(write=True) as session, session.begin():
-        fs = session.scalars(select(FeatureSet).where(FeatureSet.id == fs_id).with_for_update()).first()
+        fs = repo.feature_set_for_update(session, fs_id)
         if fs is not None:
             _advance_marks(fs, scope)
-        session.execute(
-            update(MaterializationJob)
-            .where(MaterializationJob.id == job_id)
-            .values(status="SUCCEEDED", finished_at=utcnow())
-        )
+        repo.finish(session, job_id, "SUCCEEDED")
 
 
 def _advance_marks(fs: FeatureSet, scope: Scope) -> None:
@@ -269,28 +196,15 @@ def _advance_marks(fs: FeatureSet, scope: Scope) -> None:
         fs.materialized_row_id = max(row_mark or 0, scope.until_row_id)
 
 
-def _fail(db: Any, job_id: int, error: str) -> None:
+def _fail(db: Database, job_id: int, error: str) -> None:
     try:
         with db.session(write=True) as session, session.begin():
-            session.execute(
-                update(MaterializationJob)
-                .where(MaterializationJob.id == job_id)
-                .values(status="FAILED", error=error[:4000], finished_at=utcnow())
-            )
+            repo.finish(session, job_id, "FAILED", error[:4000])
     except Exception:
         log.exception("could not mark materialization job %s failed", job_id)
 
 
-def fail_interrupted_jobs(app: FastAPI) -> int:
-    """Mark jobs a stopped process left PENDING or RUNNING as FAILED (start-up hook)."""
-    with app.state.db.session(write=True) as session, session.begin():
-        result = session.execute(
-            update(MaterializationJob)
-            .where(MaterializationJob.status.in_(("PENDING", "RUNNING")))
-            .values(
-                status="FAILED",
-                error="interrupted: the service stopped before the job finished",
-                finished_at=utcnow(),
-            )
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+def fail_interrupted_jobs(db: Database) -> int:
+    """Mark jobs a stopped process left PENDING or RUNNING as FAILED (start-up step)."""
+    with db.session(write=True) as session, session.begin():
+        return repo.fail_unfinished(session, "interrupted: the service stopped before the job finished")

@@ -1,13 +1,11 @@
 """Online store: the newest row per entity of each feature set, served in one round trip.
 
-`app.state.online` is an `OnlineStore` (SQLite file or Redis, from `settings.online_store`), made
-at start-up and closed at shutdown. Writers (push, materialization) call
-`await app.state.online.write(view, rows)` with `OnlineRow`s.
+The app holds one `OnlineStore` (SQLite file or Redis, from `settings.online_store`), built by
+`build_online_store` in its lifespan and closed at shutdown. Writers (push, materialization) call
+`await online.write(view, rows)` with `OnlineRow`s.
 """
 
 from __future__ import annotations
-
-from fastapi import FastAPI
 
 from feature_store.online.base import OnlineRow, OnlineStore, Record, RecordKey
 from feature_store.settings import FeatureStoreSettings
@@ -18,9 +16,6 @@ __all__ = [
     "Record",
     "RecordKey",
     "build_online_store",
-    "close_online_store",
-    "open_online_store",
-    "ping_online_store",
 ]
 
 
@@ -38,19 +33,3 @@ def build_online_store(settings: FeatureStoreSettings) -> OnlineStore:
     from feature_store.online.sqlite_store import SqliteOnlineStore
 
     return SqliteOnlineStore(settings.online_sqlite_path)
-
-
-async def open_online_store(app: FastAPI) -> None:
-    app.state.online = build_online_store(app.state.settings)
-
-
-async def ping_online_store(app: FastAPI) -> None:
-    """`/ready`'s check of the online store (the kit bounds it in time)."""
-    await app.state.online.ping()
-
-
-async def close_online_store(app: FastAPI) -> None:
-    online: OnlineStore | None = getattr(app.state, "online", None)
-    app.state.online = None
-    if online is not None:
-        await online.close()

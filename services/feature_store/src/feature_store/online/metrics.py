@@ -17,7 +17,6 @@ import time
 from datetime import UTC
 from typing import Any
 
-from fastapi import FastAPI
 from mlops_kit.db import Database
 from mlops_kit.observability import CachedCollector, Metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -108,20 +107,3 @@ class FreshnessCollector(CachedCollector):
 def _utc(at: Any) -> float:
     # SQLite hands back naive datetimes; they are UTC
     return float((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp())
-
-
-def online_metrics(app: FastAPI) -> OnlineMetrics:
-    found: OnlineMetrics | None = getattr(app.state, "online_metrics", None)
-    if found is None:
-        found = app.state.online_metrics = OnlineMetrics(app.state.metrics)
-    return found
-
-
-async def register_freshness(app: FastAPI) -> None:
-    """Start-up step: the freshness collector on the app's registry (once per app)."""
-    collector: FreshnessCollector | None = getattr(app.state, "freshness_collector", None)
-    if collector is None:
-        collector = FreshnessCollector(app.state.db, app.state.metrics.service, online_metrics(app))
-        app.state.freshness_collector = collector
-        app.state.metrics.registry.register(collector)
-    collector.db = app.state.db

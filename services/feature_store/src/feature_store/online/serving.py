@@ -27,21 +27,16 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from fastapi import Request
-from sqlalchemy import select
+from mlops_kit.db import Database
 from sqlalchemy.orm import Session
 
 from feature_store.errors import FeatureServiceNotFound, InvalidRequest
 from feature_store.keys import Keyer, entity_keyer
 from feature_store.online.base import OnlineStore, Record, RecordKey
-from feature_store.registry.views import (
-    FeatureDef,
-    FeatureSetView,
-    feature_set_view,
-    resolve_refs,
-    view_cache,
-)
-from feature_store.tables import FeatureService
+from feature_store.online.metrics import OnlineMetrics
+from feature_store.registry import repository as repo
+from feature_store.registry.views import FeatureDef, FeatureSetView, ViewCache, resolve_refs
+from feature_store.settings import FeatureStoreSettings
 from feature_store.types import from_micros
 
 PRESENT, MISSING, EXPIRED = "PRESENT", "MISSING", "EXPIRED"
@@ -123,17 +118,19 @@ def make_plan(pairs: Sequence[tuple[FeatureSetView, FeatureDef]]) -> Plan:
 
 
 class PlanCache:
-    """Plans by request shape; a plan is good while its views are the cached ones."""
+    """Plans by request shape; a plan is good while its views are the cached ones (one per app,
+    made in its lifespan beside the view cache it checks against)."""
 
-    def __init__(self, max_age_seconds: float) -> None:
+    def __init__(self, views: ViewCache, max_age_seconds: float) -> None:
+        self.views = views
         self.max_age = max_age_seconds
         self._plans: dict[Hashable, Plan] = {}
 
-    def get(self, request: Request, key: Hashable) -> Plan | None:
+    def get(self, key: Hashable) -> Plan | None:
         plan = self._plans.get(key)
         if plan is None or time.monotonic() - plan.made >= self.max_age:
             return None
-        views = view_cache(request)
+        views = self.views
         for view in plan.views:
             if views.peek(view.name) is not view:
                 return None
@@ -145,40 +142,39 @@ class PlanCache:
         self._plans[key] = plan
 
 
-def plan_cache(request: Request) -> PlanCache:
-    cache: PlanCache | None = getattr(request.app.state, "serving_plans", None)
-    if cache is None:
-        cache = PlanCache(request.app.state.settings.schema_cache_seconds)
-        request.app.state.serving_plans = cache
-    return cache
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """What serving needs besides the online store (one per app, made in its lifespan)."""
+
+    db: Database
+    plans: PlanCache
+    metrics: OnlineMetrics
+    settings: FeatureStoreSettings
 
 
-def plan_for_refs(request: Request, refs: list[str], default_set: str | None) -> Plan:
+def plan_for_refs(db: Database, views: ViewCache, refs: list[str], default_set: str | None) -> Plan:
     """Blocking (registry reads): run in a worker thread."""
-    with request.app.state.db.session(write=False) as session:
-        return make_plan(resolve_refs(request, session, refs, default_set))
+    with db.session(write=False) as session:
+        return make_plan(resolve_refs(views, session, refs, default_set))
 
 
-def plan_for_service(request: Request, name: str, version: int | None) -> Plan:
+def plan_for_service(db: Database, views: ViewCache, name: str, version: int | None) -> Plan:
     """Blocking (registry reads): the features a feature service version pins, each with the type
     of the feature-set version it was pinned to."""
-    with request.app.state.db.session(write=False) as session:
-        return make_plan(_service_features(request, session, name, version))
+    with db.session(write=False) as session:
+        return make_plan(_service_features(views, session, name, version))
 
 
 def _service_features(
-    request: Request, session: Session, name: str, version: int | None
+    views: ViewCache, session: Session, name: str, version: int | None
 ) -> list[tuple[FeatureSetView, FeatureDef]]:
-    query = select(FeatureService.features).where(FeatureService.name == name)
-    if version is not None:
-        query = query.where(FeatureService.version == version)
-    refs = session.scalar(query.order_by(FeatureService.version.desc()).limit(1))
+    refs = repo.service_refs(session, name, version)
     if refs is None:
         what = f"feature service {name!r}" + (f" version {version}" if version is not None else "")
         raise FeatureServiceNotFound(f"{what} does not exist", {"feature_service": name, "version": version})
     pairs = []
     for ref in refs:
-        view = feature_set_view(request, session, ref["feature_set"])
+        view = views.get(session, ref["feature_set"])
         pairs.append((view, view.feature(ref["feature"], ref.get("version"))))
     return pairs
 

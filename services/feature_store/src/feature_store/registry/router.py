@@ -11,6 +11,7 @@ from mlops_kit.errors import ServiceUnavailable
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import Field
 
+from feature_store.deps import OnlineDep, ViewsDep
 from feature_store.registry import schemas as s
 from feature_store.registry import service
 
@@ -54,10 +55,10 @@ def delete_entity(name: PathStr, session: SessionDep) -> Response:
 
 
 @router.post("/api/feature-sets", status_code=201, response_model=s.FeatureSetRead, tags=["feature sets"])
-def create_feature_set(body: s.FeatureSetCreate, request: Request, session: SessionDep) -> s.FeatureSetRead:
+def create_feature_set(body: s.FeatureSetCreate, views: ViewsDep, session: SessionDep) -> s.FeatureSetRead:
     """Create a feature set (version 1). Without `entity`, it belongs to the `default` entity
     whose join key is `entity_id`."""
-    fs = service.create_feature_set(request, session, body)
+    fs = service.create_feature_set(views, session, body)
     return service.feature_set_read(session, fs)
 
 
@@ -68,12 +69,12 @@ def create_feature_set(body: s.FeatureSetCreate, request: Request, session: Sess
     tags=["feature sets"],
 )
 def apply_feature_set(
-    name: PathStr, body: s.FeatureSetApply, request: Request, response: Response, session: SessionDep
+    name: PathStr, body: s.FeatureSetApply, views: ViewsDep, response: Response, session: SessionDep
 ) -> s.FeatureSetRead:
     """Idempotent apply (as `feast apply`): creates the set (201), or makes a new schema version
     when the features changed (additive; removals or type changes need `breaking: true`), or
     changes nothing (200)."""
-    fs, created = service.apply_feature_set(request, session, name, body)
+    fs, created = service.apply_feature_set(views, session, name, body)
     if created:
         response.status_code = status.HTTP_201_CREATED
     return service.feature_set_read(session, fs)
@@ -96,7 +97,7 @@ def list_feature_sets(
         session, entity=entity, owner=owner, tags=tags, name_prefix=name_prefix, limit=limit, offset=offset
     )
     return s.FeatureSetPage(
-        items=[service.feature_set_read(session, fs) for fs in rows], **page_fields(total, limit, offset)
+        items=service.feature_set_reads(session, rows), **page_fields(total, limit, offset)
     )
 
 
@@ -107,10 +108,10 @@ def get_feature_set(name: PathStr, session: SessionDep, version: Version = None)
 
 @router.patch("/api/feature-sets/{name}", response_model=s.FeatureSetRead, tags=["feature sets"])
 def update_feature_set(
-    name: PathStr, body: s.FeatureSetUpdate, request: Request, session: SessionDep
+    name: PathStr, body: s.FeatureSetUpdate, views: ViewsDep, session: SessionDep
 ) -> s.FeatureSetRead:
     """Description, owner, tags, TTL (`ttl_seconds: 0` removes it). Schema changes are versions."""
-    fs = service.update_feature_set(request, session, name, body)
+    fs = service.update_feature_set(views, session, name, body)
     return service.feature_set_read(session, fs)
 
 
@@ -118,13 +119,14 @@ def update_feature_set(
 async def delete_feature_set(
     name: PathStr,
     request: Request,
+    views: ViewsDep,
+    online: OnlineDep,
     force: Annotated[bool, Query(description="even if feature services use it")] = False,
 ) -> Response:
     """Deletes the set with every version, offline row, statistic and job, and its online values."""
     set_id = await run_transaction(
-        request, lambda session: service.delete_feature_set(request, session, name, force=force)
+        request, lambda session: service.delete_feature_set(views, session, name, force=force)
     )
-    online = getattr(request.app.state, "online", None)
     if online is not None:
         try:
             await online.delete_feature_set(set_id)
@@ -148,13 +150,13 @@ def list_versions(name: PathStr, session: SessionDep) -> list[s.VersionRead]:
     "/api/feature-sets/{name}/versions", status_code=201, response_model=s.VersionRead, tags=["feature sets"]
 )
 def create_version(
-    name: PathStr, body: s.VersionCreate, request: Request, session: SessionDep
+    name: PathStr, body: s.VersionCreate, views: ViewsDep, session: SessionDep
 ) -> s.VersionRead:
     """A new schema version from the whole new feature list. Adding features is always allowed;
     removing or retyping one answers 409 BREAKING_SCHEMA_CHANGE unless `breaking: true`."""
     fs = service.get_feature_set(session, name, lock=True)
     version = service.add_version(
-        request, session, fs, body.features, breaking=body.breaking, change=body.change
+        views, session, fs, body.features, breaking=body.breaking, change=body.change
     )
     assert version is not None
     return _version_read(name, version)
@@ -192,12 +194,12 @@ def _version_read(name: str, row: object) -> s.VersionRead:
     tags=["feature services"],
 )
 def create_feature_service(
-    body: s.FeatureServiceCreate, request: Request, response: Response, session: SessionDep
+    body: s.FeatureServiceCreate, views: ViewsDep, response: Response, session: SessionDep
 ) -> s.FeatureServiceRead:
     """Version 1, or a new version when the features differ from the latest (201); the same
     features again answer the latest version (200). Each reference is pinned to the feature
     set's current schema version: what a model version records as its lineage."""
-    svc, created = service.create_service(request, session, body)
+    svc, created = service.create_service(views, session, body)
     if not created:
         response.status_code = status.HTTP_200_OK
     return service.service_read(svc)

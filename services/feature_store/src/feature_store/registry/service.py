@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
 from mlops_kit.audit import utcnow
-from mlops_kit.db import after_commit, lock_key
-from sqlalchemy import delete, func, select
+from mlops_kit.db import after_commit
 from sqlalchemy.orm import Session
 
 from feature_store.errors import (
@@ -25,36 +23,15 @@ from feature_store.errors import (
     InUse,
     InvalidRequest,
 )
+from feature_store.registry import repository as repo
 from feature_store.registry import schemas as s
-from feature_store.registry.views import resolve_refs, view_cache
-from feature_store.tables import (
-    Entity,
-    FeatureService,
-    FeatureSet,
-    FeatureSetVersion,
-    FeatureStatistics,
-    MaterializationJob,
-    OfflineRow,
-)
+from feature_store.registry.repository import lock_entity, lock_feature_set, lock_service
+from feature_store.registry.views import ViewCache, resolve_refs
+from feature_store.tables import Entity, FeatureService, FeatureSet, FeatureSetVersion
 from feature_store.types import from_micros
 
 DEFAULT_ENTITY = "default"
 DEFAULT_JOIN_KEY = "entity_id"
-
-
-# Every write to a named object holds its lock (kit lock_key) from before its first read to the
-# commit, so replicas never both act on one stale view: two registrations of one new schema
-# version make one version, two creations of one name one object.
-def lock_entity(session: Session, name: str) -> None:
-    lock_key(session, "features.entity", name)
-
-
-def lock_feature_set(session: Session, name: str) -> None:
-    lock_key(session, "features.feature_set", name)
-
-
-def lock_service(session: Session, name: str) -> None:
-    lock_key(session, "features.service", name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,7 +51,7 @@ def entity_read(entity: Entity) -> s.EntityRead:
 
 
 def get_entity(session: Session, name: str) -> Entity:
-    entity = session.scalar(select(Entity).where(Entity.name == name))
+    entity = repo.entity_by_name(session, name)
     if entity is None:
         raise EntityNotFound(f"entity {name!r} does not exist", {"entity": name})
     return entity
@@ -82,7 +59,7 @@ def get_entity(session: Session, name: str) -> Entity:
 
 def create_entity(session: Session, body: s.EntityCreate) -> Entity:
     lock_entity(session, body.name)
-    if session.scalar(select(Entity.id).where(Entity.name == body.name)) is not None:
+    if repo.entity_exists(session, body.name):
         raise AlreadyExists(f"entity {body.name!r} already exists", {"entity": body.name})
     now = utcnow()
     entity = Entity(
@@ -94,14 +71,13 @@ def create_entity(session: Session, body: s.EntityCreate) -> Entity:
         created_at=now,
         updated_at=now,
     )
-    session.add(entity)
-    session.flush()
+    repo.add(session, entity)
     return entity
 
 
 def _default_entity(session: Session) -> Entity:
     lock_entity(session, DEFAULT_ENTITY)
-    entity = session.scalar(select(Entity).where(Entity.name == DEFAULT_ENTITY))
+    entity = repo.entity_by_name(session, DEFAULT_ENTITY)
     if entity is not None:
         return entity
     body = s.EntityCreate(
@@ -113,9 +89,7 @@ def _default_entity(session: Session) -> Entity:
 
 
 def list_entities(session: Session, limit: int, offset: int) -> tuple[list[Entity], int]:
-    total = session.scalar(select(func.count()).select_from(Entity)) or 0
-    rows = session.scalars(select(Entity).order_by(Entity.name).limit(limit).offset(offset))
-    return list(rows), total
+    return repo.entity_page(session, limit, offset)
 
 
 def update_entity(session: Session, name: str, body: s.EntityUpdate) -> Entity:
@@ -132,13 +106,13 @@ def update_entity(session: Session, name: str, body: s.EntityUpdate) -> Entity:
 def delete_entity(session: Session, name: str) -> None:
     lock_entity(session, name)
     entity = get_entity(session, name)
-    users = list(session.scalars(select(FeatureSet.name).where(FeatureSet.entity_id == entity.id)))
+    users = repo.feature_sets_of_entity(session, entity.id)
     if users:
         raise InUse(
             f"entity {name!r} is used by feature sets {sorted(users)}: delete them first",
             {"entity": name, "feature_sets": sorted(users)},
         )
-    session.delete(entity)
+    repo.delete_entity(session, entity)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,7 +127,7 @@ def get_feature_set(session: Session, name: str, *, lock: bool = False) -> Featu
     """The feature set `name`; with `lock`, held for this transaction's write (see lock_feature_set)."""
     if lock:
         lock_feature_set(session, name)
-    fs = session.scalar(select(FeatureSet).where(FeatureSet.name == name))
+    fs = repo.feature_set_by_name(session, name)
     if fs is None:
         raise FeatureSetNotFound(f"feature set {name!r} does not exist", {"feature_set": name})
     return fs
@@ -161,7 +135,7 @@ def get_feature_set(session: Session, name: str, *, lock: bool = False) -> Featu
 
 def get_version(session: Session, fs: FeatureSet, version: int | None) -> FeatureSetVersion:
     wanted = fs.latest_version if version is None else version
-    row = session.get(FeatureSetVersion, (fs.id, wanted))
+    row = repo.version(session, fs.id, wanted)
     if row is None:
         raise FeatureSetNotFound(
             f"feature set {fs.name!r} has no version {wanted}",
@@ -171,16 +145,22 @@ def get_version(session: Session, fs: FeatureSet, version: int | None) -> Featur
 
 
 def feature_set_read(session: Session, fs: FeatureSet, version: int | None = None) -> s.FeatureSetRead:
-    entity = session.get(Entity, fs.entity_id)
+    entity = repo.entity_by_id(session, fs.entity_id)
     assert entity is not None
     shown = get_version(session, fs, version)
-    versions = list(
-        session.scalars(
-            select(FeatureSetVersion.version)
-            .where(FeatureSetVersion.feature_set_id == fs.id)
-            .order_by(FeatureSetVersion.version)
-        )
-    )
+    return _read(fs, entity, shown, repo.version_numbers(session, fs.id))
+
+
+def feature_set_reads(session: Session, sets: list[FeatureSet]) -> list[s.FeatureSetRead]:
+    """The reads of many feature sets (their latest versions) in a fixed number of statements."""
+    details = repo.feature_set_details(session, sets)
+    return [
+        _read(fs, details.entities[fs.entity_id], details.latest[fs.id], details.numbers[fs.id])
+        for fs in sets
+    ]
+
+
+def _read(fs: FeatureSet, entity: Entity, shown: FeatureSetVersion, versions: list[int]) -> s.FeatureSetRead:
     return s.FeatureSetRead(
         name=fs.name,
         entity=entity.name,
@@ -199,15 +179,14 @@ def feature_set_read(session: Session, fs: FeatureSet, version: int | None = Non
     )
 
 
-def _invalidate(request: Request, session: Session, name: str) -> None:
-    cache = view_cache(request)
-    after_commit(session, lambda: cache.invalidate(name))
-    cache.invalidate(name)
+def _invalidate(views: ViewCache, session: Session, name: str) -> None:
+    after_commit(session, lambda: views.invalidate(name))
+    views.invalidate(name)
 
 
-def create_feature_set(request: Request, session: Session, body: s.FeatureSetCreate) -> FeatureSet:
+def create_feature_set(views: ViewCache, session: Session, body: s.FeatureSetCreate) -> FeatureSet:
     lock_feature_set(session, body.name)
-    if session.scalar(select(FeatureSet.id).where(FeatureSet.name == body.name)) is not None:
+    if repo.feature_set_exists(session, body.name):
         raise AlreadyExists(
             f"feature set {body.name!r} already exists: add a version with "
             f"POST /api/feature-sets/{body.name}/versions or apply with PUT",
@@ -230,9 +209,9 @@ def create_feature_set(request: Request, session: Session, body: s.FeatureSetCre
         created_at=now,
         updated_at=now,
     )
-    session.add(fs)
-    session.flush()
-    session.add(
+    repo.add(session, fs)
+    repo.add(
+        session,
         FeatureSetVersion(
             feature_set_id=fs.id,
             version=1,
@@ -240,10 +219,9 @@ def create_feature_set(request: Request, session: Session, body: s.FeatureSetCre
             breaking=False,
             change="created",
             created_at=now,
-        )
+        ),
     )
-    session.flush()
-    _invalidate(request, session, fs.name)
+    _invalidate(views, session, fs.name)
     return fs
 
 
@@ -277,7 +255,7 @@ def schema_diff(old: list[dict[str, Any]], new: list[s.FeatureIn]) -> dict[str, 
 
 
 def add_version(
-    request: Request,
+    views: ViewCache,
     session: Session,
     fs: FeatureSet,
     features: list[s.FeatureIn],
@@ -303,7 +281,7 @@ def add_version(
             "breaking version (old versions stay readable)",
             {"feature_set": fs.name, "removed": diff["removed"], "retyped": diff["retyped"]},
         )
-    entity = session.get(Entity, fs.entity_id)
+    entity = repo.entity_by_id(session, fs.entity_id)
     assert entity is not None
     _check_no_key_clash(entity, features)
     now = utcnow()
@@ -315,12 +293,11 @@ def add_version(
         change=change or _describe(diff),
         created_at=now,
     )
-    session.add(version)
     fs.latest_version = version.version
     fs.revision += 1
     fs.updated_at = now
-    session.flush()
-    _invalidate(request, session, fs.name)
+    repo.add(session, version)
+    _invalidate(views, session, fs.name)
     return version
 
 
@@ -338,11 +315,11 @@ def _describe(diff: dict[str, list[Any]]) -> str:
 
 
 def apply_feature_set(
-    request: Request, session: Session, name: str, body: s.FeatureSetApply
+    views: ViewCache, session: Session, name: str, body: s.FeatureSetApply
 ) -> tuple[FeatureSet, bool]:
     """(feature set, created?)."""
     lock_feature_set(session, name)
-    fs = session.scalar(select(FeatureSet).where(FeatureSet.name == name))
+    fs = repo.feature_set_by_name(session, name)
     if fs is None:
         create = s.FeatureSetCreate(
             name=name,
@@ -353,27 +330,27 @@ def apply_feature_set(
             tags=body.tags or {},
             ttl_seconds=body.ttl_seconds,
         )
-        return create_feature_set(request, session, create), True
+        return create_feature_set(views, session, create), True
     if body.entity is not None:
-        entity = session.get(Entity, fs.entity_id)
+        entity = repo.entity_by_id(session, fs.entity_id)
         if entity is not None and entity.name != body.entity:
             raise InvalidRequest(
                 f"feature set {name!r} belongs to entity {entity.name!r}, not {body.entity!r}",
                 {"feature_set": name, "entity": entity.name},
             )
-    add_version(request, session, fs, body.features, breaking=body.breaking, unchanged_ok=True)
+    add_version(views, session, fs, body.features, breaking=body.breaking, unchanged_ok=True)
     update = s.FeatureSetUpdate(
         description=body.description,
         owner=body.owner,
         tags=body.tags,
         ttl_seconds=None if body.ttl_seconds is None else body.ttl_seconds,
     )
-    update_feature_set(request, session, name, update, fs=fs)
+    update_feature_set(views, session, name, update, fs=fs)
     return fs, False
 
 
 def update_feature_set(
-    request: Request, session: Session, name: str, body: s.FeatureSetUpdate, fs: FeatureSet | None = None
+    views: ViewCache, session: Session, name: str, body: s.FeatureSetUpdate, fs: FeatureSet | None = None
 ) -> FeatureSet:
     fs = fs or get_feature_set(session, name, lock=True)
     changed = False
@@ -388,8 +365,8 @@ def update_feature_set(
     if changed:
         fs.revision += 1
         fs.updated_at = utcnow()
-        session.flush()
-        _invalidate(request, session, fs.name)
+        repo.flush(session)
+        _invalidate(views, session, fs.name)
     return fs
 
 
@@ -403,15 +380,7 @@ def list_feature_sets(
     limit: int,
     offset: int,
 ) -> tuple[list[FeatureSet], int]:
-    query = select(FeatureSet)
-    if entity:
-        query = query.join(Entity, Entity.id == FeatureSet.entity_id).where(Entity.name == entity)
-    if owner:
-        query = query.where(FeatureSet.owner == owner)
-    if name_prefix:
-        escaped = name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(FeatureSet.name.like(f"{escaped}%", escape="\\"))
-    found = list(session.scalars(query.order_by(FeatureSet.name)))
+    found = repo.matching_feature_sets(session, entity=entity, owner=owner, name_prefix=name_prefix)
     if tags:
         found = [fs for fs in found if all(_has_tag(fs.tags or {}, t) for t in tags)]
     return found[offset : offset + limit], len(found)
@@ -424,7 +393,7 @@ def _has_tag(tags: dict[str, str], wanted: str) -> bool:
     return key in tags or key in tags.values()
 
 
-def delete_feature_set(request: Request, session: Session, name: str, *, force: bool) -> int:
+def delete_feature_set(views: ViewCache, session: Session, name: str, *, force: bool) -> int:
     """Removes the set, its versions, offline rows, statistics and jobs; returns its id (the
     caller clears the online store after commit)."""
     fs = get_feature_set(session, name, lock=True)
@@ -434,17 +403,14 @@ def delete_feature_set(request: Request, session: Session, name: str, *, force: 
             f"feature set {name!r} is used by feature services {users}: delete them or pass ?force=true",
             {"feature_set": name, "feature_services": users},
         )
-    for table in (OfflineRow, FeatureStatistics, MaterializationJob, FeatureSetVersion):
-        session.execute(delete(table).where(table.feature_set_id == fs.id))
-    session.delete(fs)
-    session.flush()
-    _invalidate(request, session, name)
+    repo.delete_feature_set(session, fs)
+    _invalidate(views, session, name)
     return fs.id
 
 
 def _services_using(session: Session, set_name: str) -> list[str]:
     names: set[str] = set()
-    for svc in session.scalars(select(FeatureService)):
+    for svc in repo.all_services(session):
         if any(ref.get("feature_set") == set_name for ref in svc.features):
             names.add(svc.name)
     return sorted(names)
@@ -466,10 +432,7 @@ def service_read(svc: FeatureService) -> s.FeatureServiceRead:
 
 
 def get_service(session: Session, name: str, version: int | None = None) -> FeatureService:
-    query = select(FeatureService).where(FeatureService.name == name)
-    if version is not None:
-        query = query.where(FeatureService.version == version)
-    svc = session.scalar(query.order_by(FeatureService.version.desc()).limit(1))
+    svc = repo.service(session, name, version)
     if svc is None:
         what = f"feature service {name!r}" + (f" version {version}" if version is not None else "")
         raise FeatureServiceNotFound(f"{what} does not exist", {"feature_service": name, "version": version})
@@ -477,21 +440,16 @@ def get_service(session: Session, name: str, version: int | None = None) -> Feat
 
 
 def create_service(
-    request: Request, session: Session, body: s.FeatureServiceCreate
+    views: ViewCache, session: Session, body: s.FeatureServiceCreate
 ) -> tuple[FeatureService, bool]:
     """A new version when the resolved features differ from the latest; (service, created?)."""
     lock_service(session, body.name)
-    resolved = resolve_refs(request, session, body.features)
+    resolved = resolve_refs(views, session, body.features)
     refs = [
         {"feature_set": view.name, "feature": f.name, "version": view.latest_version, "type": f.type}
         for view, f in resolved
     ]
-    latest = session.scalar(
-        select(FeatureService)
-        .where(FeatureService.name == body.name)
-        .order_by(FeatureService.version.desc())
-        .limit(1)
-    )
+    latest = repo.service(session, body.name)
     if latest is not None and latest.features == refs:
         changed = False
         if body.description and body.description != latest.description:
@@ -499,7 +457,7 @@ def create_service(
         if body.tags and body.tags != latest.tags:
             latest.tags, changed = body.tags, True
         if changed:
-            session.flush()
+            repo.flush(session)
         return latest, False
     svc = FeatureService(
         name=body.name,
@@ -509,31 +467,16 @@ def create_service(
         tags=body.tags or (dict(latest.tags) if latest else {}),
         created_at=utcnow(),
     )
-    session.add(svc)
-    session.flush()
+    repo.add(session, svc)
     return svc, True
 
 
 def list_services(session: Session, limit: int, offset: int) -> tuple[list[FeatureService], int]:
-    latest = (
-        select(FeatureService.name, func.max(FeatureService.version).label("version"))
-        .group_by(FeatureService.name)
-        .subquery()
-    )
-    query = select(FeatureService).join(
-        latest, (latest.c.name == FeatureService.name) & (latest.c.version == FeatureService.version)
-    )
-    total = session.scalar(select(func.count()).select_from(latest)) or 0
-    rows = session.scalars(query.order_by(FeatureService.name).limit(limit).offset(offset))
-    return list(rows), total
+    return repo.latest_services(session, limit, offset)
 
 
 def service_versions(session: Session, name: str) -> list[FeatureService]:
-    rows = list(
-        session.scalars(
-            select(FeatureService).where(FeatureService.name == name).order_by(FeatureService.version)
-        )
-    )
+    rows = repo.service_versions(session, name)
     if not rows:
         raise FeatureServiceNotFound(f"feature service {name!r} does not exist", {"feature_service": name})
     return rows
@@ -542,4 +485,4 @@ def service_versions(session: Session, name: str) -> list[FeatureService]:
 def delete_service(session: Session, name: str) -> None:
     lock_service(session, name)
     service_versions(session, name)
-    session.execute(delete(FeatureService).where(FeatureService.name == name))
+    repo.delete_service(session, name)

@@ -12,13 +12,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from fastapi import Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feature_store.errors import FeatureNotFound, FeatureSetNotFound, InvalidRequest
 from feature_store.keys import Keyer, entity_keyer
-from feature_store.tables import Entity, FeatureSet, FeatureSetVersion
+from feature_store.registry import repository as repo
 
 
 @dataclass(frozen=True)
@@ -69,17 +67,13 @@ class FeatureSetView:
 
 
 def load_view(session: Session, name: str) -> FeatureSetView:
-    row = session.execute(
-        select(FeatureSet, Entity)
-        .join(Entity, Entity.id == FeatureSet.entity_id)
-        .where(FeatureSet.name == name)
-    ).first()
+    row = repo.feature_set_with_entity(session, name)
     if row is None:
         raise FeatureSetNotFound(f"feature set {name!r} does not exist", {"feature_set": name})
     fs, entity = row
     versions = {
         v.version: tuple(FeatureDef(f["name"], f["type"], f.get("description", "")) for f in v.features)
-        for v in session.scalars(select(FeatureSetVersion).where(FeatureSetVersion.feature_set_id == fs.id))
+        for v in repo.versions(session, fs.id)
     }
     return FeatureSetView(
         id=fs.id,
@@ -95,19 +89,20 @@ def load_view(session: Session, name: str) -> FeatureSetView:
 
 
 class ViewCache:
-    """Per-process cache of feature-set views (app.state.views)."""
+    """Per-process cache of feature-set views (one per app, made in its lifespan)."""
 
     def __init__(self, max_age_seconds: float) -> None:
         self.max_age = max_age_seconds
         self._views: dict[str, tuple[float, FeatureSetView]] = {}
 
     def get(self, session: Session, name: str) -> FeatureSetView:
+        """The view of feature set `name` (404 FEATURE_SET_NOT_FOUND naming it)."""
         now = time.monotonic()
         cached = self._views.get(name)
         if cached is not None and now - cached[0] < self.max_age:
             return cached[1]
         if cached is not None:
-            revision = session.scalar(select(FeatureSet.revision).where(FeatureSet.name == name))
+            revision = repo.feature_set_revision(session, name)
             if revision == cached[1].revision:
                 self._views[name] = (now, cached[1])
                 return cached[1]
@@ -129,20 +124,8 @@ class ViewCache:
             self._views.pop(name, None)
 
 
-def view_cache(request: Request) -> ViewCache:
-    cache: ViewCache | None = getattr(request.app.state, "views", None)
-    if cache is None:
-        cache = request.app.state.views = ViewCache(request.app.state.settings.schema_cache_seconds)
-    return cache
-
-
-def feature_set_view(request: Request, session: Session, name: str) -> FeatureSetView:
-    """The view of feature set `name` (404 FEATURE_SET_NOT_FOUND naming it)."""
-    return view_cache(request).get(session, name)
-
-
 def resolve_refs(
-    request: Request, session: Session, refs: list[str], default_set: str | None = None
+    views: ViewCache, session: Session, refs: list[str], default_set: str | None = None
 ) -> list[tuple[FeatureSetView, FeatureDef]]:
     """Feature references to (view, feature), in order, duplicates removed.
 
@@ -159,10 +142,10 @@ def resolve_refs(
             continue
         if ":" in ref:
             set_name, feature = ref.split(":", 1)
-            view = feature_set_view(request, session, set_name)
+            view = views.get(session, set_name)
             chosen = view.features() if feature == "*" else (view.feature(feature),)
         elif default_set:
-            view = feature_set_view(request, session, default_set)
+            view = views.get(session, default_set)
             chosen = (view.feature(ref),)
         else:
             bare.append(ref)
@@ -172,7 +155,7 @@ def resolve_refs(
                 seen.add((view.name, f.name))
                 out.append((view, f))
     if bare:
-        owners = _owners_of(request, session, bare)
+        owners = _owners_of(views, session, bare)
         for ref in bare:
             candidates = owners.get(ref, [])
             if not candidates:
@@ -182,18 +165,18 @@ def resolve_refs(
                     f"feature {ref!r} is in several feature sets {sorted(candidates)}: use set:feature",
                     {"feature": ref, "feature_sets": sorted(candidates)},
                 )
-            view = feature_set_view(request, session, candidates[0])
+            view = views.get(session, candidates[0])
             if (view.name, ref) not in seen:
                 seen.add((view.name, ref))
                 out.append((view, view.feature(ref)))
     return out
 
 
-def _owners_of(request: Request, session: Session, names: list[str]) -> dict[str, list[str]]:
+def _owners_of(views: ViewCache, session: Session, names: list[str]) -> dict[str, list[str]]:
     wanted = set(names)
     owners: dict[str, list[str]] = {}
-    for set_name in session.scalars(select(FeatureSet.name)):
-        view = feature_set_view(request, session, set_name)
+    for set_name in repo.feature_set_names(session):
+        view = views.get(session, set_name)
         for f in view.features():
             if f.name in wanted:
                 owners.setdefault(f.name, []).append(set_name)
