@@ -36,6 +36,23 @@ def resolve(session: Session, model: RegisteredModel, alias: str) -> ModelVersio
     return version
 
 
+def list_aliases(session: Session, model: RegisteredModel) -> list[tuple[Alias, str]]:
+    """(alias, version it points at) of the model, by alias."""
+    return repo.list_aliases(session, model.id)
+
+
+def history(
+    session: Session,
+    model: RegisteredModel,
+    kind: str | None,
+    name: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Transition], int]:
+    """A page of the model's alias and stage moves, newest first, and their total."""
+    return repo.history(session, model.id, kind, name, limit, offset)
+
+
 def set_alias(
     session: Session,
     model: RegisteredModel,

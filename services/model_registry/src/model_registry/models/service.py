@@ -22,6 +22,7 @@ from model_registry.models import fastpath
 from model_registry.models import repository as repo
 from model_registry.models.schemas import (
     ArtifactRead,
+    LineageRead,
     ModelRead,
     ModelUpdate,
     ModelVersionRead,
@@ -164,6 +165,97 @@ def register_version(
             f"model {name!r} already has version {version!r}", {"name": name, "version": version}
         ) from exc
     return model, row
+
+
+def list_models(
+    session: Session,
+    *,
+    name_prefix: str | None,
+    tags: list[str],
+    framework: str | None,
+    metric: list[str],
+    order_by: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[ModelRead], int]:
+    flt = repo.VersionFilter(tags=parse_tags(tags), framework=framework, metrics=parse_metric_filters(metric))
+    key, descending = parse_order(order_by, MODEL_ORDERS)
+    rows, total = repo.list_models(
+        session,
+        name_prefix=name_prefix,
+        flt=flt,
+        order_by=key,
+        descending=descending,
+        limit=limit,
+        offset=offset,
+    )
+    return model_reads(session, rows), total
+
+
+def list_versions(
+    session: Session,
+    model: RegisteredModel,
+    *,
+    tags: list[str],
+    framework: str | None,
+    stage: str | None,
+    metric: list[str],
+    order_by: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[ModelVersionRead], int]:
+    flt = repo.VersionFilter(
+        tags=parse_tags(tags), framework=framework, stage=stage, metrics=parse_metric_filters(metric)
+    )
+    key, descending = parse_order(order_by, VERSION_ORDERS)
+    rows, total = repo.list_versions(
+        session, model_id=model.id, flt=flt, order_by=key, descending=descending, limit=limit, offset=offset
+    )
+    return version_reads(session, model, rows), total
+
+
+def model_with_versions(session: Session, name: str, versions_limit: int) -> ModelRead:
+    """The model, with its newest `versions_limit` versions."""
+    model = load_model(session, name)
+    read = model_reads(session, [model])[0]
+    rows, _ = repo.list_versions(
+        session,
+        model_id=model.id,
+        flt=repo.VersionFilter(),
+        order_by="version",
+        descending=True,
+        limit=versions_limit,
+        offset=0,
+    )
+    read.versions = version_reads(session, model, rows)
+    return read
+
+
+def delete_model(session: Session, model: RegisteredModel) -> None:
+    repo.delete_model(session, model)
+
+
+def delete_version(session: Session, version: ModelVersion) -> None:
+    repo.delete_version(session, version)
+
+
+def lineage(session: Session, model: RegisteredModel, version: ModelVersion) -> LineageRead:
+    parent = None
+    parent_version = (version.lineage or {}).get("parent_version")
+    if parent_version:
+        found = repo.get_version(session, model.id, parent_version)
+        parent = (
+            {"name": model.name, "version": found.version, "sha256": found.sha256, "lineage": found.lineage}
+            if found
+            else {"name": model.name, "version": parent_version, "deleted": True}
+        )
+    return LineageRead(
+        name=model.name,
+        version=version.version,
+        lineage=version.lineage or {},
+        parent=parent,
+        children=repo.children_of(session, model.id, version.version),
+    )
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
