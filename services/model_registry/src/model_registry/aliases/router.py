@@ -8,17 +8,19 @@ from mlops_kit.deps import DatabaseDep, SessionDep
 from mlops_kit.pagination import Limit, Offset, page_fields
 
 from model_registry.aliases import service
-from model_registry.aliases.schemas import MAX_MODELS, MAX_ROWS, AliasStateRead
-from model_registry.deps import ActorDep, AliasPath, ModelDep, NamePath, VersionDep
-from model_registry.models import service as models
-from model_registry.models.schemas import (
+from model_registry.aliases.schemas import (
+    MAX_MODELS,
+    MAX_ROWS,
     AliasRead,
     AliasSet,
-    ModelVersionRead,
+    AliasStateRead,
     StageTransition,
     TransitionPage,
     TransitionRead,
 )
+from model_registry.deps import ActorDep, AliasPath, ModelDep, NamePath, VersionDep
+from model_registry.models import service as models
+from model_registry.models.schemas import ModelVersionRead
 from model_registry.tables import Alias, RegisteredModel
 from model_registry.types import ModelName, Stage, check_alias
 

@@ -21,12 +21,12 @@ from model_registry.errors import (
 from model_registry.models import fastpath
 from model_registry.models import repository as repo
 from model_registry.models.schemas import (
-    ArtifactRead,
     LineageRead,
     ModelRead,
     ModelUpdate,
     ModelVersionRead,
     VersionFields,
+    version_fields,
 )
 from model_registry.tables import ModelVersion, RegisteredModel
 from model_registry.types import NAME_RE, NAME_RULE, VERSION_RE, default_format
@@ -294,31 +294,11 @@ def version_read(session: Session, model: RegisteredModel, version: ModelVersion
 
 
 def _version_read(name: str, v: ModelVersion, aliases: list[str], artifacts: list[Any]) -> ModelVersionRead:
-    return ModelVersionRead(
-        name=name,
-        version=v.version,
-        framework=v.framework,
-        format=v.format,
-        stage=v.stage,
-        status=v.status,
-        description=v.description,
-        metrics=v.metrics or {},
-        params=v.params or {},
-        tags=v.tags or [],
-        signature=v.signature,
-        lineage=v.lineage or {},
-        aliases=aliases,
-        size_bytes=v.size_bytes,
-        sha256=v.sha256,
-        artifacts=[
-            ArtifactRead(path=a.path, size_bytes=a.size_bytes, sha256=a.sha256, created_at=a.created_at)
-            for a in artifacts
-        ],
-        created_at=v.created_at,
-        updated_at=v.updated_at,
-        created_by=v.created_by,
-        download_url=f"/api/models/{name}/versions/{v.version}/download",
-    )
+    files = [
+        {"path": a.path, "size_bytes": a.size_bytes, "sha256": a.sha256, "created_at": a.created_at}
+        for a in artifacts
+    ]
+    return ModelVersionRead(**version_fields(name, v, aliases, files))
 
 
 def model_reads(session: Session, models: list[RegisteredModel]) -> list[ModelRead]:
@@ -347,7 +327,7 @@ async def read_version_json(db: Database, name: str, version: str) -> bytes:
     check_name(name)
     if not version.startswith("@"):
         check_version_string(version)
-    row, model_exists = await fastpath.fetch(db, name, version)
+    row, model_exists = await repo.version_row(db, name, version)
     if not model_exists:
         raise ModelNotFound(f"model {name!r} does not exist", {"name": name})
     if row is None and version.startswith("@"):
