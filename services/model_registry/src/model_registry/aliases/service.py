@@ -66,10 +66,10 @@ def set_alias(
     previous = None
     now = utcnow()
     if current is None:
-        current = Alias(
-            model_id=model.id, alias=alias, version_id=version.id, updated_at=now, updated_by=actor
+        current = repo.add_alias(
+            session,
+            Alias(model_id=model.id, alias=alias, version_id=version.id, updated_at=now, updated_by=actor),
         )
-        session.add(current)
     else:
         previous = model_repo.get_versions_by_id(session, [current.version_id])[current.version_id]
         current.version_id, current.updated_at, current.updated_by = version.id, now, actor
