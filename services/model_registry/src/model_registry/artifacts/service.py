@@ -13,7 +13,6 @@ from mlops_kit.audit import utcnow
 from mlops_kit.db import after_commit, on_rollback
 from mlops_kit.errors import RangeNotSatisfiable, ServiceUnavailable, Unprocessable
 from mlops_kit.storage import ArtifactStore, SpooledFile
-from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
 from model_registry.artifacts import repository as repo
@@ -70,10 +69,8 @@ def attach(
     detected = detect([(path, spooled.path) for path, spooled in files], version.framework)
     keys = [(path, spooled, _put(session, store, model, version, path, spooled)) for path, spooled in files]
     lock_model(session, model.name)
-    try:
-        session.refresh(version)
-    except InvalidRequestError:
-        raise ModelVersionNotFound(f"version {version.version!r} of {model.name!r} was deleted") from None
+    if not repo.reload_version(session, version):
+        raise ModelVersionNotFound(f"version {version.version!r} of {model.name!r} was deleted")
     existing = _refuse_existing(session, model, version, [path for path, _ in files])
     if not existing and version.format == default_format(version.framework):
         version.format = detected or version.format
