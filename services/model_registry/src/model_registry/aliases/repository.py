@@ -16,6 +16,11 @@ def get_alias(session: Session, model_id: int, alias: str) -> Alias | None:
     return session.get(Alias, (model_id, alias))
 
 
+def add_alias(session: Session, alias: Alias) -> Alias:
+    session.add(alias)
+    return alias
+
+
 def resolve(session: Session, model_id: int, alias: str) -> ModelVersion | None:
     return session.scalar(
         select(ModelVersion)

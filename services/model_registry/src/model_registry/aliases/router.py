@@ -7,19 +7,20 @@ from fastapi import APIRouter, Header, Query, Response
 from mlops_kit.deps import DatabaseDep, SessionDep
 from mlops_kit.pagination import Limit, Offset, page_fields
 
-from model_registry.aliases import repository as repo
 from model_registry.aliases import service
-from model_registry.aliases.schemas import MAX_MODELS, MAX_ROWS, AliasStateRead
-from model_registry.deps import ActorDep, AliasPath, ModelDep, NamePath, VersionDep
-from model_registry.models import service as models
-from model_registry.models.schemas import (
+from model_registry.aliases.schemas import (
+    MAX_MODELS,
+    MAX_ROWS,
     AliasRead,
     AliasSet,
-    ModelVersionRead,
+    AliasStateRead,
     StageTransition,
     TransitionPage,
     TransitionRead,
 )
+from model_registry.deps import ActorDep, AliasPath, ModelDep, NamePath, VersionDep
+from model_registry.models import service as models
+from model_registry.models.schemas import ModelVersionRead
 from model_registry.tables import Alias, RegisteredModel
 from model_registry.types import ModelName, Stage, check_alias
 
@@ -74,7 +75,7 @@ def _read(model: RegisteredModel, row: Alias, version: str) -> AliasRead:
 
 @per_model.get("/aliases", response_model=list[AliasRead], summary="List a model's aliases")
 def list_aliases(model: ModelDep, session: SessionDep) -> list[AliasRead]:
-    return [_read(model, row, version) for row, version in repo.list_aliases(session, model.id)]
+    return [_read(model, row, version) for row, version in service.list_aliases(session, model)]
 
 
 @per_model.get("/aliases/{alias}", response_model=ModelVersionRead, summary="Resolve name@alias")
@@ -139,7 +140,7 @@ def history(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> TransitionPage:
-    rows, total = repo.history(session, model.id, kind, of, limit, offset)
+    rows, total = service.history(session, model, kind, of, limit, offset)
     return TransitionPage(
         items=[TransitionRead.model_validate(r, from_attributes=True) for r in rows],
         **page_fields(total, limit, offset),

@@ -36,6 +36,23 @@ def resolve(session: Session, model: RegisteredModel, alias: str) -> ModelVersio
     return version
 
 
+def list_aliases(session: Session, model: RegisteredModel) -> list[tuple[Alias, str]]:
+    """(alias, version it points at) of the model, by alias."""
+    return repo.list_aliases(session, model.id)
+
+
+def history(
+    session: Session,
+    model: RegisteredModel,
+    kind: str | None,
+    name: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Transition], int]:
+    """A page of the model's alias and stage moves, newest first, and their total."""
+    return repo.history(session, model.id, kind, name, limit, offset)
+
+
 def set_alias(
     session: Session,
     model: RegisteredModel,
@@ -49,10 +66,10 @@ def set_alias(
     previous = None
     now = utcnow()
     if current is None:
-        current = Alias(
-            model_id=model.id, alias=alias, version_id=version.id, updated_at=now, updated_by=actor
+        current = repo.add_alias(
+            session,
+            Alias(model_id=model.id, alias=alias, version_id=version.id, updated_at=now, updated_by=actor),
         )
-        session.add(current)
     else:
         previous = model_repo.get_versions_by_id(session, [current.version_id])[current.version_id]
         current.version_id, current.updated_at, current.updated_by = version.id, now, actor

@@ -13,10 +13,9 @@ from mlops_kit.audit import utcnow
 from mlops_kit.db import after_commit, on_rollback
 from mlops_kit.errors import RangeNotSatisfiable, ServiceUnavailable, Unprocessable
 from mlops_kit.storage import ArtifactStore, SpooledFile
-from sqlalchemy import select
-from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
+from model_registry.artifacts import repository as repo
 from model_registry.artifacts.formats import detect
 from model_registry.errors import ArtifactExists, ArtifactNotFound, ModelVersionNotFound
 from model_registry.models.service import lock_model
@@ -70,24 +69,23 @@ def attach(
     detected = detect([(path, spooled.path) for path, spooled in files], version.framework)
     keys = [(path, spooled, _put(session, store, model, version, path, spooled)) for path, spooled in files]
     lock_model(session, model.name)
-    try:
-        session.refresh(version)
-    except InvalidRequestError:
-        raise ModelVersionNotFound(f"version {version.version!r} of {model.name!r} was deleted") from None
+    if not repo.reload_version(session, version):
+        raise ModelVersionNotFound(f"version {version.version!r} of {model.name!r} was deleted")
     existing = _refuse_existing(session, model, version, [path for path, _ in files])
     if not existing and version.format == default_format(version.framework):
         version.format = detected or version.format
     for path, spooled, key in keys:
-        artifact = Artifact(
-            version_id=version.id,
-            path=path,
-            size_bytes=spooled.size,
-            sha256=spooled.sha256,
-            storage_key=key,
-            created_at=utcnow(),
+        existing[path] = repo.add_artifact(
+            session,
+            Artifact(
+                version_id=version.id,
+                path=path,
+                size_bytes=spooled.size,
+                sha256=spooled.sha256,
+                storage_key=key,
+                created_at=utcnow(),
+            ),
         )
-        session.add(artifact)
-        existing[path] = artifact
     summarize(version, list(existing.values()))
     session.flush()
 
@@ -95,7 +93,7 @@ def attach(
 def _refuse_existing(
     session: Session, model: RegisteredModel, version: ModelVersion, paths: list[str]
 ) -> dict[str, Artifact]:
-    existing = {a.path: a for a in session.scalars(select(Artifact).where(Artifact.version_id == version.id))}
+    existing = repo.by_path(session, version.id)
     seen: set[str] = set()
     for path in paths:
         if path in existing or path in seen:
@@ -138,9 +136,7 @@ def summarize(version: ModelVersion, artifacts: list[Artifact]) -> None:
 
 
 def list_artifacts(session: Session, version: ModelVersion) -> list[Artifact]:
-    return list(
-        session.scalars(select(Artifact).where(Artifact.version_id == version.id).order_by(Artifact.path))
-    )
+    return repo.list_artifacts(session, version.id)
 
 
 def pick(session: Session, version: ModelVersion, path: str | None) -> list[Artifact]:

@@ -10,13 +10,11 @@ from mlops_kit.errors import Unprocessable, parse_json
 from mlops_kit.openapi import json_body
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy.orm import Session
 
 from model_registry.aliases import service as aliases
 from model_registry.artifacts import service as artifacts
 from model_registry.artifacts.upload import MAX_FILES, read_multipart
 from model_registry.deps import ActorDep, ModelDep, NameOrAliasPath, NamePath, VersionDep, VersionPath
-from model_registry.models import repository as repo
 from model_registry.models import service
 from model_registry.models.schemas import (
     LineageRead,
@@ -145,23 +143,17 @@ def list_models(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> ModelPage:
-    flt = repo.VersionFilter(
-        tags=service.parse_tags(tags), framework=framework, metrics=service.parse_metric_filters(metric)
-    )
-    key, desc = service.parse_order(order_by, service.MODEL_ORDERS)
-    rows, total = repo.list_models(
+    items, total = service.list_models(
         session,
         name_prefix=name_prefix or search,
-        flt=flt,
-        order_by=key,
-        descending=desc,
+        tags=tags,
+        framework=framework,
+        metric=metric,
+        order_by=order_by,
         limit=limit,
         offset=offset,
     )
-    return ModelPage(
-        items=service.model_reads(session, rows),
-        **page_fields(total, limit, offset),
-    )
+    return ModelPage(items=items, **page_fields(total, limit, offset))
 
 
 @router.get(
@@ -176,23 +168,7 @@ async def get_model(
         model_name, _, alias = name.partition("@")
         body = await service.read_version_json(db, model_name, f"@{alias}")
         return Response(body, media_type="application/json")
-    return await run_in_threadpool(_model_with_versions, session, name, versions_limit)
-
-
-def _model_with_versions(session: Session, name: str, versions_limit: int) -> ModelRead:
-    model = service.load_model(session, name)
-    read = service.model_reads(session, [model])[0]
-    rows, _ = repo.list_versions(
-        session,
-        model_id=model.id,
-        flt=repo.VersionFilter(),
-        order_by="version",
-        descending=True,
-        limit=versions_limit,
-        offset=0,
-    )
-    read.versions = service.version_reads(session, model, rows)
-    return read
+    return await run_in_threadpool(service.model_with_versions, session, name, versions_limit)
 
 
 @router.patch("/{name}", response_model=ModelRead, summary="Update a model's description or tags")
@@ -209,7 +185,7 @@ def update_model(model: ModelDep, change: ModelUpdate, session: SessionDep) -> M
 )
 def delete_model(model: ModelDep, session: SessionDep, store: StoreDep) -> None:
     artifacts.remove_after_commit(session, store, artifacts.model_prefix(model))
-    repo.delete_model(session, model)
+    service.delete_model(session, model)
 
 
 @router.post(
@@ -246,20 +222,18 @@ def list_versions(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> ModelVersionPage:
-    flt = repo.VersionFilter(
-        tags=service.parse_tags(tags),
+    items, total = service.list_versions(
+        session,
+        model,
+        tags=tags,
         framework=framework,
         stage=stage,
-        metrics=service.parse_metric_filters(metric),
+        metric=metric,
+        order_by=order_by,
+        limit=limit,
+        offset=offset,
     )
-    key, desc = service.parse_order(order_by, service.VERSION_ORDERS)
-    rows, total = repo.list_versions(
-        session, model_id=model.id, flt=flt, order_by=key, descending=desc, limit=limit, offset=offset
-    )
-    return ModelVersionPage(
-        items=service.version_reads(session, model, rows),
-        **page_fields(total, limit, offset),
-    )
+    return ModelVersionPage(items=items, **page_fields(total, limit, offset))
 
 
 @router.get(
@@ -297,7 +271,7 @@ def archive_version(
 )
 def delete_version(model: ModelDep, version: VersionDep, session: SessionDep, store: StoreDep) -> None:
     artifacts.remove_after_commit(session, store, artifacts.version_prefix(model, version))
-    repo.delete_version(session, version)
+    service.delete_version(session, version)
 
 
 @router.get(
@@ -306,19 +280,4 @@ def delete_version(model: ModelDep, version: VersionDep, session: SessionDep, st
     summary="Upstream references recorded for a version",
 )
 def lineage(model: ModelDep, version: VersionDep, session: SessionDep) -> LineageRead:
-    parent = None
-    parent_version = (version.lineage or {}).get("parent_version")
-    if parent_version:
-        found = repo.get_version(session, model.id, parent_version)
-        parent = (
-            {"name": model.name, "version": found.version, "sha256": found.sha256, "lineage": found.lineage}
-            if found
-            else {"name": model.name, "version": parent_version, "deleted": True}
-        )
-    return LineageRead(
-        name=model.name,
-        version=version.version,
-        lineage=version.lineage or {},
-        parent=parent,
-        children=repo.children_of(session, model.id, version.version),
-    )
+    return service.lineage(session, model, version)

@@ -6,11 +6,9 @@ from mlops_kit.bounds import NO_NUL, FiniteFloat, JsonObject
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from model_registry.types import (
-    AliasName,
     ArtifactFormat,
     Framework,
     ModelName,
-    Stage,
     Tag,
     UtcDatetime,
     VersionStr,
@@ -144,6 +142,36 @@ class ModelVersionRead(BaseModel):
     download_url: str
 
 
+def version_fields(
+    name: str, version: Any, aliases: list[str], artifacts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The `ModelVersionRead` fields of a version, written once for both read paths: `version` is
+    an ORM row or the hot path's SQL row, `artifacts` dicts of `ArtifactRead`'s fields. Aliases and
+    artifacts are sorted here, by code point, so the answer is the same whatever the collation."""
+    return {
+        "name": name,
+        "version": version.version,
+        "framework": version.framework,
+        "format": version.format,
+        "stage": version.stage,
+        "status": version.status,
+        "description": version.description,
+        "metrics": version.metrics or {},
+        "params": version.params or {},
+        "tags": version.tags or [],
+        "signature": version.signature,
+        "lineage": version.lineage or {},
+        "aliases": sorted(aliases),
+        "size_bytes": version.size_bytes,
+        "sha256": version.sha256,
+        "artifacts": sorted(artifacts, key=lambda a: a["path"]),
+        "created_at": version.created_at,
+        "updated_at": version.updated_at,
+        "created_by": version.created_by,
+        "download_url": f"/api/models/{name}/versions/{version.version}/download",
+    }
+
+
 class ModelVersionPage(BaseModel):
     items: list[ModelVersionRead]
     total: int
@@ -183,49 +211,6 @@ class ModelUpdate(BaseModel):
 
 class ModelVersionUpdate(ModelUpdate):
     pass
-
-
-class StageTransition(BaseModel):
-    model_config = Strict
-    stage: Stage
-    archive_existing: bool = Field(False, description="move other versions in this stage to Archived")
-    comment: Text | None = Field(None, max_length=2000)
-
-
-class AliasSet(BaseModel):
-    model_config = Strict
-    version: VersionStr
-    comment: Text | None = Field(None, max_length=2000)
-
-
-class AliasRead(BaseModel):
-    name: str
-    alias: AliasName
-    version: str
-    updated_at: UtcDatetime
-    updated_by: str | None
-
-
-class TransitionRead(BaseModel):
-    id: int
-    event_id: str
-    kind: str
-    name: str
-    version: str | None
-    from_value: str | None
-    to_value: str | None
-    action: str
-    actor: str
-    comment: str | None
-    at: UtcDatetime
-
-
-class TransitionPage(BaseModel):
-    items: list[TransitionRead]
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None
 
 
 class LineageRead(BaseModel):

@@ -21,11 +21,12 @@ from model_registry.errors import (
 from model_registry.models import fastpath
 from model_registry.models import repository as repo
 from model_registry.models.schemas import (
-    ArtifactRead,
+    LineageRead,
     ModelRead,
     ModelUpdate,
     ModelVersionRead,
     VersionFields,
+    version_fields,
 )
 from model_registry.tables import ModelVersion, RegisteredModel
 from model_registry.types import NAME_RE, NAME_RULE, VERSION_RE, default_format
@@ -166,6 +167,97 @@ def register_version(
     return model, row
 
 
+def list_models(
+    session: Session,
+    *,
+    name_prefix: str | None,
+    tags: list[str],
+    framework: str | None,
+    metric: list[str],
+    order_by: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[ModelRead], int]:
+    flt = repo.VersionFilter(tags=parse_tags(tags), framework=framework, metrics=parse_metric_filters(metric))
+    key, descending = parse_order(order_by, MODEL_ORDERS)
+    rows, total = repo.list_models(
+        session,
+        name_prefix=name_prefix,
+        flt=flt,
+        order_by=key,
+        descending=descending,
+        limit=limit,
+        offset=offset,
+    )
+    return model_reads(session, rows), total
+
+
+def list_versions(
+    session: Session,
+    model: RegisteredModel,
+    *,
+    tags: list[str],
+    framework: str | None,
+    stage: str | None,
+    metric: list[str],
+    order_by: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[ModelVersionRead], int]:
+    flt = repo.VersionFilter(
+        tags=parse_tags(tags), framework=framework, stage=stage, metrics=parse_metric_filters(metric)
+    )
+    key, descending = parse_order(order_by, VERSION_ORDERS)
+    rows, total = repo.list_versions(
+        session, model_id=model.id, flt=flt, order_by=key, descending=descending, limit=limit, offset=offset
+    )
+    return version_reads(session, model, rows), total
+
+
+def model_with_versions(session: Session, name: str, versions_limit: int) -> ModelRead:
+    """The model, with its newest `versions_limit` versions."""
+    model = load_model(session, name)
+    read = model_reads(session, [model])[0]
+    rows, _ = repo.list_versions(
+        session,
+        model_id=model.id,
+        flt=repo.VersionFilter(),
+        order_by="version",
+        descending=True,
+        limit=versions_limit,
+        offset=0,
+    )
+    read.versions = version_reads(session, model, rows)
+    return read
+
+
+def delete_model(session: Session, model: RegisteredModel) -> None:
+    repo.delete_model(session, model)
+
+
+def delete_version(session: Session, version: ModelVersion) -> None:
+    repo.delete_version(session, version)
+
+
+def lineage(session: Session, model: RegisteredModel, version: ModelVersion) -> LineageRead:
+    parent = None
+    parent_version = (version.lineage or {}).get("parent_version")
+    if parent_version:
+        found = repo.get_version(session, model.id, parent_version)
+        parent = (
+            {"name": model.name, "version": found.version, "sha256": found.sha256, "lineage": found.lineage}
+            if found
+            else {"name": model.name, "version": parent_version, "deleted": True}
+        )
+    return LineageRead(
+        name=model.name,
+        version=version.version,
+        lineage=version.lineage or {},
+        parent=parent,
+        children=repo.children_of(session, model.id, version.version),
+    )
+
+
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return {str(k): v for k, v in params.items()}
 
@@ -202,31 +294,11 @@ def version_read(session: Session, model: RegisteredModel, version: ModelVersion
 
 
 def _version_read(name: str, v: ModelVersion, aliases: list[str], artifacts: list[Any]) -> ModelVersionRead:
-    return ModelVersionRead(
-        name=name,
-        version=v.version,
-        framework=v.framework,
-        format=v.format,
-        stage=v.stage,
-        status=v.status,
-        description=v.description,
-        metrics=v.metrics or {},
-        params=v.params or {},
-        tags=v.tags or [],
-        signature=v.signature,
-        lineage=v.lineage or {},
-        aliases=aliases,
-        size_bytes=v.size_bytes,
-        sha256=v.sha256,
-        artifacts=[
-            ArtifactRead(path=a.path, size_bytes=a.size_bytes, sha256=a.sha256, created_at=a.created_at)
-            for a in artifacts
-        ],
-        created_at=v.created_at,
-        updated_at=v.updated_at,
-        created_by=v.created_by,
-        download_url=f"/api/models/{name}/versions/{v.version}/download",
-    )
+    files = [
+        {"path": a.path, "size_bytes": a.size_bytes, "sha256": a.sha256, "created_at": a.created_at}
+        for a in artifacts
+    ]
+    return ModelVersionRead(**version_fields(name, v, aliases, files))
 
 
 def model_reads(session: Session, models: list[RegisteredModel]) -> list[ModelRead]:
@@ -255,7 +327,7 @@ async def read_version_json(db: Database, name: str, version: str) -> bytes:
     check_name(name)
     if not version.startswith("@"):
         check_version_string(version)
-    row, model_exists = await fastpath.fetch(db, name, version)
+    row, model_exists = await repo.version_row(db, name, version)
     if not model_exists:
         raise ModelNotFound(f"model {name!r} does not exist", {"name": name})
     if row is None and version.startswith("@"):

@@ -26,6 +26,11 @@ def get_config(session: Session, model_id: int) -> MonitoringConfigRow | None:
     return session.get(MonitoringConfigRow, model_id)
 
 
+def add_config(session: Session, row: MonitoringConfigRow) -> MonitoringConfigRow:
+    session.add(row)
+    return row
+
+
 def put_config(session: Session, row: MonitoringConfigRow) -> MonitoringConfigRow:
     merged = session.merge(row)
     session.flush()
@@ -192,6 +197,10 @@ def logged_counts(session: Session, model_id: int, version: str) -> tuple[int, i
         )
     )
     return int(rolled or 0) + int(fresh or 0), int(labelled or 0)
+
+
+def get_model(session: Session, model_id: int) -> RegisteredModel | None:
+    return session.get(RegisteredModel, model_id)
 
 
 def model_name(session: Session, model_id: int) -> str | None:

@@ -129,8 +129,7 @@ def put_config(
     stored = _stored(body)
     _reset(session, model.id, row.config if row else None, stored)
     if row is None:
-        row = MonitoringConfigRow(model_id=model.id, created_at=now)
-        session.add(row)
+        row = arepo.add_config(session, MonitoringConfigRow(model_id=model.id, created_at=now))
     row.config = stored
     row.interval_seconds = body.monitoring_interval_seconds
     row.next_due_at = now if body.enabled else NEVER

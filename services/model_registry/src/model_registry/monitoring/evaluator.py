@@ -43,9 +43,8 @@ from model_registry.monitoring import alerts
 from model_registry.monitoring.alert_schemas import EvaluationRead, MonitoringConfigIn
 from model_registry.monitoring.alert_service import NEVER, event_read, state_reads
 from model_registry.monitoring.evaluation import Measurement, measure
-from model_registry.monitoring.service import utc
 from model_registry.monitoring.tables import AlertEventRow, AlertStateRow, EvaluationRow
-from model_registry.tables import RegisteredModel
+from model_registry.monitoring.times import utc
 
 log = logging.getLogger("mlops.registry.monitoring")
 
@@ -196,7 +195,7 @@ class Evaluator:
         """(the recorded evaluation or None, the time just before the lease was released, whether
         it was)."""
         with self.db.session(write=False) as session:
-            model = session.get(RegisteredModel, model_id)
+            model = arepo.get_model(session, model_id)
             row = arepo.get_config(session, model_id)
             if model is None or row is None:
                 return None, time.monotonic(), False

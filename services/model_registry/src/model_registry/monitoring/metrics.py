@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 from model_registry.monitoring import alert_repository as arepo
 from model_registry.monitoring import alerts
 from model_registry.monitoring.performance import registered_values
-from model_registry.monitoring.service import utc
+from model_registry.monitoring.times import utc
 
 log = logging.getLogger("mlops.registry.monitoring")
 

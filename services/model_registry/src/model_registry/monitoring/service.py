@@ -7,7 +7,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -45,17 +45,13 @@ from model_registry.monitoring.schemas import (
     WindowRead,
 )
 from model_registry.monitoring.timeline import main_metric, performance_over_time
+from model_registry.monitoring.times import utc
 from model_registry.tables import ModelVersion, MonitoringReference, RegisteredModel
 
 MAX_WINDOW = 100_000  # predictions one drift or performance answer reads at most
 MAX_RAW_LABELLED = 1_000_000  # raw labelled rows a window over pruned hours samples from
 _DURATION = re.compile(r"^(\d{1,9})([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-
-
-def utc(moment: datetime) -> datetime:
-    """Aware UTC (naive values, as SQLite gives them back, are UTC)."""
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # ---- reference --------------------------------------------------------------------------------

@@ -10,6 +10,11 @@ from numpy.typing import NDArray
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def utc(moment: datetime) -> datetime:
+    """Aware UTC (naive values, as SQLite gives them back, are UTC)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def micros(moment: datetime) -> int:
     """Epoch microseconds of an aware time (a naive one, as SQLite gives them back, is UTC)."""
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
