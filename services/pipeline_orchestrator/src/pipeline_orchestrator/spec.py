@@ -18,8 +18,23 @@ from zoneinfo import ZoneInfo
 
 import networkx as nx
 import orjson
-from mlops_kit.errors import Unprocessable
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipeline_orchestrator.errors import (
+    DuplicateParameter,
+    DuplicateTask,
+    InvalidReference,
+    MissingParameter,
+    ParameterTypeError,
+    ReferenceInCode,
+    ReferenceNotUpstream,
+    TaskCycle,
+    UnknownDependency,
+    UnknownParameter,
+    UnknownParameterReference,
+    UnknownTaskReference,
+)
+from pipeline_orchestrator.errors import PipelineDefinitionError as PipelineDefinitionError
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$"
 CALLABLE_PATTERN = (
@@ -37,10 +52,6 @@ RUN_FIELDS = {"id", "pipeline", "pipeline_version", "logical_date", "trigger"}
 # rendered like a string command) and interpreters whose code argument may hold no reference
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})
 INTERPRETER = re.compile(r"(python[0-9.]*|pypy[0-9.]*|perl|ruby|node|nodejs|php|lua|Rscript)")
-
-
-class PipelineDefinitionError(Unprocessable):
-    code = "INVALID_PIPELINE"
 
 
 class ParameterSpec(BaseModel):
@@ -222,31 +233,24 @@ def build_graph(spec: PipelineSpec) -> nx.DiGraph:
     graph: nx.DiGraph = nx.DiGraph()
     for task in spec.tasks:
         if task.name in graph:
-            raise PipelineDefinitionError(
-                f"duplicate task name {task.name!r}", {"task": task.name}, code="DUPLICATE_TASK"
-            )
+            raise DuplicateTask(f"duplicate task name {task.name!r}", {"task": task.name})
         graph.add_node(task.name)
     for task in spec.tasks:
         for dep in task.depends_on:
             if dep not in graph:
-                raise PipelineDefinitionError(
+                raise UnknownDependency(
                     f"task {task.name!r} depends on unknown task {dep!r}",
                     {"task": task.name, "dependency": dep},
-                    code="UNKNOWN_DEPENDENCY",
                 )
             if dep == task.name:
-                raise PipelineDefinitionError(
-                    f"task {task.name!r} depends on itself", {"task": task.name}, code="CYCLE"
-                )
+                raise TaskCycle(f"task {task.name!r} depends on itself", {"task": task.name})
             graph.add_edge(dep, task.name)
     try:
         cycle = nx.find_cycle(graph)
     except nx.NetworkXNoCycle:
         return graph
     path = [edge[0] for edge in cycle] + [cycle[0][0]]
-    raise PipelineDefinitionError(
-        f"the tasks form a cycle: {' -> '.join(path)}", {"cycle": path}, code="CYCLE"
-    )
+    raise TaskCycle(f"the tasks form a cycle: {' -> '.join(path)}", {"cycle": path})
 
 
 def iter_references(value: Any, path: str = "") -> list[tuple[str, str]]:
@@ -319,11 +323,10 @@ def _check_code_arguments(task: TaskSpec) -> None:
         return
     for i in range(start + 1, len(argv) - 1):
         if argv[i] in ("-c", "-e", "-E", "--eval", "-r") and "{{" in argv[i + 1]:
-            raise PipelineDefinitionError(
+            raise ReferenceInCode(
                 f"task {task.name!r}: a reference in the code of {argv[start]} {argv[i]} would run data "
                 "as code; pass the value as an argument after the code (sys.argv) or through 'env'",
                 {"task": task.name, "field": f"command[{i + 1}]"},
-                code="REFERENCE_IN_CODE",
             )
 
 
@@ -334,9 +337,7 @@ def validate_pipeline(spec: PipelineSpec) -> nx.DiGraph:
     seen: set[str] = set()
     for p in spec.parameters:
         if p.name in seen:
-            raise PipelineDefinitionError(
-                f"duplicate parameter {p.name!r}", {"parameter": p.name}, code="DUPLICATE_PARAMETER"
-            )
+            raise DuplicateParameter(f"duplicate parameter {p.name!r}", {"parameter": p.name})
         seen.add(p.name)
     for task in spec.tasks:
         _check_code_arguments(task)
@@ -346,29 +347,24 @@ def validate_pipeline(spec: PipelineSpec) -> nx.DiGraph:
             try:
                 parts = parse_reference(expr)
             except ValueError as exc:
-                raise PipelineDefinitionError(
-                    f"task {task.name!r}, field {field_path!r}: {exc}", where, code="INVALID_REFERENCE"
-                ) from None
+                raise InvalidReference(f"task {task.name!r}, field {field_path!r}: {exc}", where) from None
             if parts[0] == "params" and parts[1] not in params:
-                raise PipelineDefinitionError(
+                raise UnknownParameterReference(
                     f"task {task.name!r}, field {field_path!r} references unknown parameter {parts[1]!r}",
                     where,
-                    code="UNKNOWN_PARAMETER",
                 )
             if parts[0] == "tasks":
                 upstream = parts[1]
                 if upstream not in graph:
-                    raise PipelineDefinitionError(
+                    raise UnknownTaskReference(
                         f"task {task.name!r}, field {field_path!r} references unknown task {upstream!r}",
                         where,
-                        code="UNKNOWN_TASK_REFERENCE",
                     )
                 if upstream not in ancestors:
-                    raise PipelineDefinitionError(
+                    raise ReferenceNotUpstream(
                         f"task {task.name!r}, field {field_path!r} uses the outputs of {upstream!r}, "
                         f"which is not upstream of it; add it to depends_on",
                         where,
-                        code="REFERENCE_NOT_UPSTREAM",
                     )
     return graph
 
@@ -392,10 +388,9 @@ def coerce_parameter(name: str, type_: str, value: Any) -> Any:
     else:
         ok = isinstance(value, dict)
     if not ok:
-        raise Unprocessable(
+        raise ParameterTypeError(
             f"parameter {name!r} must be of type {type_}, got {type(value).__name__} {value!r}"[:300],
             {"parameter": name, "expected": type_},
-            code="PARAMETER_TYPE_ERROR",
         )
     return value
 
@@ -405,11 +400,10 @@ def check_known_parameters(spec: PipelineSpec, given: dict[str, Any]) -> None:
     declared = [p.name for p in spec.parameters]
     unknown = sorted(set(given) - set(declared))
     if unknown:
-        raise Unprocessable(
+        raise UnknownParameter(
             f"unknown parameter(s) {', '.join(map(repr, unknown))}; pipeline {spec.name!r} declares "
             f"{', '.join(map(repr, declared)) or 'none'}",
             {"unknown": unknown, "declared": list(declared)},
-            code="UNKNOWN_PARAMETER",
         )
 
 
@@ -436,9 +430,7 @@ def resolve_parameters(spec: PipelineSpec, given: dict[str, Any] | None) -> dict
         elif p.default is not None:
             values[name] = p.default
         elif p.required:
-            raise Unprocessable(
-                f"parameter {name!r} is required", {"parameter": name}, code="MISSING_PARAMETER"
-            )
+            raise MissingParameter(f"parameter {name!r} is required", {"parameter": name})
         else:
             values[name] = None
     return values

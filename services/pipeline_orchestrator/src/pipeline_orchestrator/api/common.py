@@ -10,11 +10,17 @@ from fastapi import Request
 from mlops_kit.auth import Principal, Role
 from mlops_kit.db import after_commit
 from mlops_kit.deps import authenticate, authorize
-from mlops_kit.errors import Conflict, NotFound, Unauthorized
+from mlops_kit.errors import Unauthorized
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pipeline_orchestrator.engine.core import Engine
+from pipeline_orchestrator.errors import (
+    AmbiguousRunId,
+    PipelineNotFound,
+    PipelineVersionNotFound,
+    RunNotFound,
+)
 from pipeline_orchestrator.tables import Pipeline, PipelineVersion, Run
 
 # a run id's first characters (at least 4): lower-case hex and dashes, so no LIKE wildcard
@@ -59,7 +65,7 @@ def get_pipeline(session: Session, ref: str) -> Pipeline:
     condition = or_(Pipeline.id == ref, Pipeline.name == ref) if _is_uuid(ref) else Pipeline.name == ref
     pipeline = session.scalar(select(Pipeline).where(condition))
     if pipeline is None:
-        raise NotFound(f"pipeline {ref!r} not found", {"pipeline": ref}, code="PIPELINE_NOT_FOUND")
+        raise PipelineNotFound(f"pipeline {ref!r} not found", {"pipeline": ref})
     return pipeline
 
 
@@ -71,10 +77,9 @@ def get_version(session: Session, pipeline: Pipeline, version: int | None = None
         )
     )
     if row is None:
-        raise NotFound(
+        raise PipelineVersionNotFound(
             f"pipeline {pipeline.name!r} has no version {number}",
             {"pipeline": pipeline.name, "version": number},
-            code="PIPELINE_VERSION_NOT_FOUND",
         )
     return row
 
@@ -85,7 +90,7 @@ def get_run(session: Session, run_id: str) -> Run:
     if run is None and _ID_PREFIX.fullmatch(run_id):
         run = _run_by_prefix(session, run_id)
     if run is None:
-        raise NotFound(f"run {run_id!r} not found", {"run_id": run_id}, code="RUN_NOT_FOUND")
+        raise RunNotFound(f"run {run_id!r} not found", {"run_id": run_id})
     return run
 
 
@@ -93,9 +98,8 @@ def _run_by_prefix(session: Session, prefix: str) -> Run | None:
     ids = session.scalars(select(Run.id).where(Run.id.like(f"{prefix}%")).order_by(Run.id).limit(6)).all()
     if len(ids) > 1:
         shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
-        raise Conflict(
+        raise AmbiguousRunId(
             f"run id {prefix!r} matches several runs ({shown}); give more of the id",
             {"run_id": prefix, "matches": list(ids[:5])},
-            code="AMBIGUOUS_RUN_ID",
         )
     return session.get(Run, ids[0]) if ids else None

@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from mlops_kit.bounds import INT64_SCHEMA_MAX, BoundedDatetime, JsonObject, PathStr
 from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.deps import SessionDep
-from mlops_kit.errors import Conflict, Unprocessable
 from mlops_kit.openapi import answers
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import (
@@ -50,9 +49,15 @@ from pipeline_orchestrator.engine.cron import (
     zone,
 )
 from pipeline_orchestrator.engine.state import create_run, hash_token, utcnow
+from pipeline_orchestrator.errors import (
+    BackfillTooLarge,
+    CronRequired,
+    InvalidRange,
+    PipelineDefinitionError,
+    PipelineHasActiveRuns,
+)
 from pipeline_orchestrator.locks import lock_key
 from pipeline_orchestrator.spec import (
-    PipelineDefinitionError,
     PipelineSpec,
     check_known_parameters,
     resolve_parameters,
@@ -209,10 +214,9 @@ def delete_pipeline(pipeline: PathStr, session: SessionDep) -> Response:
         select(func.count()).where(Run.pipeline_id == p.id, Run.state.in_(RunState.ACTIVE))
     )
     if active:
-        raise Conflict(
+        raise PipelineHasActiveRuns(
             f"pipeline {p.name!r} has {active} active run(s); cancel them first",
             {"pipeline": p.name, "active_runs": active},
-            code="PIPELINE_HAS_ACTIVE_RUNS",
         )
     # children first: SQLite does not enforce ON DELETE CASCADE unless asked to
     from pipeline_orchestrator.tables import AlertRoute, Attempt, TaskCache, TaskInstance
@@ -365,32 +369,27 @@ def backfill(
             select(Schedule).where(Schedule.pipeline_id == p.id).order_by(Schedule.created_at)
         )
         if first is None:
-            raise Unprocessable(
-                f"pipeline {p.name!r} has no schedule: give a 'cron' for the backfill", code="CRON_REQUIRED"
-            )
+            raise CronRequired(f"pipeline {p.name!r} has no schedule: give a 'cron' for the backfill")
         cron, tz = first.cron, tz or first.timezone
     cron = check_cron(cron)
     tz = tz or "UTC"
     try:
         start, end = body.bounds(tz)
     except (OverflowError, ValueError):  # a day past year 9999 (or before 1) in that timezone
-        raise Unprocessable(
+        raise InvalidRange(
             "'start' and 'end' must fall within years 1 to 9999 in the schedule's timezone",
             {"start": body.start.isoformat(), "end": body.end.isoformat(), "timezone": tz},
-            code="INVALID_RANGE",
         ) from None
     if end < start:
-        raise Unprocessable(
+        raise InvalidRange(
             "'end' is before 'start'",
             {"start": body.start.isoformat(), "end": body.end.isoformat()},
-            code="INVALID_RANGE",
         )
     fires = fires_between(cron, tz, start, end, limit=MAX_CATCHUP + 1)
     if len(fires) > MAX_CATCHUP:
-        raise Unprocessable(
+        raise BackfillTooLarge(
             f"the range holds more than {MAX_CATCHUP} fire times; backfill it in parts",
             {"limit": MAX_CATCHUP},
-            code="BACKFILL_TOO_LARGE",
         )
     version = get_version(session, p)
     runs = []

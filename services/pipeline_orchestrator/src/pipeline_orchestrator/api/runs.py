@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from mlops_kit.bounds import INT64_SCHEMA_MAX, MAX_OFFSET, PathStr
 from mlops_kit.deps import SessionDep
-from mlops_kit.errors import Conflict, NotFound
 from mlops_kit.openapi import answers, file_responses
 from mlops_kit.pagination import Limit, Offset, page_fields
 from sqlalchemy import delete, func, select
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 from pipeline_orchestrator.api.answers import RunPage, RunRead
 from pipeline_orchestrator.api.common import engine, get_pipeline, get_run, wake_after_commit
 from pipeline_orchestrator.api.serialize import run_json
+from pipeline_orchestrator.errors import AttemptNotFound, RunFinished, RunNotRetryable, TaskNotFound
 from pipeline_orchestrator.locks import lock_engine
 from pipeline_orchestrator.tables import (
     Attempt,
@@ -137,7 +137,7 @@ def cancel_run(run_id: PathStr, request: Request, session: SessionDep) -> dict[s
     lock_engine(session)
     run = get_run(session, run_id)
     if run.state in RunState.FINISHED:
-        raise Conflict(f"run {run_id} already {run.state}", {"state": run.state}, code="RUN_FINISHED")
+        raise RunFinished(f"run {run_id} already {run.state}", {"state": run.state})
     if run.state == RunState.QUEUED:
         now = _now()
         run.state = RunState.CANCELLED
@@ -161,10 +161,9 @@ def retry_run(run_id: PathStr, request: Request, session: SessionDep) -> dict[st
     lock_engine(session)
     run = get_run(session, run_id)
     if run.state not in (RunState.FAILED, RunState.CANCELLED):
-        raise Conflict(
+        raise RunNotRetryable(
             f"run {run_id} is {run.state}; only a failed or cancelled run can be retried",
             {"state": run.state},
-            code="RUN_NOT_RETRYABLE",
         )
     reset = (TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED, TaskState.SKIPPED)
     tis = session.scalars(select(TaskInstance).where(TaskInstance.run_id == run.id)).all()
@@ -208,7 +207,7 @@ def _attempt(session: Session, run_id: str, task: str, number: int | None) -> At
     run = get_run(session, run_id)
     ti = session.scalar(select(TaskInstance).where(TaskInstance.run_id == run.id, TaskInstance.name == task))
     if ti is None:
-        raise NotFound(f"run {run_id} has no task {task!r}", {"task": task}, code="TASK_NOT_FOUND")
+        raise TaskNotFound(f"run {run_id} has no task {task!r}", {"task": task})
     query = select(Attempt).where(Attempt.task_instance_id == ti.id)
     query = (
         query.where(Attempt.number == number) if number else query.order_by(Attempt.number.desc()).limit(1)
@@ -218,7 +217,7 @@ def _attempt(session: Session, run_id: str, task: str, number: int | None) -> At
         return _cached_attempt(session, ti, run_id, task, number)
     if attempt is None:
         what = f"no attempt {number}" if number else "no attempt yet"
-        raise NotFound(f"task {task!r} of run {run_id} has {what}", {"task": task}, code="ATTEMPT_NOT_FOUND")
+        raise AttemptNotFound(f"task {task!r} of run {run_id} has {what}", {"task": task})
     return attempt
 
 
@@ -239,11 +238,10 @@ def _cached_attempt(
         attempt = session.scalar(query.limit(1))
         if attempt is not None:
             return attempt
-    raise NotFound(
+    raise AttemptNotFound(
         f"task {task!r} of run {run_id} was served from the cache of run {ti.cached_from}, "
         "whose attempt is no longer there",
         {"task": task, "cached_from": ti.cached_from},
-        code="ATTEMPT_NOT_FOUND",
     )
 
 

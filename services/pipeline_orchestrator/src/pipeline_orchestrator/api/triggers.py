@@ -11,7 +11,7 @@ from mlops_kit.bounds import JsonObject, PathStr
 from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.bounds import Tags as Labels
 from mlops_kit.deps import SessionDep
-from mlops_kit.errors import NotFound, Unprocessable
+from mlops_kit.errors import Unprocessable
 from mlops_kit.openapi import answers
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -35,6 +35,7 @@ from pipeline_orchestrator.api.common import (
 from pipeline_orchestrator.api.serialize import alert_route_json, run_json, schedule_json
 from pipeline_orchestrator.engine.cron import check_cron, next_fire, zone
 from pipeline_orchestrator.engine.state import create_run, hash_token, utcnow
+from pipeline_orchestrator.errors import AlertRouteNotFound, ScheduleNotFound, WebhookNotFound
 from pipeline_orchestrator.locks import lock_engine, lock_key
 from pipeline_orchestrator.retraining import service as retraining
 from pipeline_orchestrator.spec import PipelineSpec, check_known_parameters, resolve_parameters
@@ -52,9 +53,7 @@ alertmanager_router = APIRouter(tags=["triggers"], dependencies=[Depends(authori
 def _schedule(session: Session, schedule_id: str) -> Schedule:
     schedule = session.get(Schedule, schedule_id) if len(schedule_id) <= 36 else None
     if schedule is None:
-        raise NotFound(
-            f"schedule {schedule_id!r} not found", {"schedule_id": schedule_id}, code="SCHEDULE_NOT_FOUND"
-        )
+        raise ScheduleNotFound(f"schedule {schedule_id!r} not found", {"schedule_id": schedule_id})
     return schedule
 
 
@@ -166,7 +165,7 @@ def fire_webhook(
 ) -> dict[str, Any]:
     hook = session.scalar(select(Webhook).where(Webhook.token_hash == hash_token(token)))
     if hook is None:
-        raise NotFound("unknown webhook", code="WEBHOOK_NOT_FOUND")
+        raise WebhookNotFound("unknown webhook")
     pipeline = session.get(Pipeline, hook.pipeline_id)
     assert pipeline is not None
     version = get_version(session, pipeline)
@@ -189,7 +188,7 @@ def fire_webhook(
 def delete_webhook(webhook_id: PathStr, session: SessionDep) -> Response:
     hook = session.get(Webhook, webhook_id) if len(webhook_id) <= 36 else None
     if hook is None:
-        raise NotFound(f"webhook {webhook_id!r} not found", code="WEBHOOK_NOT_FOUND")
+        raise WebhookNotFound(f"webhook {webhook_id!r} not found")
     session.delete(hook)
     return Response(status_code=204)
 
@@ -248,7 +247,7 @@ def list_alert_routes(session: SessionDep, limit: Limit = 100, offset: Offset = 
 def delete_alert_route(route_id: PathStr, session: SessionDep) -> Response:
     route = session.get(AlertRoute, route_id) if len(route_id) <= 36 else None
     if route is None:
-        raise NotFound(f"alert route {route_id!r} not found", code="ALERT_ROUTE_NOT_FOUND")
+        raise AlertRouteNotFound(f"alert route {route_id!r} not found")
     session.delete(route)
     return Response(status_code=204)
 

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Header, Request
 from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.bounds import PathStr
 from mlops_kit.deps import NOT_AUDITED, SessionDep
-from mlops_kit.errors import Conflict, Forbidden, NotFound
 from mlops_kit.openapi import answers
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 from pipeline_orchestrator.api.answers import LeaseRead, Recorded
 from pipeline_orchestrator.api.common import engine, wake_after_commit
 from pipeline_orchestrator.engine.state import hash_token, utcnow
+from pipeline_orchestrator.errors import AttemptNotCurrent, AttemptNotFound, BadAttemptToken
 from pipeline_orchestrator.locks import lock_engine
 from pipeline_orchestrator.protocol import MAX_ERROR, TaskResult
 from pipeline_orchestrator.tables import Attempt, AttemptState
@@ -34,9 +34,9 @@ Token = Header(alias="X-Attempt-Token", min_length=1, max_length=200)
 def _attempt(session: Session, attempt_id: str, token: str) -> Attempt:
     attempt = session.get(Attempt, attempt_id) if len(attempt_id) <= 36 else None
     if attempt is None:
-        raise NotFound(f"attempt {attempt_id!r} not found", code="ATTEMPT_NOT_FOUND")
+        raise AttemptNotFound(f"attempt {attempt_id!r} not found")
     if not attempt.token_hash or not hmac.compare_digest(attempt.token_hash, hash_token(token)):
-        raise Forbidden("wrong attempt token", code="BAD_ATTEMPT_TOKEN")
+        raise BadAttemptToken("wrong attempt token")
     return attempt
 
 
@@ -125,14 +125,13 @@ def attempt_finished(
     lock_engine(session)
     attempt = _attempt(session, attempt_id, token)
     if attempt.state != AttemptState.RUNNING:
-        raise Conflict(
+        raise AttemptNotCurrent(
             f"attempt {attempt_id} is {attempt.state}; its result is not recorded",
             {"state": attempt.state},
-            code="ATTEMPT_NOT_CURRENT",
         )
     result = TaskResult(ok=body.ok, outputs=body.outputs, error=body.error, exit_status=body.exit_status)
     run_id = engine(request).record_result(session, attempt_id, result, utcnow())
     if run_id is None:
-        raise Conflict(f"attempt {attempt_id} is no longer current", code="ATTEMPT_NOT_CURRENT")
+        raise AttemptNotCurrent(f"attempt {attempt_id} is no longer current")
     wake_after_commit(request, session, [run_id])
     return {"recorded": True}

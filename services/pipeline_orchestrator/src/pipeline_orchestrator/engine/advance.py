@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from pipeline_orchestrator.engine import hpo
 from pipeline_orchestrator.engine.metrics import EngineMetrics
 from pipeline_orchestrator.engine.rules import cache_key, decide
-from pipeline_orchestrator.engine.state import Definitions, Pass, hash_token
+from pipeline_orchestrator.engine.state import Definition, Definitions, Pass, hash_token
 from pipeline_orchestrator.engine.tracking import (
     PENDING,
     TrackingCalls,
@@ -63,59 +63,66 @@ class AdvanceMixin:
         by_name = {ti.name: ti for ti in tis}
         changed = True
         while changed:
-            changed = False
-            for ti in tis:
-                if ti.parent is not None:
-                    continue
-                task = definition.tasks[ti.name]
-                if ti.state == TaskState.RUNNING and task.kind == "hpo":
-                    changed |= self._advance_hpo(session, run, ti, task, tis, current)
-                    continue
-                if ti.state not in (TaskState.PENDING, TaskState.UP_FOR_RETRY):
-                    continue
-                if (
-                    ti.state == TaskState.UP_FOR_RETRY
-                    and ti.next_attempt_at
-                    and ti.next_attempt_at > current.now
-                ):
-                    current.wake_at(ti.next_attempt_at)
-                    continue
-                decision = decide(task.trigger_rule, (by_name[d].state for d in definition.upstream[ti.name]))
-                if decision == "wait":
-                    continue
-                if decision in ("skip", "upstream_failed"):
-                    ti.state = TaskState.SKIPPED if decision == "skip" else TaskState.UPSTREAM_FAILED
-                    ti.finished_at = current.now
-                    changed = True
-                    continue
-                changed |= self._start_task(session, run, ti, task, by_name, current)
-            # hpo trials are dispatched like tasks with no upstream
-            for ti in list(tis):
-                if ti.parent is None or ti.state not in (TaskState.PENDING, TaskState.UP_FOR_RETRY):
-                    continue
-                if (
-                    ti.state == TaskState.UP_FOR_RETRY
-                    and ti.next_attempt_at
-                    and ti.next_attempt_at > current.now
-                ):
-                    current.wake_at(ti.next_attempt_at)
-                    continue
-                parent_task = definition.tasks[ti.parent]
-                if not current.budget.take(1):
-                    break
-                data = ti.data or {}
-                spec = {
-                    "callable": parent_task.callable,
-                    "params": data.get("params", {}),
-                    "inputs": data.get("inputs", {}),
-                    "metric": parent_task.metric,
-                    "direction": parent_task.direction,
-                    "experiment": data.get("experiment"),
-                    "parent_run_id": data.get("parent_run_id"),
-                    "trial_number": data.get("number"),
-                }
-                self._new_attempt(session, run, ti, parent_task, spec, current, kind="trial")
+            changed = self._advance_tasks(session, run, definition, tis, by_name, current)
+            self._dispatch_trials(session, run, definition, tis, current)
         self._maybe_finish(run, tis, current.now)
+
+    def _advance_tasks(
+        self,
+        session: Session,
+        run: Run,
+        definition: Definition,
+        tis: list[TaskInstance],
+        by_name: dict[str, TaskInstance],
+        current: Pass,
+    ) -> bool:
+        """One look at every top-level task (`tis` grows as hpo tasks add trials); True when one
+        reached a state its downstream tasks may be waiting for."""
+        changed = False
+        for ti in tis:
+            if ti.parent is not None:
+                continue
+            task = definition.tasks[ti.name]
+            if ti.state == TaskState.RUNNING and task.kind == "hpo":
+                changed |= self._advance_hpo(session, run, ti, task, tis, current)
+            elif ti.state in (TaskState.PENDING, TaskState.UP_FOR_RETRY) and not _retry_later(ti, current):
+                changed |= self._advance_waiting(session, run, ti, task, definition, by_name, current)
+        return changed
+
+    def _advance_waiting(
+        self,
+        session: Session,
+        run: Run,
+        ti: TaskInstance,
+        task: TaskSpec,
+        definition: Definition,
+        by_name: dict[str, TaskInstance],
+        current: Pass,
+    ) -> bool:
+        """A task not started yet: its trigger rule says wait, skip, fail upstream or start."""
+        decision = decide(task.trigger_rule, (by_name[d].state for d in definition.upstream[ti.name]))
+        if decision == "wait":
+            return False
+        if decision in ("skip", "upstream_failed"):
+            ti.state = TaskState.SKIPPED if decision == "skip" else TaskState.UPSTREAM_FAILED
+            ti.finished_at = current.now
+            return True
+        return self._start_task(session, run, ti, task, by_name, current)
+
+    def _dispatch_trials(
+        self, session: Session, run: Run, definition: Definition, tis: list[TaskInstance], current: Pass
+    ) -> None:
+        """hpo trials are dispatched like tasks with no upstream, while the pass has slots."""
+        for ti in list(tis):
+            if ti.parent is None or ti.state not in (TaskState.PENDING, TaskState.UP_FOR_RETRY):
+                continue
+            if _retry_later(ti, current):
+                continue
+            parent_task = definition.tasks[ti.parent]
+            if not current.budget.take(1):
+                break
+            spec = _trial_spec(parent_task, ti.data or {})
+            self._new_attempt(session, run, ti, parent_task, spec, current, kind="trial")
 
     def _scope(self, run: Run, by_name: dict[str, TaskInstance], names: set[str]) -> dict[str, Any]:
         """What a task's references may use: the parameters, the run, and the outputs of the
@@ -268,59 +275,71 @@ class AdvanceMixin:
             current.calls.append(self.tracking.want_parent_run(run, ti, task))
             return False
         trials = [t for t in tis if t.parent == ti.name]
-        done = [t for t in trials if t.state in TaskState.DONE]
-        active = len(trials) - len(done)
-        data = ti.data or {}
+        active = sum(1 for t in trials if t.state not in TaskState.DONE)
         if len(trials) < task.n_trials and active < task.parallelism:
             count = min(task.parallelism - active, task.n_trials - len(trials))
-            try:
-                asked = hpo.ask(task, run.id, trials, count)
-            except Exception as exc:
-                ti.state = TaskState.FAILED
-                ti.error = f"the search could not sample parameters: {exc}"
-                ti.finished_at = current.now
-                return True
-            for params in asked:
-                number = len(trials)
-                child = TaskInstance(
-                    run_id=run.id,
-                    name=hpo.trial_name(ti.name, number),
-                    parent=ti.name,
-                    kind="trial",
-                    state=TaskState.PENDING,
-                    data={
-                        "params": params,
-                        "number": number,
-                        "inputs": data.get("inputs", {}),
-                        "parent_run_id": data.get("parent_run_id"),
-                        "experiment": data.get("experiment"),
-                    },
-                )
-                session.add(child)
-                trials.append(child)
-                tis.append(child)
-            session.flush()
+            self._add_trials(session, run, ti, task, tis, trials, count, current)
             return True
         if len(trials) >= task.n_trials and not active:
-            summary = hpo.summarize(task, trials, data.get("parent_run_id"))
-            ti.finished_at = current.now
-            if summary is None:
-                ti.state = TaskState.FAILED
-                ti.error = f"all {len(trials)} trials failed"
-                last_error = next((t.error for t in reversed(trials) if t.error), None)
-                if last_error:
-                    ti.error += f"; the last one: {last_error[-2000:]}"
-            else:
-                ti.state = TaskState.SUCCEEDED
-                ti.outputs = summary
-                if ti.cache_key:
-                    session.merge(
-                        TaskCache(cache_key=ti.cache_key, outputs=summary, run_id=run.id, task=ti.name)
-                    )
-            if data.get("parent_run_id"):
-                current.calls.append(self.tracking.end_parent_run(data["parent_run_id"], summary))
+            self._finish_hpo(session, run, ti, task, trials, current)
             return True
         return False
+
+    def _add_trials(
+        self,
+        session: Session,
+        run: Run,
+        ti: TaskInstance,
+        task: TaskSpec,
+        tis: list[TaskInstance],
+        trials: list[TaskInstance],
+        count: int,
+        current: Pass,
+    ) -> None:
+        """`count` new trials with parameters the search samples; a search that cannot sample
+        fails the task."""
+        data = ti.data or {}
+        try:
+            asked = hpo.ask(task, run.id, trials, count)
+        except Exception as exc:
+            ti.state = TaskState.FAILED
+            ti.error = f"the search could not sample parameters: {exc}"
+            ti.finished_at = current.now
+            return
+        for params in asked:
+            child = _trial(run, ti, data, params, number=len(trials))
+            session.add(child)
+            trials.append(child)
+            tis.append(child)
+        session.flush()
+
+    def _finish_hpo(
+        self,
+        session: Session,
+        run: Run,
+        ti: TaskInstance,
+        task: TaskSpec,
+        trials: list[TaskInstance],
+        current: Pass,
+    ) -> None:
+        """Every trial done: the task succeeds with the best one (cached as its outputs), or fails
+        when all of them failed; the parent tracking run is ended after the pass commits."""
+        data = ti.data or {}
+        summary = hpo.summarize(task, trials, data.get("parent_run_id"))
+        ti.finished_at = current.now
+        if summary is None:
+            ti.state = TaskState.FAILED
+            ti.error = f"all {len(trials)} trials failed"
+            last_error = next((t.error for t in reversed(trials) if t.error), None)
+            if last_error:
+                ti.error += f"; the last one: {last_error[-2000:]}"
+        else:
+            ti.state = TaskState.SUCCEEDED
+            ti.outputs = summary
+            if ti.cache_key:
+                session.merge(TaskCache(cache_key=ti.cache_key, outputs=summary, run_id=run.id, task=ti.name))
+        if data.get("parent_run_id"):
+            current.calls.append(self.tracking.end_parent_run(data["parent_run_id"], summary))
 
     # ---- finishing and cancelling ----------------------------------------------------------
 
@@ -361,3 +380,43 @@ class AdvanceMixin:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.[]" else "_" for c in name)
+
+
+def _retry_later(ti: TaskInstance, current: Pass) -> bool:
+    """A task up for retry whose backoff has not passed: the engine wakes up when it has."""
+    if ti.state == TaskState.UP_FOR_RETRY and ti.next_attempt_at and ti.next_attempt_at > current.now:
+        current.wake_at(ti.next_attempt_at)
+        return True
+    return False
+
+
+def _trial_spec(task: TaskSpec, data: dict[str, Any]) -> dict[str, Any]:
+    """What a trial's attempt runs: the hpo task's objective with the trial's parameters."""
+    return {
+        "callable": task.callable,
+        "params": data.get("params", {}),
+        "inputs": data.get("inputs", {}),
+        "metric": task.metric,
+        "direction": task.direction,
+        "experiment": data.get("experiment"),
+        "parent_run_id": data.get("parent_run_id"),
+        "trial_number": data.get("number"),
+    }
+
+
+def _trial(run: Run, ti: TaskInstance, data: dict[str, Any], params: Any, *, number: int) -> TaskInstance:
+    """The task instance of an hpo task's trial `number`."""
+    return TaskInstance(
+        run_id=run.id,
+        name=hpo.trial_name(ti.name, number),
+        parent=ti.name,
+        kind="trial",
+        state=TaskState.PENDING,
+        data={
+            "params": params,
+            "number": number,
+            "inputs": data.get("inputs", {}),
+            "parent_run_id": data.get("parent_run_id"),
+            "experiment": data.get("experiment"),
+        },
+    )

@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from mlops_kit.errors import Unprocessable
+
+from pipeline_orchestrator.errors import InvalidCron, InvalidTimezone
 
 MAX_CATCHUP = 1000
 _EPSILON = timedelta(microseconds=1)
@@ -16,20 +17,18 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise Unprocessable(
+        raise InvalidTimezone(
             f"unknown timezone {name!r}; use an IANA name such as 'UTC' or 'Europe/Paris'",
             {"timezone": name},
-            code="INVALID_TIMEZONE",
         ) from None
 
 
 def check_cron(expr: str) -> str:
     expr = " ".join(expr.split())
     if not croniter.is_valid(expr) or len(expr.split()) not in (5, 6):
-        raise Unprocessable(
+        raise InvalidCron(
             f"invalid cron expression {expr!r}; use five fields: minute hour day-of-month month day-of-week",
             {"cron": expr},
-            code="INVALID_CRON",
         )
     return expr
 
