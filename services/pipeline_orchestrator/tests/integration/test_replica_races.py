@@ -118,7 +118,11 @@ def test_two_engines_run_each_task_once_and_respect_max_active_runs(backend: str
     with _orchestrators(backend, tmp_path, 2) as (urls, _):
         assert httpx.post(f"{urls[0]}/api/pipelines", json=definition).status_code == 201
         answers = _at_once(
-            runs, lambda client, i: httpx.post(f"{urls[i % 2]}/api/pipelines/shared/runs", json={}), urls[0]
+            runs,
+            # the clients' own 60 s, not httpx.post's 5 s: 24 run creations at once on one SQLite
+            # file behind two busy engines wait their turn for the single writer
+            lambda client, i: httpx.post(f"{urls[i % 2]}/api/pipelines/shared/runs", json={}, timeout=60),
+            urls[0],
         )
         assert [a.status_code for a in answers] == [201] * runs
         ids = [a.json()["id"] for a in answers]

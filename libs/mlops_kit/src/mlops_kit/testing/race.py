@@ -15,18 +15,24 @@ from mlops_kit.testing.process import ServiceProcess
 BACKENDS = ("sqlite", "postgres")
 
 
+# A deadline, not a wait: a service with MLOPS_<SERVICE>_WORKERS=2 imports its app three times
+# (the supervisor and each worker; model_registry.app alone is ~11 s of CPU on the 2-core CI
+# machine), beside another xdist worker's load; 60 s was missed there.
+STARTUP_SECONDS = 180.0
+
+
 @contextmanager
 def service_on(module: str, backend: str, tmp: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """The service `module` as a real process on SQLite (a file under `tmp`) or on a fresh
     PostgreSQL database; yields its URL."""
     base = {"MLOPS_DATA_DIR": str(tmp), **(env or {})}
     if backend == "sqlite":
-        with ServiceProcess(module, env=base, tmp=tmp) as service:
+        with ServiceProcess(module, env=base, tmp=tmp, startup_timeout=STARTUP_SECONDS) as service:
             yield service.url
         return
     with fresh_postgres_database(module.replace("_", "")[:12]) as url:
         pg_env = {**base, "MLOPS_DATABASE_URL": url}
-        with ServiceProcess(module, env=pg_env, tmp=tmp) as service:
+        with ServiceProcess(module, env=pg_env, tmp=tmp, startup_timeout=STARTUP_SECONDS) as service:
             yield service.url
 
 
