@@ -17,22 +17,16 @@ progress finish (it checks between models) and waits for it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-import socket
-import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import anyio
 from mlops_kit.audit import utcnow
+from mlops_kit.background import BackgroundLoop
 from mlops_kit.db import Database
 from sqlalchemy.orm import Session
 
@@ -59,14 +53,13 @@ class Run:
     recorded: bool
 
 
-def owner_id() -> str:
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
 ON_DEMAND_WAIT_SECONDS = 20.0  # an on-demand evaluation waits this long for a run elsewhere
 
 
-class Evaluator:
+class Evaluator(BackgroundLoop):
+    name = "monitoring-evaluator"
+    log = log
+
     def __init__(
         self,
         db: Database,
@@ -77,41 +70,12 @@ class Evaluator:
         owner: str | None = None,
         clock: Callable[[], datetime] = utcnow,
     ):
+        super().__init__(poll_seconds, owner)
         self.db = db
-        self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds
         self.batch = batch
-        self.owner = owner or owner_id()
         self.clock = clock
         self.runs: deque[Run] = deque(maxlen=1000)
-        self._stopping = threading.Event()
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    # ---- lifecycle -----------------------------------------------------------------------------
-    async def start(self) -> None:
-        self._stopping.clear()
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._loop(), name="monitoring-evaluator")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._wake is not None:
-            self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task  # the run in progress ends (it is not abandoned mid-write)
-            self._task = None
-
-    async def _loop(self) -> None:
-        assert self._wake is not None
-        while not self._stopping.is_set():
-            try:
-                await anyio.to_thread.run_sync(self.run_due)
-            except Exception:
-                log.exception("monitoring evaluation pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
     # ---- work ----------------------------------------------------------------------------------
     def run_due(self) -> int:
@@ -120,7 +84,7 @@ class Evaluator:
             due = arepo.due_models(session, utcnow(), self.batch)
         done = 0
         for model_id in due:
-            if self._stopping.is_set():
+            if self.stopping:
                 break
             try:
                 done += self.evaluate(model_id, due_only=True) is not None

@@ -15,19 +15,13 @@ loop goes on; a lease left by a dead replica expires after `lease_seconds`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-import socket
-import threading
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import anyio
+from mlops_kit.background import BackgroundLoop
 from mlops_kit.db import Database
 
 from pipeline_orchestrator.engine.state import utcnow
@@ -57,11 +51,10 @@ class _Snapshot:
     measured: bool  # performance, drift or new data is watched
 
 
-def owner_id() -> str:
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+class RetrainingMonitor(BackgroundLoop):
+    name = "retraining-monitor"
+    log = log
 
-
-class RetrainingMonitor:
     def __init__(
         self,
         db: Database,
@@ -72,38 +65,13 @@ class RetrainingMonitor:
         lease_seconds: float = 120.0,
         batch: int = 100,
     ):
+        super().__init__(poll_seconds)
         self.db, self.registry, self.wake = db, registry, wake
-        self.poll_seconds, self.lease_seconds, self.batch = poll_seconds, lease_seconds, batch
-        self.owner = owner_id()
-        self._stopping = threading.Event()
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    # ---- lifecycle -----------------------------------------------------------------------------
-    async def start(self) -> None:
-        self._stopping.clear()
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._loop(), name="retraining-monitor")
+        self.lease_seconds, self.batch = lease_seconds, batch
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._wake is not None:
-            self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         self.registry.close()
-
-    async def _loop(self) -> None:
-        assert self._wake is not None
-        while not self._stopping.is_set():
-            try:
-                await anyio.to_thread.run_sync(self.run_due)
-            except Exception:
-                log.exception("retraining evaluation pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
     # ---- work ----------------------------------------------------------------------------------
     def run_due(self) -> int:
@@ -117,7 +85,7 @@ class RetrainingMonitor:
                 session.commit()
         done = 0
         for model in due:
-            if self._stopping.is_set():
+            if self.stopping:
                 break
             try:
                 done += self.evaluate(model, on_demand=False) is not None
