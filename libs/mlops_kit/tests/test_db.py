@@ -4,9 +4,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mlops_kit.db import Database, after_commit, normalize_url, on_rollback, run_callbacks
+from mlops_kit.db import Database, after_commit, count_rows, normalize_url, on_rollback, run_callbacks
 from mlops_kit.testing import fresh_postgres_database
-from sqlalchemy import text
+from sqlalchemy import column, select, table, text
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -30,6 +30,19 @@ def test_write_session_commits_and_read_session_sees_it(db: Database) -> None:
         session.commit()
     with db.session(write=False) as session:
         assert session.execute(text("SELECT x FROM t")).scalar() == 1
+
+
+def test_count_rows_counts_what_a_filtered_ordered_query_returns(db: Database) -> None:
+    with db.session(write=True) as session:
+        session.execute(text("CREATE TABLE c (x INTEGER)"))
+        session.execute(text("INSERT INTO c VALUES (1), (2), (3), (4), (5)"))
+        session.commit()
+    x = column("x")
+    with db.session(write=False) as session:
+        query = select(x).select_from(table("c", x))
+        assert count_rows(session, query) == 5
+        assert count_rows(session, query.where(x > 2).order_by(x.desc())) == 3
+        assert count_rows(session, query.where(x > 9)) == 0
 
 
 def test_rollback_callbacks_run_only_on_failure(db: Database) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, text
+from sqlalchemy import DateTime, Engine, Select, TypeDecorator, create_engine, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -249,6 +249,11 @@ def run_migrations(url: str, script_location: Path) -> None:
     cfg.attributes["configure_logger"] = False
     with _migration_lock(url):
         command.upgrade(cfg, "head")
+
+
+def count_rows(session: Session, query: Select[Any]) -> int:
+    """How many rows `query` returns (its ORDER BY dropped): the `total` of a page."""
+    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
 
 
 def lock_key(session: Session, scope: str, key: str | int = "", *, shared: bool = False) -> None:

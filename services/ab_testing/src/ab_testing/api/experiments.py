@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from mlops_kit.db import after_commit
+from mlops_kit.db import after_commit, count_rows
 from mlops_kit.deps import SessionDep
 from mlops_kit.openapi import answers
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ab_testing.api.answers import (
@@ -63,7 +63,7 @@ def list_experiments(
         query = query.where(Experiment.status == status)
     if mode:
         query = query.where(Experiment.mode == mode)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = count_rows(session, query)
     rows = session.scalars(query.order_by(Experiment.created_at.desc()).limit(limit).offset(offset)).all()
     return {"items": [experiment_json(e) for e in rows], **page_fields(total, limit, offset)}
 
@@ -184,7 +184,7 @@ def list_decisions(
     query = select(Decision).where(Decision.experiment_id == row.id)
     if kind:
         query = query.where(Decision.kind == kind)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = count_rows(session, query)
     rows = session.scalars(query.order_by(Decision.id).limit(limit).offset(offset)).all()
     items = [
         {"id": d.id, "kind": d.kind, "phase": d.phase, "details": d.details, "at": d.at.isoformat()}

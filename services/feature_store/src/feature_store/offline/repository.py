@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops_kit.audit import utcnow
+from mlops_kit.db import count_rows
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -66,7 +67,7 @@ def job_page(
         query = query.where(FeatureSet.name == feature_set)
     if status is not None:
         query = query.where(MaterializationJob.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = count_rows(session, query)
     rows = session.execute(query.order_by(MaterializationJob.id.desc()).limit(limit).offset(offset))
     return [(job, name) for job, name in rows], total
 

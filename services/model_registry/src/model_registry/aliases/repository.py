@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVarTuple
 
-from sqlalchemy import Select, delete, func, select
+from mlops_kit.db import count_rows
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from model_registry.tables import Alias, ModelVersion, RegisteredModel, Transition
@@ -122,6 +123,6 @@ def history(
         query = query.where(Transition.kind == kind)
     if name:
         query = query.where(Transition.name == name)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = count_rows(session, query)
     rows = session.scalars(query.order_by(Transition.id.desc()).limit(limit).offset(offset))
     return list(rows), total

@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from mlops_kit.audit import utcnow
-from mlops_kit.db import Database
+from mlops_kit.db import Database, count_rows
 from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -133,7 +133,7 @@ def _version_conditions(flt: VersionFilter, model_id_col: Any = None) -> list[Co
 
 
 def _page(session: Session, query: Select[Any], limit: int, offset: int) -> tuple[list[Any], int]:
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    total = count_rows(session, query)
     return list(session.scalars(query.limit(limit).offset(offset))), total
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from mlops_kit.db import count_rows
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -127,7 +128,7 @@ def events(
     query = select(AlertEventRow).where(AlertEventRow.model_id == model_id)
     if rule is not None:
         query = query.where(AlertEventRow.rule == rule)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = count_rows(session, query)
     page = session.scalars(query.order_by(AlertEventRow.id.desc()).limit(limit).offset(offset))
     return list(page), total
 

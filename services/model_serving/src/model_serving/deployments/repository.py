@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from mlops_kit.db import count_rows
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from model_serving.tables import Deployment
@@ -23,7 +24,7 @@ def page(session: Session, limit: int, offset: int, model: str | None) -> tuple[
     query = select(Deployment)
     if model is not None:
         query = query.where(Deployment.model == model)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = count_rows(session, query)
     rows = session.scalars(query.order_by(Deployment.id).limit(limit).offset(offset)).all()
     return rows, total
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from mlops_kit.bounds import INT64_SCHEMA_MAX, BoundedDatetime, JsonObject, PathStr
 from mlops_kit.bounds import NulFreeStr as Text
+from mlops_kit.db import count_rows
 from mlops_kit.deps import SessionDep
 from mlops_kit.openapi import answers
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -175,7 +176,7 @@ def list_pipelines(
     query = select(Pipeline)
     if name_prefix:
         query = query.where(Pipeline.name.startswith(name_prefix, autoescape=True))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = count_rows(session, query)
     rows = session.scalars(query.order_by(Pipeline.name).limit(limit).offset(offset)).all()
     return {"items": [pipeline_json(p) for p in rows], **page_fields(total, limit, offset)}
 
@@ -192,7 +193,7 @@ def list_versions(
 ) -> dict[str, Any]:
     p = get_pipeline(session, pipeline)
     query = select(PipelineVersion).where(PipelineVersion.pipeline_id == p.id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = count_rows(session, query)
     rows = session.scalars(query.order_by(PipelineVersion.version.desc()).limit(limit).offset(offset)).all()
     return {"items": [version_json(v) for v in rows], **page_fields(total, limit, offset)}
 

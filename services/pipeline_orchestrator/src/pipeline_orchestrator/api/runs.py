@@ -11,6 +11,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from mlops_kit.bounds import INT64_SCHEMA_MAX, MAX_OFFSET, PathStr
+from mlops_kit.db import count_rows
 from mlops_kit.deps import SessionDep
 from mlops_kit.openapi import answers, file_responses
 from mlops_kit.pagination import Limit, Offset, page_fields
@@ -51,7 +52,7 @@ def _list(
         query = query.where(Run.state == state)
     if trigger:
         query = query.where(Run.trigger == trigger)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = count_rows(session, query)
     runs = session.scalars(query.order_by(Run.created_at.desc(), Run.id).limit(limit).offset(offset)).all()
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     if runs:
