@@ -251,7 +251,7 @@ def run_migrations(url: str, script_location: Path) -> None:
         command.upgrade(cfg, "head")
 
 
-def count_rows(session: Session, query: Select[Any]) -> int:
+def count_rows(session: Session, query: Select[*tuple[Any, ...]]) -> int:
     """How many rows `query` returns (its ORDER BY dropped): the `total` of a page."""
     return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
 
