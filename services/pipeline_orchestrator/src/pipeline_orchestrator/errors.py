@@ -168,3 +168,7 @@ class ArtifactNotFound(NotFound):
 
 class InvalidArtifactUri(Unprocessable):
     code = "INVALID_ARTIFACT_URI"
+
+
+class EmptyUpload(Unprocessable):
+    code = "EMPTY_UPLOAD"

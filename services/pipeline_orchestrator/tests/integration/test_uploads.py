@@ -41,6 +41,12 @@ def test_a_name_that_is_not_one_plain_file_name_is_refused(api: TestClient, name
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
+def test_an_empty_upload_is_refused_and_stores_nothing(api: TestClient) -> None:
+    response = api.post("/api/uploads", params={"name": "empty.csv"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "EMPTY_UPLOAD"
+
+
 @pytest.mark.parametrize(
     ("uri", "status", "code"),
     [

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from mlops_kit.storage import MAX_NAME_BYTES, ArtifactStore, SpooledFile
 
-from pipeline_orchestrator.errors import ArtifactNotFound, InvalidArtifactUri
+from pipeline_orchestrator.errors import ArtifactNotFound, EmptyUpload, InvalidArtifactUri
 from pipeline_orchestrator.uploads.schemas import UploadRead
 from pipeline_orchestrator.worker import artifacts
 
@@ -17,6 +17,8 @@ PREFIX = "uploads/"
 
 def store_upload(store: ArtifactStore, name: str, spooled: SpooledFile) -> UploadRead:
     """Keep the spooled file as a new upload; its URI is new every time (an upload is never replaced)."""
+    if spooled.size == 0:
+        raise EmptyUpload("the upload is empty: send the file's bytes as the request body")
     key = artifacts.check_key(f"{PREFIX}{uuid.uuid4().hex}/{name}")
     store.put_file(key, spooled.path)
     return UploadRead(uri=artifacts.uri(key), name=name, size=spooled.size, sha256=spooled.sha256)
