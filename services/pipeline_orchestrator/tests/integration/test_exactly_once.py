@@ -115,7 +115,7 @@ def _trigger(url: str, definition: dict) -> str:
 
 
 def _finished(url: str, run_id: str) -> dict:
-    return wait_until(lambda: (r := _run(url, run_id))["state"] in FINISHED and r, 60, "the run")
+    return wait_until(lambda: (r := _run(url, run_id))["state"] in FINISHED and r, 180, "the run")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -131,7 +131,7 @@ def test_kill_at_random_moments_runs_each_shell_task_exactly_once(backend: str, 
                 if rng.random() < 0.3:  # before (or as) the task starts
                     wait_until(lambda: rng.random() < 0.2, 5, "a random moment")
                 else:  # while the command runs
-                    wait_until(side.exists, 30, "the shell task to start")
+                    wait_until(side.exists, 120, "the shell task to start")
                     wait_until(lambda: rng.random() < 0.1, 5, "a random moment")
                 _kill(service)
                 service = _start(env, tmp_path, port)
@@ -168,8 +168,8 @@ def test_what_a_killed_worker_left_behind_is_stopped_before_the_retry(tmp_path: 
         service = _start(env, tmp_path, port)
         try:
             run_id = _trigger(service.url, definition)
-            wait_until(side.exists, 30, "the shell task to start")
-            wait_until(grandchild.exists, 10, "the grandchild's pid")
+            wait_until(side.exists, 120, "the shell task to start")
+            wait_until(grandchild.exists, 30, "the grandchild's pid")
             leftover = int(grandchild.read_text())
             shell_pid = int(_lines(side)[0][2])
             assert service.process is not None
@@ -180,7 +180,7 @@ def test_what_a_killed_worker_left_behind_is_stopped_before_the_retry(tmp_path: 
             grandchild.unlink()
             service = _start(env, tmp_path, port)
             assert not _alive(leftover)
-            wait_until(grandchild.exists, 30, "the retry to start")
+            wait_until(grandchild.exists, 120, "the retry to start")
             starts = [line for line in _lines(side) if line[0] == "start"]
             assert [line[1] for line in starts] == ["1", "2"], starts
             httpx.post(f"{service.url}/api/runs/{run_id}/cancel", timeout=10)

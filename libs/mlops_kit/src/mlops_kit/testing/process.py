@@ -26,7 +26,7 @@ class ServiceProcess:
         env: dict[str, str],
         tmp: Path,
         port: int | None = None,
-        startup_timeout: float = 60,
+        startup_timeout: float = 180,
     ):
         self.module = module
         self.port = port or free_port()

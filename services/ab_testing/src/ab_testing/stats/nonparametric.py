@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +41,8 @@ def mann_whitney(
     t = np.asarray(values_treatment, dtype=float)
     if c.size == 0 or t.size == 0:
         return MannWhitneyResult(math.nan, math.nan, int(c.size), int(t.size), math.nan)
+    from scipy import stats as sps  # on first use: scipy.stats costs ~2 s of service start-up
+
     res = sps.mannwhitneyu(t, c, alternative="two-sided", method=method)
     u = float(res.statistic)
     return MannWhitneyResult(u, float(res.pvalue), int(c.size), int(t.size), u / (c.size * t.size))

@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
-from scipy.spatial.distance import jensenshannon
 
 FloatArray = NDArray[np.float64]
 
@@ -63,6 +61,8 @@ def ks_test(
     reference: ArrayLike, current: ArrayLike, threshold: float = DEFAULT_THRESHOLDS[KS]
 ) -> StatResult:
     """Two-sample Kolmogorov-Smirnov (scipy's ks_2samp, two-sided, method 'auto')."""
+    from scipy import stats  # imported on first use: scipy.stats costs ~2 s of service start-up
+
     res = stats.ks_2samp(_floats(reference), _floats(current))
     return _test(KS, float(res.statistic), float(res.pvalue), threshold)
 
@@ -118,6 +118,8 @@ def js_from_shares(
     threshold: float = DEFAULT_THRESHOLDS[JENSEN_SHANNON],
 ) -> StatResult:
     """Jensen-Shannon distance, natural log (0 .. sqrt(ln 2)); scipy normalises both vectors."""
+    from scipy.spatial.distance import jensenshannon
+
     value = float(jensenshannon(_floats(reference_shares), _floats(current_shares)))
     return _distance(JENSEN_SHANNON, value, threshold)
 
@@ -135,6 +137,8 @@ def chi_square_two_sample(
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2:
         return _test(CHI_SQUARE, 0.0, 1.0, threshold)
+    from scipy import stats
+
     res = stats.chi2_contingency(table)
     return _test(CHI_SQUARE, float(res.statistic), float(res.pvalue), threshold)
 

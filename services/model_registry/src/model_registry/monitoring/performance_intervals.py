@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 # bootstrap work is bounded: resamples x rows stays under this many element reads per metric
 BOOTSTRAP_BUDGET = 20_000_000
@@ -38,6 +37,8 @@ class Interval:
 
 
 def _z(confidence: float) -> float:
+    from scipy import stats  # on first use: scipy.stats costs ~2 s of service start-up
+
     return float(stats.norm.ppf(0.5 + confidence / 2.0))
 
 
@@ -54,6 +55,8 @@ def wilson(successes: int, trials: int, confidence: float) -> Interval | None:
 
 
 def _midranks(x: np.ndarray) -> np.ndarray:
+    from scipy import stats
+
     return np.asarray(stats.rankdata(x, method="average"), dtype=np.float64)
 
 

@@ -17,7 +17,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from model_registry.errors import InvalidReferenceData
-from model_registry.monitoring import columnar, ingest
+from model_registry.monitoring import ingest
 from model_registry.monitoring.columns import Kind
 from model_registry.monitoring.profile import Profile
 
@@ -188,6 +188,9 @@ def profile(data: Data, types: dict[str, Kind], exclude: frozenset[str] = frozen
     if data.format == "json":
         return ingest.build(*ingest.json_columns(ingest.load_json(data.raw), types, exclude))
     assert data.file is not None
+    # pyarrow (and the pandas it pulls in) on first use: ~2 s off every service start-up
+    from model_registry.monitoring import columnar
+
     if data.format == "csv":
         return columnar.profile_csv(data.file, types, exclude)
     return columnar.profile_parquet(data.file, types, exclude)
