@@ -129,11 +129,13 @@ class ServiceClient:
         return self.request("GET", path, params=_clean(params)).json()
 
     def health(self) -> dict[str, Any]:
-        return self.request("GET", "/health").json()
+        answer: dict[str, Any] = self.request("GET", "/health").json()
+        return answer
 
     def ready(self) -> dict[str, Any]:
         try:
-            return self.request("GET", "/ready", idempotent=False).json()
+            answer: dict[str, Any] = self.request("GET", "/ready", idempotent=False).json()
+            return answer
         except MlopsError as exc:
             if exc.status == 503:
                 return {"status": "unavailable", **exc.details}

@@ -40,7 +40,7 @@ def _presented_key(request: Request) -> str | None:
 
 
 async def authenticate(request: Request) -> Principal:
-    principal = request.app.state.keyring.authenticate(_presented_key(request))
+    principal: Principal | None = request.app.state.keyring.authenticate(_presented_key(request))
     if principal is None:
         raise Unauthorized("missing or unknown API key: send 'Authorization: Bearer <key>'")
     request.state.principal = principal
@@ -55,7 +55,7 @@ async def authorize(request: Request, principal: Annotated[Principal, Depends(au
     return principal
 
 
-def require(role: Role):
+def require(role: Role) -> Any:
     async def _check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if principal.role < role:
             raise Forbidden(f"this action needs role {role.name!r}; you have {principal.role.name!r}")
@@ -136,11 +136,13 @@ async def run_transaction(request: Request, work: Callable[[Session], T]) -> T:
 
 
 async def _database(request: Request) -> Database:
-    return request.app.state.db
+    db: Database = request.app.state.db
+    return db
 
 
 async def _store(request: Request) -> ArtifactStore:
-    return request.app.state.store
+    store: ArtifactStore = request.app.state.store
+    return store
 
 
 SessionDep = Annotated[Session, Depends(_session, scope="function")]

@@ -62,7 +62,7 @@ class Metrics:
         return Counter(name, doc, ["service", *labels], registry=self.registry)
 
     def histogram(
-        self, name: str, doc: str, labels: list[str], buckets: tuple = LATENCY_BUCKETS
+        self, name: str, doc: str, labels: list[str], buckets: tuple[float, ...] = LATENCY_BUCKETS
     ) -> Histogram:
         return Histogram(name, doc, ["service", *labels], buckets=buckets, registry=self.registry)
 
@@ -172,7 +172,8 @@ class ObservabilityMiddleware:
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
-            return value.decode("latin-1")[:64]
+            text: str = value.decode("latin-1")
+            return text[:64]
     return None
 
 

@@ -17,7 +17,8 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's validation JSON schema with every `$ref` replaced by what it names."""
     schema = model.model_json_schema()
     defs = schema.pop("$defs", {})
-    return _substitute(schema, defs)
+    inlined: dict[str, Any] = _substitute(schema, defs)
+    return inlined
 
 
 def _substitute(node: Any, defs: dict[str, Any]) -> Any:

@@ -57,11 +57,10 @@ def key(kind: str, value: Any) -> str:
     return value
 
 
-def text(kind: str, name: str, value: Any, limit: int) -> str:
-    if value is None:
+def text(kind: str, name: str, raw: Any, limit: int) -> str:
+    if raw is None:
         raise InvalidValue(f"{kind} {name!r} has no value", {"name": name})
-    if not isinstance(value, str):
-        value = str(value)
+    value = raw if isinstance(raw, str) else str(raw)
     if "\x00" in value:
         raise InvalidValue(
             f"{kind} {name!r} value contains a NUL character, which cannot be stored", {"name": name}

@@ -68,7 +68,8 @@ def key_part(view: KeyedEntity) -> KeyPart:
         if kind is str:
             if len(value) > MAX_KEY or "\x00" in value:
                 raise _bad_key(view, value, f"a key is at most {MAX_KEY} characters, without NUL")
-            return value
+            text: str = value
+            return text
         if kind is int or kind is float:
             return str(value)
         raise _bad_key(view, value, "give a string")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -79,7 +80,7 @@ STAGES = {"none": "None", "staging": "Staging", "production": "Production", "arc
 RESERVED_VERSIONS = {"latest"}
 
 
-def _check(regex: re.Pattern[str], rule: str, what: str):
+def _check(regex: re.Pattern[str], rule: str, what: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not regex.fullmatch(value):
             raise ValueError(f"invalid {what} {value[:80]!r}: {rule}")
@@ -88,7 +89,7 @@ def _check(regex: re.Pattern[str], rule: str, what: str):
     return check
 
 
-def _choice(table: dict[str, str], what: str):
+def _choice(table: dict[str, str], what: str) -> Callable[[object], str]:
     def pick(value: object) -> str:
         if not isinstance(value, str) or value.strip().lower() not in table:
             allowed = sorted(set(table.values()))

@@ -88,7 +88,7 @@ def render(value: Any, scope: dict[str, Any]) -> Any:
 
 def render_task(task: TaskSpec, scope: dict[str, Any]) -> dict[str, Any]:
     """``task.templated()`` resolved; shell commands and http URLs keep data out of code."""
-    resolved = render(task.templated(), scope)
+    resolved: dict[str, Any] = render(task.templated(), scope)
     if task.kind == "shell":
         env = {
             name: _env_value(f"env {name!r}", value) for name, value in (resolved.get("env") or {}).items()

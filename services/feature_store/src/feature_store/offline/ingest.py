@@ -104,7 +104,7 @@ def prepare(view: FeatureSetView, version: int, frame: Frame, now_us: int | None
         if names
         else [{} for _ in range(frame.size)]
     )
-    return Prepared(keys, event_ts, created, values, version)  # type: ignore[arg-type]
+    return Prepared(keys, event_ts, created, values, version)
 
 
 def _check_columns(view: FeatureSetView, features: dict[str, str], frame: Frame) -> None:

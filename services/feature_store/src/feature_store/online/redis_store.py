@@ -179,7 +179,7 @@ class RedisOnlineStore(OnlineStore):
     async def _command(self, *args: str | int) -> Any:
         if self._reader is not None:
             return await self._reader.call(*args)
-        return await self.client.execute_command(*args)
+        return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
 
     async def delete_feature_set(self, feature_set_id: int) -> None:
         await self._delete_matching(f"{_glob_escape(self.prefix)}:{feature_set_id}:*")

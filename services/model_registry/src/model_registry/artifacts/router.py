@@ -25,7 +25,9 @@ from model_registry.tables import ModelVersion, RegisteredModel
 
 router = APIRouter(prefix="/api/models/{name}/versions/{version}", tags=["artifacts"])
 OCTETS = "application/octet-stream"
-RANGE_ERROR: dict[int | str, dict] = {416: {"model": ErrorBody, "description": "Range not satisfiable"}}
+RANGE_ERROR: dict[int | str, dict[str, Any]] = {
+    416: {"model": ErrorBody, "description": "Range not satisfiable"}
+}
 
 Sha256Header = Annotated[
     str | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
@@ -21,7 +22,7 @@ async def read_body(request: Request, store: ArtifactStore, expected_sha256: str
     )
 
 
-async def _chunks(upload: UploadFile):
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
     while chunk := await upload.read(1024 * 1024):
         yield chunk
 

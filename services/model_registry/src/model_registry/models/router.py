@@ -77,7 +77,7 @@ def _parse(model: type[BaseModel], raw: Any) -> Any:
         ) from None
 
 
-async def _registration(request: Request, store: StoreDep, schema: type[BaseModel]) -> tuple[Any, list]:
+async def _registration(request: Request, store: StoreDep, schema: type[BaseModel]) -> tuple[Any, list[Any]]:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         metadata, files = await read_multipart(request, store)
@@ -92,7 +92,7 @@ async def _registration(request: Request, store: StoreDep, schema: type[BaseMode
     return _parse(schema, parse_json(await request.body())), []
 
 
-def _verify(files: list, sha256: str | None) -> None:
+def _verify(files: list[Any], sha256: str | None) -> None:
     if files and sha256:
         if len(files) != 1:
             raise Unprocessable(
@@ -102,7 +102,7 @@ def _verify(files: list, sha256: str | None) -> None:
 
 
 def _register(
-    session: Any, store: Any, name: str, data: Any, files: list, who: str, description: str | None = None
+    session: Any, store: Any, name: str, data: Any, files: list[Any], who: str, description: str | None = None
 ) -> ModelVersionRead:
     model, version = service.register_version(session, name, data, who, description)
     if files:

@@ -134,11 +134,11 @@ class MonitoringConfigIn(BaseModel):
 
 
 class MonitoringSetupIn(MonitoringConfigIn):
-    model_name: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=NUL_FREE)]  # type: ignore[assignment]
+    model_name: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=NUL_FREE)]
 
 
 class MonitoringConfigRead(MonitoringConfigIn):
-    model_name: str  # type: ignore[assignment]
+    model_name: str
     next_evaluation_at: datetime | None
     created_at: datetime
     updated_at: datetime

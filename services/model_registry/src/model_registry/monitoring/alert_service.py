@@ -27,6 +27,7 @@ from model_registry.monitoring.evaluation import drift_config, watched_version
 from model_registry.monitoring.profile import Profile
 from model_registry.monitoring.report import DriftConfig, DriftConfigError, validate_config
 from model_registry.monitoring.tables import AlertEventRow, AlertStateRow, MonitoringConfigRow
+from model_registry.monitoring.times import utc
 from model_registry.tables import RegisteredModel
 
 NEVER = MAX_TIME  # next_due_at of a disabled configuration
@@ -72,12 +73,12 @@ def problems_of(session: Session, model: RegisteredModel, body: MonitoringConfig
 
 
 def _read(model: RegisteredModel, row: MonitoringConfigRow) -> MonitoringConfigRead:
-    due = service.utc(row.next_due_at)
+    due = utc(row.next_due_at)
     return MonitoringConfigRead(
         **{**row.config, "model_name": model.name},
         next_evaluation_at=None if due >= NEVER else due,
-        created_at=service.utc(row.created_at),
-        updated_at=service.utc(row.updated_at),
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
         updated_by=row.updated_by,
     )
 
@@ -173,7 +174,7 @@ def stored_drift_config(session: Session, model: RegisteredModel) -> DriftConfig
 
 
 def _when(moment: datetime | None) -> datetime | None:
-    return service.utc(moment) if moment else None
+    return utc(moment) if moment else None
 
 
 def state_reads(rules: list[dict[str, Any]], states: dict[str, AlertStateRow]) -> list[AlertStateRead]:
@@ -186,11 +187,11 @@ def state_reads(rules: list[dict[str, Any]], states: dict[str, AlertStateRow]) -
                 alert_type=rule["alert_type"],
                 severity=rule["severity"],
                 metric_name=rule["metric_name"],
-                state=row.state if row else alerts.INACTIVE,  # type: ignore[arg-type]
+                state=row.state if row else alerts.INACTIVE,
                 since=_when(row.since) if row else None,
                 active_since=_when(row.active_since) if row else None,
                 evaluated_at=_when(row.evaluated_at) if row else None,
-                evidence=row.evidence if row else None,  # type: ignore[arg-type]
+                evidence=row.evidence if row else None,
             )
         )
     return out
@@ -203,7 +204,7 @@ def event_read(row: AlertEventRow) -> AlertEventRead:
         severity=row.severity,
         from_state=row.from_state,
         to_state=row.to_state,
-        at=service.utc(row.at),
+        at=utc(row.at),
         evidence=row.evidence,
     )
 
@@ -220,7 +221,7 @@ def alerts_read(
     if evaluation is not None:
         last = {
             "version": evaluation.version,
-            "evaluated_at": service.utc(evaluation.evaluated_at).isoformat(),
+            "evaluated_at": utc(evaluation.evaluated_at).isoformat(),
             "duration_seconds": evaluation.duration_seconds,
             "evaluator": evaluation.evaluator,
             "error": evaluation.result.get("error"),

@@ -35,7 +35,7 @@ def keys_of(ids: NDArray[np.int64]) -> NDArray[np.uint64]:
         z = ids.astype(_U64) * _U64(0x9E3779B97F4A7C15) + _U64(0x632BE59BD9B4E019)
         z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
-        return z ^ (z >> _U64(31))  # type: ignore[no-any-return]
+        return z ^ (z >> _U64(31))
 
 
 def segment_keys(segment_id: int, n: int) -> NDArray[np.uint64]:

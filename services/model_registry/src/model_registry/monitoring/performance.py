@@ -210,7 +210,7 @@ def _row_metric(name: str, per_row: np.ndarray, options: dict[str, Any], sqrt: b
     resamples = ci.resample_count(n, options["n_bootstrap"])
 
     def stat(idx: np.ndarray) -> np.ndarray:
-        means = per_row[idx].mean(axis=1)
+        means: np.ndarray = per_row[idx].mean(axis=1)
         return np.sqrt(means) if sqrt else means
 
     interval = ci.bootstrap_rows(

@@ -79,7 +79,8 @@ def _macro(kind: int) -> Any:
     def stat(cm: np.ndarray) -> np.ndarray:
         parts = _per_class(cm)
         present = parts[4]
-        return (parts[kind] * present).sum(axis=-1) / present.sum(axis=-1)
+        macro: np.ndarray = (parts[kind] * present).sum(axis=-1) / present.sum(axis=-1)
+        return macro
 
     return stat
 
@@ -88,7 +89,8 @@ def _weighted(kind: int) -> Any:
     def stat(cm: np.ndarray) -> np.ndarray:
         parts = _per_class(cm)
         support = parts[3]
-        return (parts[kind] * support).sum(axis=-1) / support.sum(axis=-1)
+        weighted: np.ndarray = (parts[kind] * support).sum(axis=-1) / support.sum(axis=-1)
+        return weighted
 
     return stat
 

@@ -158,7 +158,7 @@ def _copy_text(values: list[Any]) -> list[str]:
         values = [None if v is None else v.translate(_COPY_ESCAPES) for v in values]
     if None in values:
         return ["\\N" if v is None else v for v in values]
-    return values  # type: ignore[return-value]
+    return values
 
 
 def _sqlite_insert(

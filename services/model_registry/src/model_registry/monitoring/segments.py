@@ -188,7 +188,8 @@ def _decode_column(head: dict[str, Any], data: memoryview, n: int) -> Values:
     if enc == "s":
         codes = np.frombuffer(data, dtype="<i4")
         table = np.array([*head["categories"], None], dtype=object)
-        return table[codes]  # code -1 is the trailing None
+        decoded: np.ndarray = table[codes]  # code -1 is the trailing None
+        return decoded
     values = np.empty(n, dtype=object)
     values[:] = orjson.loads(data)
     return values

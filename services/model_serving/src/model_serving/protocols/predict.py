@@ -240,5 +240,6 @@ def _row_objects(
 def to_list(values: np.ndarray | Sequence[Any]) -> list[Any]:
     """Model output as JSON-ready Python values (numpy scalars become int/float/str/bool)."""
     if isinstance(values, np.ndarray):
-        return values.tolist()
+        listed: list[Any] = values.tolist()
+        return listed
     return [v.tolist() if isinstance(v, np.ndarray | np.generic) else v for v in values]

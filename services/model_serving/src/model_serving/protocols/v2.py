@@ -175,7 +175,8 @@ def _column_data(data: Any, shape: list[int], where: str) -> list[Any]:
     if _is_nested(data):  # [[v], [v], ...] for shape [n, 1]
         return [v for row in _nested_rows(data, shape[0], 1, where) for v in row]
     _check_count(data, shape[0], shape, where)
-    return data
+    flat: list[Any] = data
+    return flat
 
 
 def _requested_outputs(outputs: Any) -> list[str] | None:

@@ -70,7 +70,7 @@ def make_app(settings: OrchestratorSettings) -> Celery:
     return app
 
 
-@worker_process_init.connect
+@worker_process_init.connect  # type: ignore[untyped-decorator]
 def _warm_up_pool_process(**_: Any) -> None:
     warm_up()
 

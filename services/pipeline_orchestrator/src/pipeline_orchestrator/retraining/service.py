@@ -360,10 +360,10 @@ def _trigger_read(session: Session, r: RetrainingTrigger, states: dict[str, str]
     return RetrainingTriggerRead(
         id=r.id,
         model=r.model,
-        kind=r.kind,  # type: ignore[arg-type]
+        kind=r.kind,
         source=r.source,
         evidence=r.evidence,
-        decision=r.decision,  # type: ignore[arg-type]
+        decision=r.decision,
         reason=r.reason,
         run_id=r.run_id,
         run_state=state,

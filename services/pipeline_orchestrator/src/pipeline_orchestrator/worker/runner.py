@@ -339,7 +339,7 @@ class _Stream(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         sink = _current()
         target = sink if sink is not None else self.original
         if target is not None:
