@@ -1,15 +1,6 @@
-from ab_testing.tables import Base
-from alembic import context
-from sqlalchemy import create_engine, pool
+"""Alembic environment: the kit runs it; this file names the metadata."""
 
-config = context.config
-url = config.get_main_option("sqlalchemy.url")
-connectable = create_engine(url, poolclass=pool.NullPool)
-with connectable.connect() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=Base.metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+from ab_testing.tables import Base
+from mlops_kit.migration_env import run_migrations_online
+
+run_migrations_online(Base.metadata)

@@ -1,16 +1,7 @@
-from alembic import context
+"""Alembic environment: the kit runs it; this file names the metadata."""
+
+from mlops_kit.migration_env import run_migrations_online
 from pipeline_orchestrator.retraining import tables as retraining_tables  # noqa: F401 (their metadata)
 from pipeline_orchestrator.tables import Base
-from sqlalchemy import create_engine, pool
 
-config = context.config
-url = config.get_main_option("sqlalchemy.url")
-connectable = create_engine(url, poolclass=pool.NullPool)
-with connectable.connect() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=Base.metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+run_migrations_online(Base.metadata)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_kit.audit import audit_table
+from mlops_kit.orm import service_metadata
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -27,7 +28,7 @@ Id = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = service_metadata()
 
 
 audit_log = audit_table(Base.metadata)

@@ -13,6 +13,7 @@ from typing import Any
 
 from mlops_kit.audit import audit_table, utcnow
 from mlops_kit.db import UtcDateTime
+from mlops_kit.orm import service_metadata
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -29,7 +30,7 @@ Id = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = service_metadata()
 
 
 audit_log = audit_table(Base.metadata)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from mlops_kit.audit import audit_table, utcnow
+from mlops_kit.orm import service_metadata
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -27,7 +28,7 @@ Id = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = service_metadata()
 
 
 audit_log = audit_table(Base.metadata)

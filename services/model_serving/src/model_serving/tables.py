@@ -7,6 +7,7 @@ from datetime import datetime
 
 from mlops_kit.audit import audit_table, utcnow
 from mlops_kit.db import UtcDateTime
+from mlops_kit.orm import service_metadata
 from sqlalchemy import BigInteger, Boolean, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -14,7 +15,7 @@ Id = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = service_metadata()
 
 
 audit_log = audit_table(Base.metadata)

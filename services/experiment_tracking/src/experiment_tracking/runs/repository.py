@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mlops_kit.orm import dialect_insert
 from sqlalchemy import Executable, Select, Table, bindparam, delete, insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from experiment_tracking.tables import LatestMetric, Metric, Param, Run, RunDataset, RunOutput, RunTag
@@ -18,11 +18,6 @@ M: Table = Metric.__table__  # type: ignore[assignment]
 L: Table = LatestMetric.__table__  # type: ignore[assignment]
 D: Table = RunDataset.__table__  # type: ignore[assignment]
 OUT: Table = RunOutput.__table__  # type: ignore[assignment]
-
-
-def _upsert(session: Session, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 # The logging hot path runs the same few statements thousands of times a second: they are built
@@ -43,7 +38,7 @@ def _prepared(session: Session, name: str) -> Executable:
 
 def _upsert_latest(session: Session) -> Executable:
     """MLflow's rule: the point with the greatest (step, timestamp, value) is the latest."""
-    stmt = _upsert(session, L)
+    stmt = dialect_insert(session, L)
     new = stmt.excluded
     return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
         index_elements=["run_id", "key"],
@@ -54,11 +49,11 @@ def _upsert_latest(session: Session) -> Executable:
 
 def _insert_params(session: Session) -> Executable:
     """Concurrent writers of the same key: the loser inserts nothing and re-checks the value."""
-    return _upsert(session, P).on_conflict_do_nothing(index_elements=["run_id", "key"])  # type: ignore[no-any-return]
+    return dialect_insert(session, P).on_conflict_do_nothing(index_elements=["run_id", "key"])  # type: ignore[no-any-return]
 
 
 def _set_tags(session: Session) -> Executable:
-    stmt = _upsert(session, T)
+    stmt = dialect_insert(session, T)
     return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
         index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
     )
@@ -178,7 +173,7 @@ def histories(session: Session, run_ids: Sequence[str], key: str, limit: int) ->
 
 
 def add_datasets(session: Session, rows: list[dict[str, Any]]) -> None:
-    stmt = _upsert(session, D)
+    stmt = dialect_insert(session, D)
     stmt = stmt.on_conflict_do_update(
         index_elements=["run_id", "name", "digest"], set_={"tags": stmt.excluded.tags}
     )
@@ -186,7 +181,7 @@ def add_datasets(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def add_outputs(session: Session, rows: list[dict[str, Any]]) -> None:
-    stmt = _upsert(session, OUT).on_conflict_do_nothing(index_elements=["run_id", "model_id"])
+    stmt = dialect_insert(session, OUT).on_conflict_do_nothing(index_elements=["run_id", "model_id"])
     session.execute(stmt, rows)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from mlops_kit.audit import utcnow
 from mlops_kit.db import Database, count_rows
+from mlops_kit.orm import dialect_insert
 from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, exists, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from model_registry.tables import (
@@ -50,11 +50,9 @@ def get_model(session: Session, name: str) -> RegisteredModel | None:
 
 def lock_or_create_model(session: Session, name: str, description: str | None, actor: str) -> RegisteredModel:
     """Create the model row if missing, then lock it so version numbers are handed out in turn."""
-    dialect = session.get_bind().dialect.name
-    ins: Any = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
     now = utcnow()
     stmt = (
-        ins(RegisteredModel)
+        dialect_insert(session, RegisteredModel)
         .values(
             name=name,
             description=description,
