@@ -24,7 +24,7 @@ from mlops_client import (
 )
 from mlops_client.ab_routing import evaluate
 from mlops_client.cli import app
-from mlops_kit.testing import ServiceProcess
+from mlops_kit.testing import ServiceProcess, wait_until
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -445,8 +445,4 @@ def test_mlops_client_has_ab_testing(ab_url: str) -> None:
 
 
 def _eventually(check: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
+    wait_until(check, timeout=timeout, what="the condition", interval=0.02, tolerate=())

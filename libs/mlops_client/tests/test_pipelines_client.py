@@ -24,6 +24,7 @@ from mlops_client import (
     TaskDefinition,
     ValidationError,
 )
+from mlops_kit.testing import wait_until
 
 
 def shell(name: str, command: str, **fields: Any) -> dict[str, Any]:
@@ -38,13 +39,12 @@ def define(pipelines: PipelinesClient, name: str, *tasks: dict[str, Any], **fiel
 
 def running(pipelines: PipelinesClient, run_id: str, task: str) -> PipelineRun:
     """Poll (with a deadline) until `task` of the run is running."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def started() -> PipelineRun | None:
         run = pipelines.get_run(run_id)
-        if run.task(task).state == "running":
-            return run
-        time.sleep(0.05)
-    raise TimeoutError(f"task {task} of run {run_id} did not start")
+        return run if run.task(task).state == "running" else None
+
+    return wait_until(started, timeout=20, what=f"task {task} of run {run_id} to start", tolerate=())
 
 
 def test_same_definition_keeps_the_version_and_a_change_adds_one(

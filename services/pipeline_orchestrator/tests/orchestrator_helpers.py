@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
+from mlops_kit.testing import wait_until as kit_wait_until
 from pipeline_orchestrator.tables import Base
 from sqlalchemy import text
 
@@ -30,14 +30,8 @@ def reset(client: TestClient) -> None:
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    """The kit's poll with this suite's positional (timeout, what) and exceptions raised as they come."""
+    return kit_wait_until(check, timeout=timeout, what=what, interval=0.02, tolerate=())
 
 
 def wait_run(

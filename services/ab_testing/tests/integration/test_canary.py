@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +26,7 @@ from ab_testing.rollouts import promotion
 from ab_testing.settings import AbTestingSettings
 from fastapi.testclient import TestClient
 from mlops_client import RegistryClient
-from mlops_kit.testing import ServiceProcess, free_port
+from mlops_kit.testing import ServiceProcess, free_port, wait_until
 
 STAGES = [5.0, 10.0, 25.0, 50.0, 100.0]
 
@@ -155,13 +154,7 @@ def decisions(client: TestClient, key: str) -> list[dict[str, Any]]:
 
 
 def poll(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s")
+    return wait_until(check, timeout=timeout, what=what, tolerate=())
 
 
 # ---- rollback ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from feature_store.offline import materialize
 from feature_store.tables import FeatureSet, MaterializationJob
+from mlops_kit.testing import wait_until
 from sqlalchemy import select
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -33,13 +34,11 @@ def ingest(client: TestClient, rows: list[tuple[str, int, int]], created: int | 
 
 
 def wait(client: TestClient, job_id: int, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/materialization-jobs/{job_id}").json()
-        if job["status"] in ("SUCCEEDED", "FAILED"):
-            return job
-        time.sleep(0.005)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
+    def finished() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(f"/api/materialization-jobs/{job_id}").json()
+        return job if job["status"] in ("SUCCEEDED", "FAILED") else None
+
+    return wait_until(finished, timeout=timeout, what=f"job {job_id}", interval=0.005, tolerate=())
 
 
 def online(client: TestClient, keys: list[str]) -> list[tuple[int, int, dict] | None]:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from mlops_client import RegistryClient
-from mlops_kit.testing import ServiceProcess
+from mlops_kit.testing import ServiceProcess, wait_until
 from pipeline_orchestrator.templates import training_pipeline
 from sklearn.datasets import load_breast_cancer
 
@@ -70,14 +70,18 @@ def _table(path: Path) -> Path:
     return path
 
 
+def _finished(api: httpx.Client, run_id: str) -> dict[str, Any] | None:
+    run: dict[str, Any] = api.get(f"/api/runs/{run_id}").json()
+    return run if run["state"] in ("succeeded", "failed", "cancelled") else None
+
+
 def _run(api: httpx.Client, pipeline: str, parameters: dict[str, Any]) -> dict[str, dict[str, Any]]:
     response = api.post(f"/api/pipelines/{pipeline}/runs", json={"parameters": parameters})
     assert response.status_code == 201, response.text
     run_id = response.json()["id"]
-    deadline = time.monotonic() + 240
-    while (run := api.get(f"/api/runs/{run_id}").json())["state"] not in ("succeeded", "failed", "cancelled"):
-        assert time.monotonic() < deadline, f"run {run_id} still {run['state']}"
-        time.sleep(0.2)
+    run = wait_until(
+        lambda: _finished(api, run_id), timeout=240, what=f"run {run_id}", interval=0.2, tolerate=()
+    )
     errors = {t["name"]: t["error"] for t in run["tasks"] if t["error"]}
     assert run["state"] == "succeeded", json.dumps(errors, indent=1)
     return {t["name"]: t for t in run["tasks"] if t["parent"] is None}

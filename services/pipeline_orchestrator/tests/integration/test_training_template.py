@@ -24,7 +24,7 @@ import joblib
 import numpy as np
 import pytest
 from mlops_client import RegistryClient, TrackingClient
-from mlops_kit.testing import ServiceProcess
+from mlops_kit.testing import ServiceProcess, wait_until
 from pipeline_orchestrator.templates import TRAINING_PIPELINE_FILE, training, training_pipeline
 
 N_TRIALS = 4
@@ -99,13 +99,12 @@ def _run(
     response = api.post(f"/api/pipelines/{pipeline}/runs", json={"parameters": parameters})
     assert response.status_code == 201, response.text
     run_id = response.json()["id"]
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def finished() -> dict[str, Any] | None:
         run: dict[str, Any] = api.get(f"/api/runs/{run_id}").json()
-        if run["state"] in ("succeeded", "failed", "cancelled"):
-            break
-        assert time.monotonic() < deadline, f"run {run_id} still {run['state']}: {run['progress']}"
-        time.sleep(0.2)
+        return run if run["state"] in ("succeeded", "failed", "cancelled") else None
+
+    run = wait_until(finished, timeout=timeout, what=f"run {run_id}", interval=0.2, tolerate=())
     if run["state"] != expect:
         errors = {t["name"]: (t["state"], t["error"]) for t in run["tasks"] if t["error"]}
         raise AssertionError(f"run {run_id} {run['state']}: {run['error']}\n{json.dumps(errors, indent=1)}")

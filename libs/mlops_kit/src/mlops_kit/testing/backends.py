@@ -28,16 +28,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.05) -> T:
-    """Poll `check` until it returns a truthy value or raise after `timeout` seconds."""
+def wait_until(
+    check: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    tolerate: tuple[type[BaseException], ...] = (Exception,),
+) -> T:
+    """Poll `check` until it returns a truthy value or raise TimeoutError after `timeout` seconds.
+    An exception of a `tolerate`d type means "not yet" (a backend still coming up); pass
+    ``tolerate=()`` where an exception is the answer (an assertion inside `check`)."""
     deadline = time.monotonic() + timeout
-    last: Exception | None = None
+    last: BaseException | None = None
     while time.monotonic() < deadline:
         try:
             result = check()
             if result:
                 return result
-        except Exception as exc:  # the backend is still coming up
+        except tolerate as exc:
             last = exc
         time.sleep(interval)
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s" + (f": {last}" if last else ""))
