@@ -10,15 +10,13 @@ from ab_testing.folding import STAT_FIELDS, catch_up
 from ab_testing.tables import Base
 from fastapi.testclient import TestClient
 from mlops_client.ab_routing import evaluate
+from mlops_kit.testing import empty_tables
 from sqlalchemy import text
 
 
 def reset(client: TestClient) -> None:
     client.app.state.exposures.flush()  # type: ignore[attr-defined]
-    db = client.app.state.db  # type: ignore[attr-defined]
-    with db.writer.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(text(f"DELETE FROM {table.name}"))
+    empty_tables(client.app.state.db, Base.metadata, truncate=False)  # type: ignore[attr-defined]
     client.app.state.definitions._items.clear()  # type: ignore[attr-defined]
 
 

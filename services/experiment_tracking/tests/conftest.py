@@ -12,8 +12,8 @@ from experiment_tracking.app import create_app
 from experiment_tracking.settings import TrackingSettings
 from experiment_tracking.tables import Base, Experiment
 from fastapi.testclient import TestClient
-from mlops_kit.testing import ServiceProcess
-from sqlalchemy import insert, text
+from mlops_kit.testing import ServiceProcess, empty_tables
+from sqlalchemy import insert
 
 BACKENDS = ["sqlite-local", "postgres-s3"]
 
@@ -54,13 +54,8 @@ def _app_client(backend: dict) -> Iterator[TestClient]:
 def reset(client: TestClient) -> None:
     """Empty every table, then put back the default experiment "0" the migration creates."""
     db = client.app.state.db
+    empty_tables(db, Base.metadata)
     with db.writer.begin() as conn:
-        if db.is_sqlite:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-        else:
-            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} CASCADE"))
         conn.execute(
             insert(Experiment.__table__).values(
                 id=0,

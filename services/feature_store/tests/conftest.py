@@ -16,8 +16,7 @@ from fastapi.testclient import TestClient
 from feature_store.app import create_app
 from feature_store.settings import FeatureStoreSettings
 from feature_store.tables import Base
-from mlops_kit.testing import ServiceProcess
-from sqlalchemy import text
+from mlops_kit.testing import ServiceProcess, empty_tables
 
 BACKENDS = ["sqlite", "postgres-redis"]
 
@@ -56,14 +55,7 @@ def _app_client(backend: dict) -> Iterator[TestClient]:
 def reset(client: TestClient) -> None:
     """Empty every table, the online store and the schema cache."""
     app = client.app
-    db = app.state.db
-    with db.writer.begin() as conn:
-        if db.is_sqlite:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-        else:
-            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    empty_tables(app.state.db, Base.metadata, restart_identity=True)
     online = getattr(app.state, "online", None)
     if online is not None and hasattr(online, "clear"):
         client.portal.call(online.clear)  # type: ignore[union-attr]

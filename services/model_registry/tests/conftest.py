@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from mlops_kit.storage import ArtifactStore
+from mlops_kit.testing import empty_tables
 from model_registry.app import create_app
 from model_registry.settings import RegistrySettings
 from model_registry.tables import Base
-from sqlalchemy import text
 
 BACKENDS = ["sqlite-local", "postgres-s3"]
 
@@ -54,14 +54,7 @@ def _app_client(backend: tuple[str, RegistrySettings]) -> Iterator[TestClient]:
 
 
 def _clean(client: TestClient) -> None:
-    db = client.app.state.db
-    with db.writer.begin() as conn:
-        if db.is_sqlite:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-        else:
-            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} CASCADE"))
+    empty_tables(client.app.state.db, Base.metadata)
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
+from mlops_kit.testing import empty_tables
 from mlops_kit.testing import wait_until as kit_wait_until
 from pipeline_orchestrator.tables import Base
-from sqlalchemy import text
 
 FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -23,10 +23,7 @@ def reset(client: TestClient) -> None:
             r["state"] in FINISHED for r in client.get("/api/runs", params={"limit": 1000}).json()["items"]
         )
     )
-    db = client.app.state.db  # type: ignore[attr-defined]
-    with db.writer.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(text(f"DELETE FROM {table.name}"))
+    empty_tables(client.app.state.db, Base.metadata, truncate=False)  # type: ignore[attr-defined]
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:

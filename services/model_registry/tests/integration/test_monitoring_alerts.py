@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from mlops_kit.testing import fresh_postgres_database, wait_until
+from mlops_kit.testing import empty_tables, fresh_postgres_database, wait_until
 from model_registry.app import create_app
 from model_registry.monitoring.evaluator import Evaluator, Run
 from model_registry.monitoring.profile import build_profile
@@ -61,13 +61,7 @@ def _app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture
 def client(_app: TestClient) -> TestClient:
-    db = _app.app.state.db
-    with db.writer.begin() as conn:
-        if db.is_sqlite:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-        else:
-            conn.execute(text(f"TRUNCATE {', '.join(t.name for t in Base.metadata.sorted_tables)} CASCADE"))
+    empty_tables(_app.app.state.db, Base.metadata)
     return _app
 
 

@@ -11,6 +11,7 @@ from mlops_kit.testing.backends import (
 )
 from mlops_kit.testing.process import ServiceProcess
 from mlops_kit.testing.race import BACKENDS, race, service_on
+from mlops_kit.testing.reset import empty_tables
 from mlops_kit.testing.servers import (
     PrivateServer,
     frozen_process,
@@ -23,6 +24,7 @@ __all__ = [
     "PrivateServer",
     "S3Server",
     "ServiceProcess",
+    "empty_tables",
     "free_port",
     "fresh_postgres_database",
     "frozen_process",
