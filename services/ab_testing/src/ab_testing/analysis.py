@@ -170,15 +170,7 @@ def results(
         "phase": number,
         "control": control,
         "correction": method,
-        "variants": [
-            {
-                "name": v["name"],
-                "weight": v["weight"],
-                "model_version": v.get("model_version"),
-                "exposures": exposures.get(v["name"], 0),
-            }
-            for v in variants
-        ],
+        "variants": _variants_json(variants, exposures),
         "sample_ratio_mismatch": _srm(experiment, variants, exposures),
         "metrics": [
             {
@@ -192,6 +184,18 @@ def results(
             for m in experiment.metrics
         ],
     }
+
+
+def _variants_json(variants: list[dict[str, Any]], exposures: dict[str, int]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": v["name"],
+            "weight": v["weight"],
+            "model_version": v.get("model_version"),
+            "exposures": exposures.get(v["name"], 0),
+        }
+        for v in variants
+    ]
 
 
 def _by_metric(
