@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 from mlops_kit.errors import NotFound
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ab_testing import analysis_repository as repo
 from ab_testing.experiments import control_name
-from ab_testing.folding import user_values
-from ab_testing.routing import exposure_counts
+from ab_testing.folding_columns import user_values
+from ab_testing.routing_repository import exposure_counts
 from ab_testing.stats import (
     Comparison,
     MeanStats,
@@ -30,14 +30,11 @@ from ab_testing.stats import (
     pooled_covariate_mean,
     srm_check,
 )
-from ab_testing.tables import Experiment, MetricStats, Phase, UserMetric
+from ab_testing.tables import Experiment, MetricStats, Phase
 
 
 def metric_stats(session: Session, experiment: Experiment, phase: int) -> dict[tuple[str, str], MetricStats]:
-    rows = session.scalars(
-        select(MetricStats).where(MetricStats.experiment_id == experiment.id, MetricStats.phase == phase)
-    ).all()
-    return {(r.variant, r.metric): r for r in rows}
+    return {(r.variant, r.metric): r for r in repo.metric_stats_rows(session, experiment.id, phase)}
 
 
 def variant_stats(metric: dict[str, Any], row: MetricStats | None, exposed: int) -> MeanStats | RatioStats:
@@ -67,12 +64,15 @@ def variant_stats(metric: dict[str, Any], row: MetricStats | None, exposed: int)
 
 
 def phase_row(session: Session, experiment: Experiment, phase: int) -> Phase:
-    row = session.scalar(select(Phase).where(Phase.experiment_id == experiment.id, Phase.number == phase))
+    row = repo.phase(session, experiment.id, phase)
     if row is None:
         raise NotFound(
             f"experiment {experiment.key!r} has no phase {phase}", {"phase": phase}, code="PHASE_NOT_FOUND"
         )
     return row
+
+
+Found = tuple[str, str, Comparison | None, str | None]  # metric, variant, comparison, why not
 
 
 def comparisons_for(
@@ -82,13 +82,13 @@ def comparisons_for(
     metrics: list[dict[str, Any]],
     *,
     sequential: bool = True,
-) -> tuple[list[tuple[str, str, Comparison | None, str | None]], dict[str, int], list[dict[str, Any]]]:
+) -> tuple[list[Found], dict[str, int], list[dict[str, Any]]]:
     """(metric, variant, comparison or None, why not) for every metric x non-control variant."""
     variants = phase_row(session, experiment, phase).variants
     control = control_name(variants)
     exposures = exposure_counts(session, experiment.id, phase)
     rows = metric_stats(session, experiment, phase)
-    out: list[tuple[str, str, Comparison | None, str | None]] = []
+    out: list[Found] = []
     for metric in metrics:
         every = {
             v["name"]: variant_stats(
@@ -96,35 +96,57 @@ def comparisons_for(
             )
             for v in variants
         }
-        c_stats = every[control]
-        theta: float | None = None
-        covariate_mean: float | None = None
-        means = [s for s in every.values() if isinstance(s, MeanStats) and s.n_cov > 0]
-        if len(means) == len(every) and len(means) > 2:
-            # CUPED with one slope and one covariate mean over all the variants
-            theta = cuped_theta(*means)
-            covariate_mean = pooled_covariate_mean(*means) if theta is not None else None
+        theta, covariate_mean = _pooled_cuped(every)
         for v in variants:
             if v["name"] == control:
                 continue
             t_stats = variant_stats(
                 metric, rows.get((v["name"], metric["name"])), exposures.get(v["name"], 0)
             )
-            try:
-                result = compare(
-                    metric["type"],
-                    c_stats,
-                    t_stats,
-                    alpha=experiment.significance_level,
-                    direction=metric.get("direction", "higher"),
-                    sequential=sequential,
-                    theta=theta,
-                    covariate_mean=covariate_mean,
+            out.append(
+                _compared(
+                    experiment, metric, v["name"], every[control], t_stats, sequential, theta, covariate_mean
                 )
-                out.append((metric["name"], v["name"], result, None))
-            except (ValueError, ZeroDivisionError) as exc:
-                out.append((metric["name"], v["name"], None, str(exc)))
+            )
     return out, exposures, variants
+
+
+def _pooled_cuped(every: dict[str, MeanStats | RatioStats]) -> tuple[float | None, float | None]:
+    """CUPED with one slope and one covariate mean over all the variants, when all have
+    covariates and there are more than two of them (else each pair pools its own)."""
+    theta: float | None = None
+    covariate_mean: float | None = None
+    means = [s for s in every.values() if isinstance(s, MeanStats) and s.n_cov > 0]
+    if len(means) == len(every) and len(means) > 2:
+        theta = cuped_theta(*means)
+        covariate_mean = pooled_covariate_mean(*means) if theta is not None else None
+    return theta, covariate_mean
+
+
+def _compared(
+    experiment: Experiment,
+    metric: dict[str, Any],
+    variant: str,
+    c_stats: MeanStats | RatioStats,
+    t_stats: MeanStats | RatioStats,
+    sequential: bool,
+    theta: float | None,
+    covariate_mean: float | None,
+) -> Found:
+    try:
+        result = compare(
+            metric["type"],
+            c_stats,
+            t_stats,
+            alpha=experiment.significance_level,
+            direction=metric.get("direction", "higher"),
+            sequential=sequential,
+            theta=theta,
+            covariate_mean=covariate_mean,
+        )
+        return (metric["name"], variant, result, None)
+    except (ValueError, ZeroDivisionError) as exc:
+        return (metric["name"], variant, None, str(exc))
 
 
 def results(
@@ -141,40 +163,15 @@ def results(
         session, experiment, number, experiment.metrics, sequential=sequential
     )
     control = control_name(variants)
-    done = [c for _, _, c, _ in found if c is not None]
-    corrected = iter(apply_correction(done, method) if done else [])
-    by_metric: dict[str, list[dict[str, Any]]] = {m["name"]: [] for m in experiment.metrics}
-    for metric_name, variant, comparison, why in found:
-        if comparison is None:
-            by_metric[metric_name].append({"variant": variant, "error": why})
-            continue
-        entry = {"variant": variant, **next(corrected).to_dict()}
-        if with_mann_whitney:
-            entry["mann_whitney"] = _mann_whitney(session, experiment, number, metric_name, control, variant)
-        by_metric[metric_name].append(entry)
-    counts = [exposures.get(v["name"], 0) for v in variants]
-    srm: dict[str, Any] | None = None
-    if experiment.mode == "bandit":
-        # a bandit moves its weights within the phase: there is no fixed ratio to check against
-        srm = {"skipped": "bandit weights change during the phase"}
-    elif sum(counts):
-        srm = srm_check(counts, [v["weight"] for v in variants]).to_dict()
+    by_metric = _by_metric(session, experiment, number, found, control, method, with_mann_whitney)
     return {
         "experiment": experiment.key,
         "status": experiment.status,
         "phase": number,
         "control": control,
         "correction": method,
-        "variants": [
-            {
-                "name": v["name"],
-                "weight": v["weight"],
-                "model_version": v.get("model_version"),
-                "exposures": exposures.get(v["name"], 0),
-            }
-            for v in variants
-        ],
-        "sample_ratio_mismatch": srm,
+        "variants": _variants_json(variants, exposures),
+        "sample_ratio_mismatch": _srm(experiment, variants, exposures),
         "metrics": [
             {
                 "name": m["name"],
@@ -189,6 +186,54 @@ def results(
     }
 
 
+def _variants_json(variants: list[dict[str, Any]], exposures: dict[str, int]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": v["name"],
+            "weight": v["weight"],
+            "model_version": v.get("model_version"),
+            "exposures": exposures.get(v["name"], 0),
+        }
+        for v in variants
+    ]
+
+
+def _by_metric(
+    session: Session,
+    experiment: Experiment,
+    number: int,
+    found: list[Found],
+    control: str,
+    method: str,
+    with_mann_whitney: bool,
+) -> dict[str, list[dict[str, Any]]]:
+    """Each metric's comparisons as JSON, p-values corrected over the whole family."""
+    done = [c for _, _, c, _ in found if c is not None]
+    corrected = iter(apply_correction(done, method) if done else [])
+    by_metric: dict[str, list[dict[str, Any]]] = {m["name"]: [] for m in experiment.metrics}
+    for metric_name, variant, comparison, why in found:
+        if comparison is None:
+            by_metric[metric_name].append({"variant": variant, "error": why})
+            continue
+        entry = {"variant": variant, **next(corrected).to_dict()}
+        if with_mann_whitney:
+            entry["mann_whitney"] = _mann_whitney(session, experiment, number, metric_name, control, variant)
+        by_metric[metric_name].append(entry)
+    return by_metric
+
+
+def _srm(
+    experiment: Experiment, variants: list[dict[str, Any]], exposures: dict[str, int]
+) -> dict[str, Any] | None:
+    if experiment.mode == "bandit":
+        # a bandit moves its weights within the phase: there is no fixed ratio to check against
+        return {"skipped": "bandit weights change during the phase"}
+    counts = [exposures.get(v["name"], 0) for v in variants]
+    if sum(counts):
+        return srm_check(counts, [v["weight"] for v in variants]).to_dict()
+    return None
+
+
 def _mann_whitney(
     session: Session, experiment: Experiment, phase: int, metric: str, control: str, variant: str
 ) -> dict[str, Any] | None:
@@ -197,15 +242,7 @@ def _mann_whitney(
         return None
 
     def values(name: str) -> np.ndarray:
-        rows = session.execute(
-            select(UserMetric.total, UserMetric.events).where(
-                UserMetric.experiment_id == experiment.id,
-                UserMetric.phase == phase,
-                UserMetric.metric == metric,
-                UserMetric.variant == name,
-                UserMetric.events > 0,
-            )
-        ).all()
+        rows = repo.user_totals(session, experiment.id, phase, metric, name)
         columns = np.array(rows, dtype=np.float64).reshape(-1, 2)
         return user_values(definition, columns[:, 0], columns[:, 1])
 

@@ -9,13 +9,12 @@ driver's executemany (or COPY)."""
 
 from __future__ import annotations
 
-import sqlite3
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from mlops_client.ab_routing import CompiledExperiment, compile_definition
 from mlops_kit.errors import Unprocessable
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
@@ -23,6 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from ab_testing.bulk import variants_of
+from ab_testing.events_repository import insert_pending, store_event_ids
 from ab_testing.experiments import definition, get_experiment
 from ab_testing.tables import Experiment, Status
 
@@ -81,9 +81,25 @@ def _fail(index: int, message: str, code: str, **details: Any) -> Unprocessable:
     return Unprocessable(f"event {index}: {message}", {"index": index, **details}, code=code)
 
 
+Row = tuple[str, int, str, str, str, float | None, float | None]
+
+
 def ingest(session: Session, events: list[EventIn], shards: int = 1) -> dict[str, Any]:
     """Check every event, then store the new ones as pending (split into `shards` by user);
     raises (nothing stored) on the first bad one."""
+    targets, per_event, unassigned = _check(session, events)
+    assigned = {ref: iter(variants_of(targets[ref].compiled, users)) for ref, users in unassigned.items()}
+    rows, ids, skipped = _rows(events, per_event, assigned)
+    fresh, duplicates = _new_events(session.connection(), rows, ids)
+    append_pending(session.connection(), fresh, shards)
+    return {"accepted": len(fresh), "duplicates": duplicates, "not_in_experiment": skipped}
+
+
+def _check(
+    session: Session, events: list[EventIn]
+) -> tuple[dict[str, _Target], list[_Target], dict[str, list[str]]]:
+    """Each event's experiment (raises on the first bad event), and per experiment the users of
+    the events that name no variant."""
     targets: dict[str, _Target] = {}
     per_event: list[_Target] = []
     unassigned: dict[str, list[str]] = {}  # experiment -> users of events without a variant
@@ -93,28 +109,38 @@ def ingest(session: Session, events: list[EventIn], shards: int = 1) -> dict[str
             target = targets[ev.experiment] = _target(session, ev.experiment, i)
             unassigned[ev.experiment] = []
         per_event.append(target)
-        if ev.metric not in target.components:
-            raise _fail(
-                i,
-                f"experiment {target.row.key!r} has no metric {ev.metric!r}; events may name "
-                f"{sorted(target.components)}",
-                "UNKNOWN_METRIC",
-                metric=ev.metric,
-            )
-        if ev.value is None and ev.covariate is None:
-            raise _fail(i, "an event needs a 'value' (or a pre-period 'covariate')", "MISSING_VALUE")
+        _check_event(i, ev, target)
         if ev.variant is None:
             unassigned[ev.experiment].append(ev.user_id)
-        elif ev.variant not in target.variants:
-            raise _fail(
-                i,
-                f"experiment {target.row.key!r} has no variant {ev.variant!r}; "
-                f"it has {sorted(target.variants)}",
-                "UNKNOWN_VARIANT",
-                variant=ev.variant,
-            )
-    assigned = {ref: iter(variants_of(targets[ref].compiled, users)) for ref, users in unassigned.items()}
-    rows: list[tuple[str, int, str, str, str, float | None, float | None]] = []
+    return targets, per_event, unassigned
+
+
+def _check_event(i: int, ev: EventIn, target: _Target) -> None:
+    if ev.metric not in target.components:
+        raise _fail(
+            i,
+            f"experiment {target.row.key!r} has no metric {ev.metric!r}; events may name "
+            f"{sorted(target.components)}",
+            "UNKNOWN_METRIC",
+            metric=ev.metric,
+        )
+    if ev.value is None and ev.covariate is None:
+        raise _fail(i, "an event needs a 'value' (or a pre-period 'covariate')", "MISSING_VALUE")
+    if ev.variant is not None and ev.variant not in target.variants:
+        raise _fail(
+            i,
+            f"experiment {target.row.key!r} has no variant {ev.variant!r}; it has {sorted(target.variants)}",
+            "UNKNOWN_VARIANT",
+            variant=ev.variant,
+        )
+
+
+def _rows(
+    events: list[EventIn], per_event: list[_Target], assigned: dict[str, Iterator[str | None]]
+) -> tuple[list[Row], list[str | None], int]:
+    """The log rows of the events whose user is in the experiment, their ids, and how many were
+    not."""
+    rows: list[Row] = []
     ids: list[str | None] = []
     skipped = 0
     for ev, target in zip(events, per_event, strict=True):
@@ -124,14 +150,10 @@ def ingest(session: Session, events: list[EventIn], shards: int = 1) -> dict[str
             continue
         rows.append((target.id, target.phase, ev.metric, ev.user_id, variant, ev.value, ev.covariate))
         ids.append(ev.event_id)
-    fresh, duplicates = _new_events(session.connection(), rows, ids)
-    append_pending(session.connection(), fresh, shards)
-    return {"accepted": len(fresh), "duplicates": duplicates, "not_in_experiment": skipped}
+    return rows, ids, skipped
 
 
-def _new_events(
-    conn: Connection, rows: list[tuple[Any, ...]], ids: list[str | None]
-) -> tuple[list[tuple[Any, ...]], int]:
+def _new_events(conn: Connection, rows: list[Row], ids: list[str | None]) -> tuple[list[Row], int]:
     """The rows whose (experiment, event id) was never accepted (events without an id always
     are), and how many were duplicates; stores the new ids."""
     keyed: dict[tuple[str, str], int] = {}  # the first row of each id in the batch
@@ -140,7 +162,7 @@ def _new_events(
             keyed.setdefault((row[0], event_id), i)
     if not keyed:
         return rows, 0
-    stored = _store_ids(conn, list(keyed))
+    stored = store_event_ids(conn, list(keyed))
     keep = (
         {i for key, i in keyed.items() if key in stored} if len(stored) < len(keyed) else set(keyed.values())
     )
@@ -150,51 +172,12 @@ def _new_events(
     return fresh, len(rows) - len(fresh)
 
 
-def _store_ids(conn: Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Insert the ids that are not stored yet; returns those (the others were duplicates)."""
-    if conn.dialect.name == "postgresql":
-        # one statement; a concurrent insert of the same id waits for the other transaction
-        inserted = conn.exec_driver_sql(
-            "INSERT INTO event_ids (experiment_id, event_id) SELECT * FROM unnest(%b::text[], %b::text[]) "
-            "ON CONFLICT DO NOTHING RETURNING experiment_id, event_id",
-            ([k[0] for k in keys], [k[1] for k in keys]),
-        ).all()
-        return {(e, i) for e, i in inserted}
-    # SQLite (one writer at a time): optimistic, since duplicates are rare (a resent batch)
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, sqlite3.Connection)
-    raw.execute("SAVEPOINT event_ids")
-    try:
-        raw.executemany("INSERT INTO event_ids (experiment_id, event_id) VALUES (?, ?)", keys)
-        raw.execute("RELEASE event_ids")
-        return set(keys)
-    except sqlite3.IntegrityError:
-        raw.execute("ROLLBACK TO event_ids")
-        raw.execute("RELEASE event_ids")
-    seen: set[tuple[str, str]] = set()
-    by_experiment: dict[str, list[str]] = {}
-    for e, i in keys:
-        by_experiment.setdefault(e, []).append(i)
-    for e, event_ids in by_experiment.items():
-        for start in range(0, len(event_ids), 30_000):
-            part = event_ids[start : start + 30_000]
-            marks = ",".join("?" * len(part))
-            found = raw.execute(
-                f"SELECT event_id FROM event_ids WHERE experiment_id = ? AND event_id IN ({marks})",
-                (e, *part),
-            )
-            seen.update((e, i) for (i,) in found)
-    new = [k for k in keys if k not in seen]
-    raw.executemany("INSERT INTO event_ids (experiment_id, event_id) VALUES (?, ?)", new)
-    return set(new)
-
-
 def shard_of(user_id: str, shards: int) -> int:
     """The user's shard: stable across processes and restarts (CRC-32 of the id)."""
     return zlib.crc32(user_id.encode()) % shards
 
 
-def append_pending(conn: Connection, rows: list[tuple[Any, ...]], shards: int = 1) -> None:
+def append_pending(conn: Connection, rows: list[Row], shards: int = 1) -> None:
     """The request's events as one row of the log per shard (one write, however many events)."""
     if not rows:
         return
@@ -204,9 +187,4 @@ def append_pending(conn: Connection, rows: list[tuple[Any, ...]], shards: int = 
     else:
         for row in rows:
             parts.setdefault(shard_of(row[3], shards), []).append(row)
-    conn.exec_driver_sql(
-        "INSERT INTO pending_events (shard, events, payload) VALUES (%s, %s, %s)"
-        if conn.dialect.name == "postgresql"
-        else "INSERT INTO pending_events (shard, events, payload) VALUES (?, ?, ?)",
-        [(shard, len(part), orjson.dumps(part)) for shard, part in parts.items()],
-    )
+    insert_pending(conn, parts)

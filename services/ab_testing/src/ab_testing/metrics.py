@@ -22,12 +22,11 @@ from typing import Any
 from mlops_kit.db import Database
 from mlops_kit.observability import CachedCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
+from ab_testing import metrics_repository as repo
 from ab_testing.rollouts import canary
 from ab_testing.stats import srm_check
-from ab_testing.tables import Decision, Experiment, ExposureCount, Status
+from ab_testing.tables import Experiment
 
 DECISION_KINDS = ("advance", "hold", "promote", "rollback", "reweight")
 CANARY_STATES = (canary.RUNNING, canary.ROLLED_BACK, canary.PROMOTED)
@@ -74,29 +73,6 @@ def _families() -> dict[str, Any]:
     }
 
 
-def _exposures(session: Session, experiments: list[Experiment]) -> dict[tuple[str, str], int]:
-    """{(experiment id, variant): users} of each experiment's current phase."""
-    phases = {e.id: e.phase for e in experiments}
-    rows = session.execute(
-        select(
-            ExposureCount.experiment_id, ExposureCount.phase, ExposureCount.variant, ExposureCount.users
-        ).where(ExposureCount.experiment_id.in_(list(phases)))
-    )
-    return {(eid, variant): users for eid, phase, variant, users in rows if phases[eid] == phase}
-
-
-def _decisions(session: Session, ids: list[str]) -> dict[str, dict[str, int]]:
-    rows = session.execute(
-        select(Decision.experiment_id, Decision.kind, func.count())
-        .where(Decision.experiment_id.in_(ids))
-        .group_by(Decision.experiment_id, Decision.kind)
-    )
-    out: dict[str, dict[str, int]] = {}
-    for eid, kind, count in rows:
-        out.setdefault(eid, {})[kind] = count
-    return out
-
-
 def _model(experiment: Experiment) -> str:
     return canary.model_name(experiment, canary.config(experiment)) or ""
 
@@ -137,17 +113,10 @@ class AbCollector(CachedCollector):
     def read(self) -> list[Metric]:
         out = _families()
         with self.db.session(write=False) as session:
-            experiments = list(
-                session.scalars(
-                    select(Experiment)
-                    .where(Experiment.status != Status.ARCHIVED)
-                    .order_by(Experiment.updated_at.desc())
-                    .limit(self.max_experiments)
-                )
-            )
+            experiments = repo.recent_experiments(session, self.max_experiments)
             ids = [e.id for e in experiments]
-            exposed = _exposures(session, experiments) if ids else {}
-            decisions = _decisions(session, ids) if ids else {}
+            exposed = repo.current_exposures(session, experiments) if ids else {}
+            decisions = repo.decision_counts(session, ids) if ids else {}
         for e in experiments:
             _experiment(out, self.service, e, exposed)
             counts = dict.fromkeys(DECISION_KINDS, 0) if e.mode in ("canary", "bandit") else {}

@@ -9,24 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import Any
 
 import anyio
 from mlops_client.ab_routing import CompiledExperiment, compile_definition, evaluate
-from mlops_kit.audit import utcnow, write_audit
+from mlops_kit.audit import write_audit
 from mlops_kit.db import Database
-from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from ab_testing.experiments import definition, get_experiment
-from ab_testing.tables import ExposureCount
+from ab_testing.routing_repository import exposure_counts, record_exposures, upsert_insert
+
+__all__ = [
+    "Caller",
+    "DefinitionCache",
+    "ExposureBuffer",
+    "assignment_json",
+    "exposure_counts",
+    "record_exposures",
+    "upsert_insert",
+]
 
 log = logging.getLogger("mlops.ab.routing")
 
@@ -189,73 +196,3 @@ class ExposureBuffer:
                 request_id=None,
                 details={"exposures": routed},
             )
-
-
-def upsert_insert(session: Session) -> Any:
-    """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL alike)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
-def record_exposures(session: Session, batch: dict[tuple[str, int, str], str]) -> int:
-    """Insert first exposures (duplicates ignored) and count the new ones per variant."""
-    if not batch:
-        return 0
-    now = utcnow()
-    added: Counter[tuple[str, int, str]] = Counter()
-    conn = session.connection()
-    if conn.dialect.name == "sqlite":
-        # the one writer; per variant, the rows an INSERT OR IGNORE adds are the new exposures
-        raw = conn.connection.driver_connection
-        assert isinstance(raw, sqlite3.Connection)
-        at = now.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-        groups: dict[tuple[str, int, str], list[tuple[str, int, str, str, str]]] = {}
-        for (e, p, u), v in batch.items():
-            groups.setdefault((e, p, v), []).append((e, p, u, v, at))
-        cursor = raw.cursor()
-        for group, rows in groups.items():
-            cursor.executemany(
-                "INSERT OR IGNORE INTO exposures (experiment_id, phase, user_id, variant, at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-            if cursor.rowcount > 0:
-                added[group] += cursor.rowcount
-        cursor.close()
-    else:
-        # one statement over arrays; the rows it returns are the users seen for the first time in
-        # the phase (a concurrent writer of the same user waits, then skips it: they agree)
-        keys = list(batch)
-        returned = conn.exec_driver_sql(
-            "INSERT INTO exposures (experiment_id, phase, user_id, variant, at) "
-            "SELECT *, %s FROM unnest(%b::text[], %b::int[], %b::text[], %b::text[]) "
-            "ON CONFLICT DO NOTHING RETURNING experiment_id, phase, variant",
-            (
-                now,
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                [k[2] for k in keys],
-                [batch[k] for k in keys],
-            ),
-        ).all()
-        for e, p, v in returned:
-            added[(e, p, v)] += 1
-    insert = upsert_insert(session)
-    for (e, p, v), n in added.items():
-        upsert = insert(ExposureCount).values(experiment_id=e, phase=p, variant=v, users=n)
-        session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["experiment_id", "phase", "variant"],
-                set_={"users": ExposureCount.users + upsert.excluded.users},
-            )
-        )
-    return sum(added.values())
-
-
-def exposure_counts(session: Session, experiment_id: str, phase: int) -> dict[str, int]:
-    return dict(
-        session.execute(
-            select(ExposureCount.variant, ExposureCount.users).where(
-                ExposureCount.experiment_id == experiment_id, ExposureCount.phase == phase
-            )
-        ).all()
-    )

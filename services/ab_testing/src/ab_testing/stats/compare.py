@@ -219,79 +219,11 @@ def compare(
     (default: pooled over these two).
     """
     kind = metric_kind(metric_type)
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be 'higher' or 'lower', not {direction!r}")
-    if not 0 < alpha < 1:
-        raise ValueError("alpha must be in (0, 1)")
-    if sequential_tau is not None and not sequential_tau > 0:
-        raise ValueError("sequential_tau must be positive")
-
-    chi2: ChiSquare | None = None
-    cuped_info: CupedInfo | None = None
-    bayes_result: BayesianResult | None = None
-
-    if kind == "ratio":
-        if not (isinstance(control, RatioStats) and isinstance(treatment, RatioStats)):
-            raise TypeError("a ratio metric needs RatioStats")
-        n_c, n_t = control.n, treatment.n
-        mean_c, mean_t = control.ratio, treatment.ratio
-        vm_c, vm_t = control.variance_of_ratio, treatment.variance_of_ratio
-        summary_c = VariantSummary(n_c, mean_c, control.std, control.sum_num, control.sum_den)
-        summary_t = VariantSummary(n_t, mean_t, treatment.std, treatment.sum_num, treatment.sum_den)
-    else:
-        if not (isinstance(control, MeanStats) and isinstance(treatment, MeanStats)):
-            raise TypeError(f"a {kind} metric needs MeanStats")
-        n_c, n_t = control.n, treatment.n
-        mean_c, mean_t = control.mean, treatment.mean
-        if kind == "binary":
-            for s in (control, treatment):
-                if not 0 <= s.sum <= s.n:
-                    raise ValueError("binary successes must be within [0, n]")
-            vu_c, vu_t = mean_c * (1 - mean_c), mean_t * (1 - mean_t)
-        else:
-            vu_c, vu_t = control.variance, treatment.variance
-        vm_c = vu_c / n_c if n_c > 0 else 0.0
-        vm_t = vu_t / n_t if n_t > 0 else 0.0
-        summary_c = VariantSummary(n_c, mean_c, math.sqrt(vu_c), control.sum)
-        summary_t = VariantSummary(n_t, mean_t, math.sqrt(vu_t), treatment.sum)
-
-    diff = mean_t - mean_c
-    enough = n_c >= 2 and n_t >= 2
-    var = vm_t + vm_c
-    test = {"binary": "two_proportion_z", "continuous": "welch_t", "ratio": "delta_method_z"}[kind]
-    statistic: float | None = None
-    df: float | None = None
-    p_value: float | None = None
-    ci: tuple[float, float] | None = None
-    rel: float | None = None
-    rel_ci: tuple[float, float] | None = None
-    se: float | None = None
-
+    _check_arguments(direction, alpha, sequential_tau)
+    est = _ratio_estimate(control, treatment) if kind == "ratio" else _mean_estimate(kind, control, treatment)
+    enough = est.n_c >= 2 and est.n_t >= 2
     if enough:
-        se = math.sqrt(var)
-        if kind == "binary":
-            assert isinstance(control, MeanStats) and isinstance(treatment, MeanStats)
-            pooled = (control.sum + treatment.sum) / (n_c + n_t)
-            se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_c + 1 / n_t))
-            if se0 > 0:
-                statistic = diff / se0
-                p_value = _two_sided_z(statistic)
-            else:
-                statistic, p_value = 0.0, 1.0
-            chi2 = ChiSquare(statistic * statistic, p_value)
-        elif kind == "continuous":
-            statistic, df, p_value = _welch(diff, vm_t, n_t, vm_c, n_c)
-        else:
-            if var > 0:
-                statistic = diff / se
-                p_value = _two_sided_z(statistic)
-            else:
-                statistic, p_value = (0.0, 1.0) if diff == 0 else (math.copysign(math.inf, diff), 0.0)
-        crit = _critical(alpha, df)
-        ci = _interval(diff, se, crit)
-        rel, rel_ci = _relative(mean_t, vm_t, mean_c, vm_c, crit)
-
-        # ---- CUPED ----------------------------------------------------------------------------------
+        _fixed_horizon_test(est, kind, control, treatment, alpha)
         if (
             cuped
             and kind != "ratio"
@@ -299,91 +231,250 @@ def compare(
             and isinstance(treatment, MeanStats)
             and has_covariates(control, treatment)
         ):
-            th = theta if theta is not None else cuped_theta(control, treatment)
-            if th is not None:
-                xbar = covariate_mean
-                if xbar is None:
-                    xbar = pooled_covariate_mean(control, treatment)
-                adj_c = cuped_adjust(control, th, xbar)
-                adj_t = cuped_adjust(treatment, th, xbar)
-                raw_var = control.variance / n_c + treatment.variance / n_t  # like for like (ddof=1)
-                a_vm_c, a_vm_t = adj_c.variance_of_mean, adj_t.variance_of_mean
-                a_diff = adj_t.mean - adj_c.mean
-                a_t, a_df, a_p = _welch(a_diff, a_vm_t, n_t, a_vm_c, n_c)
-                cuped_info = CupedInfo(
-                    theta=th,
-                    covariate_mean=xbar,
-                    variance_reduction=(1.0 - (a_vm_c + a_vm_t) / raw_var) if raw_var > 0 else 0.0,
-                    unadjusted_abs_lift=diff,
-                    unadjusted_abs_lift_ci=ci,
-                    unadjusted_p_value=p_value,
-                    unadjusted_test=test,
-                )
-                test = "cuped_welch_t"
-                diff, var, vm_c, vm_t = a_diff, a_vm_c + a_vm_t, a_vm_c, a_vm_t
-                statistic, df, p_value = a_t, a_df, a_p
-                se = math.sqrt(var)
-                crit = _critical(alpha, df)
-                ci = _interval(diff, se, crit)
-                rel, rel_ci = _relative(adj_t.mean, vm_t, adj_c.mean, vm_c, crit)
-                summary_c = replace(summary_c, adjusted_mean=adj_c.mean)
-                summary_t = replace(summary_t, adjusted_mean=adj_t.mean)
+            _apply_cuped(est, control, treatment, alpha, theta, covariate_mean)
+    seq_result = _sequential(est, alpha, sequential_tau, sequential_n) if sequential and enough else None
+    bayes_result = _bayesian(est, kind, control, treatment, direction, enough) if bayesian else None
+    return _comparison(est, kind, direction, alpha, seq_result, bayes_result)
 
-    significant = p_value is not None and p_value < alpha
+
+def _check_arguments(direction: str, alpha: float, sequential_tau: float | None) -> None:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be 'higher' or 'lower', not {direction!r}")
+    if not 0 < alpha < 1:
+        raise ValueError("alpha must be in (0, 1)")
+    if sequential_tau is not None and not sequential_tau > 0:
+        raise ValueError("sequential_tau must be positive")
+
+
+@dataclass(slots=True)
+class _Estimate:
+    """A comparison as it is worked out: the moments, then the fixed-horizon test, which CUPED
+    may replace by its adjusted one."""
+
+    n_c: float
+    n_t: float
+    mean_c: float
+    mean_t: float
+    vm_c: float  # variances of the means
+    vm_t: float
+    summary_c: VariantSummary
+    summary_t: VariantSummary
+    test: str
+    diff: float = 0.0
+    var: float = 0.0
+    statistic: float | None = None
+    df: float | None = None
+    p_value: float | None = None
+    ci: tuple[float, float] | None = None
+    rel: float | None = None
+    rel_ci: tuple[float, float] | None = None
+    se: float | None = None
+    chi2: ChiSquare | None = None
+    cuped: CupedInfo | None = None
+
+    def __post_init__(self) -> None:
+        self.diff = self.mean_t - self.mean_c
+        self.var = self.vm_t + self.vm_c
+
+
+def _ratio_estimate(control: MeanStats | RatioStats, treatment: MeanStats | RatioStats) -> _Estimate:
+    if not (isinstance(control, RatioStats) and isinstance(treatment, RatioStats)):
+        raise TypeError("a ratio metric needs RatioStats")
+    n_c, n_t = control.n, treatment.n
+    mean_c, mean_t = control.ratio, treatment.ratio
+    return _Estimate(
+        n_c,
+        n_t,
+        mean_c,
+        mean_t,
+        control.variance_of_ratio,
+        treatment.variance_of_ratio,
+        VariantSummary(n_c, mean_c, control.std, control.sum_num, control.sum_den),
+        VariantSummary(n_t, mean_t, treatment.std, treatment.sum_num, treatment.sum_den),
+        "delta_method_z",
+    )
+
+
+def _mean_estimate(
+    kind: str, control: MeanStats | RatioStats, treatment: MeanStats | RatioStats
+) -> _Estimate:
+    if not (isinstance(control, MeanStats) and isinstance(treatment, MeanStats)):
+        raise TypeError(f"a {kind} metric needs MeanStats")
+    n_c, n_t = control.n, treatment.n
+    mean_c, mean_t = control.mean, treatment.mean
+    if kind == "binary":
+        for s in (control, treatment):
+            if not 0 <= s.sum <= s.n:
+                raise ValueError("binary successes must be within [0, n]")
+        vu_c, vu_t = mean_c * (1 - mean_c), mean_t * (1 - mean_t)
+    else:
+        vu_c, vu_t = control.variance, treatment.variance
+    return _Estimate(
+        n_c,
+        n_t,
+        mean_c,
+        mean_t,
+        vu_c / n_c if n_c > 0 else 0.0,
+        vu_t / n_t if n_t > 0 else 0.0,
+        VariantSummary(n_c, mean_c, math.sqrt(vu_c), control.sum),
+        VariantSummary(n_t, mean_t, math.sqrt(vu_t), treatment.sum),
+        "two_proportion_z" if kind == "binary" else "welch_t",
+    )
+
+
+def _fixed_horizon_test(
+    est: _Estimate,
+    kind: str,
+    control: MeanStats | RatioStats,
+    treatment: MeanStats | RatioStats,
+    alpha: float,
+) -> None:
+    """The test statistic, p-value and intervals, for two variants of at least 2 units each."""
+    est.se = math.sqrt(est.var)
+    if kind == "binary":
+        assert isinstance(control, MeanStats) and isinstance(treatment, MeanStats)
+        _two_proportion_z(est, control, treatment)
+    elif kind == "continuous":
+        est.statistic, est.df, est.p_value = _welch(est.diff, est.vm_t, est.n_t, est.vm_c, est.n_c)
+    elif est.var > 0:
+        est.statistic = est.diff / est.se
+        est.p_value = _two_sided_z(est.statistic)
+    else:
+        diff = est.diff
+        est.statistic, est.p_value = (0.0, 1.0) if diff == 0 else (math.copysign(math.inf, diff), 0.0)
+    crit = _critical(alpha, est.df)
+    est.ci = _interval(est.diff, est.se, crit)
+    est.rel, est.rel_ci = _relative(est.mean_t, est.vm_t, est.mean_c, est.vm_c, crit)
+
+
+def _two_proportion_z(est: _Estimate, control: MeanStats, treatment: MeanStats) -> None:
+    n_c, n_t = est.n_c, est.n_t
+    pooled = (control.sum + treatment.sum) / (n_c + n_t)
+    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_c + 1 / n_t))
+    if se0 > 0:
+        statistic = est.diff / se0
+        p_value = _two_sided_z(statistic)
+    else:
+        statistic, p_value = 0.0, 1.0
+    est.statistic, est.p_value = statistic, p_value
+    est.chi2 = ChiSquare(statistic * statistic, p_value)
+
+
+def _apply_cuped(
+    est: _Estimate,
+    control: MeanStats,
+    treatment: MeanStats,
+    alpha: float,
+    theta: float | None,
+    covariate_mean: float | None,
+) -> None:
+    """Replace the test by Welch's t on CUPED-adjusted values (the plain figures go to ``cuped``)."""
+    th = theta if theta is not None else cuped_theta(control, treatment)
+    if th is None:
+        return
+    xbar = covariate_mean
+    if xbar is None:
+        xbar = pooled_covariate_mean(control, treatment)
+    adj_c = cuped_adjust(control, th, xbar)
+    adj_t = cuped_adjust(treatment, th, xbar)
+    raw_var = control.variance / est.n_c + treatment.variance / est.n_t  # like for like (ddof=1)
+    a_vm_c, a_vm_t = adj_c.variance_of_mean, adj_t.variance_of_mean
+    a_diff = adj_t.mean - adj_c.mean
+    a_t, a_df, a_p = _welch(a_diff, a_vm_t, est.n_t, a_vm_c, est.n_c)
+    est.cuped = CupedInfo(
+        theta=th,
+        covariate_mean=xbar,
+        variance_reduction=(1.0 - (a_vm_c + a_vm_t) / raw_var) if raw_var > 0 else 0.0,
+        unadjusted_abs_lift=est.diff,
+        unadjusted_abs_lift_ci=est.ci,
+        unadjusted_p_value=est.p_value,
+        unadjusted_test=est.test,
+    )
+    est.test = "cuped_welch_t"
+    est.diff, est.var, est.vm_c, est.vm_t = a_diff, a_vm_c + a_vm_t, a_vm_c, a_vm_t
+    est.statistic, est.df, est.p_value = a_t, a_df, a_p
+    est.se = math.sqrt(est.var)
+    crit = _critical(alpha, est.df)
+    est.ci = _interval(est.diff, est.se, crit)
+    est.rel, est.rel_ci = _relative(adj_t.mean, est.vm_t, adj_c.mean, est.vm_c, crit)
+    est.summary_c = replace(est.summary_c, adjusted_mean=adj_c.mean)
+    est.summary_t = replace(est.summary_t, adjusted_mean=adj_t.mean)
+
+
+def _sequential(
+    est: _Estimate, alpha: float, sequential_tau: float | None, sequential_n: float | None
+) -> SequentialResult:
+    """mSPRT: the always-valid p-value and confidence sequence at this look."""
+    diff, var = est.diff, est.var
+    if sequential_tau is not None:
+        tau2, planned = float(sequential_tau) ** 2, None
+    else:
+        planned = float(sequential_n) if sequential_n else float(seq.DEFAULT_PLANNED_N)
+        tau2 = seq.mixing_variance(est.n_t * est.vm_t + est.n_c * est.vm_c, planned, alpha)
+    if tau2 > 0:
+        sp = seq.always_valid_p_value(diff, var, tau2)
+        cs = seq.confidence_sequence(diff, var, tau2, alpha)
+    else:  # no variance at all
+        sp, cs = (1.0 if diff == 0 else 0.0), (diff, diff)
+    return SequentialResult(sp, cs, math.sqrt(tau2), planned, sp < alpha)
+
+
+def _bayesian(
+    est: _Estimate,
+    kind: str,
+    control: MeanStats | RatioStats,
+    treatment: MeanStats | RatioStats,
+    direction: str,
+    enough: bool,
+) -> BayesianResult | None:
+    if (
+        kind == "binary"
+        and est.cuped is None
+        and est.n_c > 0
+        and est.n_t > 0
+        and isinstance(control, MeanStats)
+        and isinstance(treatment, MeanStats)
+    ):
+        win, loss = bayes.beta_binomial(control.sum, est.n_c, treatment.sum, est.n_t, direction)
+        return BayesianResult(win, loss, "beta_binomial")
+    if enough:
+        win, loss = bayes.normal(est.diff, est.var, direction)
+        return BayesianResult(win, loss, "normal")
+    return None
+
+
+def _comparison(
+    est: _Estimate,
+    kind: str,
+    direction: str,
+    alpha: float,
+    seq_result: SequentialResult | None,
+    bayes_result: BayesianResult | None,
+) -> Comparison:
+    diff = est.diff
+    significant = est.p_value is not None and est.p_value < alpha
     good = diff > 0 if direction == "higher" else diff < 0
     bad = diff < 0 if direction == "higher" else diff > 0
-
-    # ---- sequential (mSPRT) ------------------------------------------------------------------------
-    seq_result: SequentialResult | None = None
-    if sequential and enough:
-        if sequential_tau is not None:
-            tau2, planned = float(sequential_tau) ** 2, None
-        else:
-            planned = float(sequential_n) if sequential_n else float(seq.DEFAULT_PLANNED_N)
-            tau2 = seq.mixing_variance(n_t * vm_t + n_c * vm_c, planned, alpha)
-        if tau2 > 0:
-            sp = seq.always_valid_p_value(diff, var, tau2)
-            cs = seq.confidence_sequence(diff, var, tau2, alpha)
-        else:  # no variance at all
-            sp, cs = (1.0 if diff == 0 else 0.0), (diff, diff)
-        seq_result = SequentialResult(sp, cs, math.sqrt(tau2), planned, sp < alpha)
-
-    # ---- Bayesian ----------------------------------------------------------------------------------
-    if bayesian:
-        if (
-            kind == "binary"
-            and cuped_info is None
-            and n_c > 0
-            and n_t > 0
-            and isinstance(control, MeanStats)
-            and isinstance(treatment, MeanStats)
-        ):
-            win, loss = bayes.beta_binomial(control.sum, n_c, treatment.sum, n_t, direction)
-            bayes_result = BayesianResult(win, loss, "beta_binomial")
-        elif enough:
-            win, loss = bayes.normal(diff, var, direction)
-            bayes_result = BayesianResult(win, loss, "normal")
-
     return Comparison(
         metric_type=kind,
         direction=direction,
         alpha=alpha,
-        test=test,
-        control=summary_c,
-        treatment=summary_t,
+        test=est.test,
+        control=est.summary_c,
+        treatment=est.summary_t,
         abs_lift=diff,
-        abs_lift_ci=ci,
-        rel_lift=rel,
-        rel_lift_ci=rel_ci,
-        std_error=se,
-        statistic=statistic,
-        df=df,
-        p_value=p_value,
+        abs_lift_ci=est.ci,
+        rel_lift=est.rel,
+        rel_lift_ci=est.rel_ci,
+        std_error=est.se,
+        statistic=est.statistic,
+        df=est.df,
+        p_value=est.p_value,
         significant=significant,
         better=significant and good,
         worse=significant and bad,
-        chi2=chi2,
-        cuped=cuped_info,
+        chi2=est.chi2,
+        cuped=est.cuped,
         sequential=seq_result,
         bayesian=bayes_result,
     )
