@@ -19,7 +19,7 @@ from pipeline_orchestrator.pipelines.schemas import (
 )
 from pipeline_orchestrator.pipelines.schemas import PipelineVersionPage as VersionPage
 from pipeline_orchestrator.pipelines.schemas import PipelineVersionRead as VersionRead
-from pipeline_orchestrator.runs.schemas import AttemptRead, Page, Progress, RunPage, RunRead, TaskRead
+from pipeline_orchestrator.runs.schemas import AttemptRead, Progress, RunPage, RunRead, TaskRead
 
 __all__ = [
     "AlertRoutePage",
@@ -44,6 +44,13 @@ __all__ = [
     "WebhookPage",
     "WebhookRead",
 ]
+
+
+class Page(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
 
 
 class AlertRouteRead(BaseModel):

@@ -48,8 +48,8 @@ class PipelineCreated(PipelineRead):
     created: bool = Field(description="false: the definition was unchanged (200), no new version")
 
 
-class PipelinePage(Page):
-    items: list[PipelineRead]
+class PipelinePage(Page[PipelineRead]):
+    pass
 
 
 class PipelineVersionRead(BaseModel):
@@ -58,8 +58,8 @@ class PipelineVersionRead(BaseModel):
     definition: dict[str, Any]
 
 
-class PipelineVersionPage(Page):
-    items: list[PipelineVersionRead]
+class PipelineVersionPage(Page[PipelineVersionRead]):
+    pass
 
 
 class ScheduleCreate(BaseModel):
@@ -86,8 +86,8 @@ class ScheduleRead(BaseModel):
     created_at: str | None
 
 
-class SchedulePage(Page):
-    items: list[ScheduleRead]
+class SchedulePage(Page[ScheduleRead]):
+    pass
 
 
 class BackfillCreate(BaseModel):
@@ -153,5 +153,5 @@ class WebhookRead(BaseModel):
     url: str | None = None
 
 
-class WebhookPage(Page):
-    items: list[WebhookRead]
+class WebhookPage(Page[WebhookRead]):
+    pass

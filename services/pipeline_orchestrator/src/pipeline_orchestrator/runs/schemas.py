@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from mlops_kit.bounds import INT64_SCHEMA_MAX, JsonObject
 from pydantic import BaseModel, ConfigDict, Field
 
+ItemT = TypeVar("ItemT", bound=BaseModel)
 RunStateParam = Literal["queued", "running", "succeeded", "failed", "cancelling", "cancelled"]
 
 
-class Page(BaseModel):
+class Page(BaseModel, Generic[ItemT]):
+    """A page of a list: the items first, then where the list stands (as the bodies always had it)."""
+
+    items: list[ItemT]
     total: int
     limit: int
     offset: int
@@ -85,5 +89,5 @@ class RunRead(BaseModel):
     tasks: list[TaskRead] | None = Field(default=None, description="with a single run's read")
 
 
-class RunPage(Page):
-    items: list[RunRead]
+class RunPage(Page[RunRead]):
+    pass
