@@ -30,6 +30,10 @@ def lock_name(session: Session, name: str) -> None:
     lock_key(session, "pipeline", name)
 
 
+def flush(session: Session) -> None:
+    session.flush()
+
+
 def add(session: Session, row: Any) -> None:
     session.add(row)
     session.flush()

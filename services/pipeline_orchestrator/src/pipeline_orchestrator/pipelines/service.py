@@ -204,7 +204,7 @@ def trigger_run(session: Session, pipeline: Pipeline, body: RunCreate) -> Run:
     run = create_run(
         session, pipeline, version.definition, version.version, body.parameters, trigger="manual"
     )
-    session.flush()
+    repository.flush(session)
     return run
 
 
@@ -272,7 +272,7 @@ def backfill(session: Session, pipeline: Pipeline, body: BackfillCreate) -> list
         )
         for fire in fires
     ]
-    session.flush()
+    repository.flush(session)
     return runs
 
 
