@@ -17,7 +17,8 @@ from pipeline_orchestrator.tables import Pipeline, Run
 
 
 def engine(request: Request) -> Engine:
-    return request.app.state.engine
+    eng: Engine = request.app.state.engine
+    return eng
 
 
 def wake_after_commit(request: Request, session: Session, run_ids: list[str] | None = None) -> None:
