@@ -15,6 +15,7 @@ from pipeline_orchestrator.tables import (
     Schedule,
     TaskInstance,
     TaskState,
+    Webhook,
 )
 
 
@@ -151,3 +152,17 @@ def alert_route_json(r: AlertRoute, pipeline_name: str) -> dict[str, Any]:
         "last_fired_at": iso(r.last_fired_at),
         "created_at": iso(r.created_at),
     }
+
+
+def webhook_json(w: Webhook, pipeline_name: str, token: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": w.id,
+        "pipeline_id": w.pipeline_id,
+        "pipeline": pipeline_name,
+        "parameters": w.parameters or {},
+        "created_at": iso(w.created_at),
+    }
+    if token:
+        out["token"] = token
+        out["url"] = f"/api/triggers/webhooks/{token}"
+    return out

@@ -15,12 +15,11 @@ from fastapi import APIRouter, Header, Request
 from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.bounds import PathStr
 from mlops_kit.deps import NOT_AUDITED, SessionDep
-from mlops_kit.openapi import answers
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from pipeline_orchestrator.api.answers import LeaseRead, Recorded
-from pipeline_orchestrator.api.common import engine, wake_after_commit
+from pipeline_orchestrator.deps import engine, wake_after_commit
 from pipeline_orchestrator.engine.state import hash_token, utcnow
 from pipeline_orchestrator.errors import AttemptNotCurrent, AttemptNotFound, BadAttemptToken
 from pipeline_orchestrator.locks import lock_engine
@@ -49,8 +48,7 @@ class WorkerHello(BaseModel):
 @router.post(
     "/api/workers/attempts/{attempt_id}/started",
     openapi_extra=NOT_AUDITED,
-    response_model=None,
-    responses=answers(LeaseRead),
+    response_model=LeaseRead,
 )
 def attempt_started(
     attempt_id: PathStr,
@@ -71,8 +69,7 @@ def attempt_started(
 @router.post(
     "/api/workers/attempts/{attempt_id}/heartbeat",
     openapi_extra=NOT_AUDITED,
-    response_model=None,
-    responses=answers(LeaseRead),
+    response_model=LeaseRead,
 )
 def attempt_heartbeat(
     attempt_id: PathStr,
@@ -116,8 +113,7 @@ class Finished(BaseModel):
 @router.post(
     "/api/workers/attempts/{attempt_id}/finished",
     openapi_extra=NOT_AUDITED,
-    response_model=None,
-    responses=answers(Recorded),
+    response_model=Recorded,
 )
 def attempt_finished(
     attempt_id: PathStr, body: Finished, request: Request, session: SessionDep, token: str = Token
