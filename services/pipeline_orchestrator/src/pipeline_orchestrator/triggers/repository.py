@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -80,6 +81,18 @@ def active_alert_run(session: Session, pipeline_id: str) -> str | None:
 
 
 # schedules -----------------------------------------------------------------------------------
+
+
+def due_schedules(session: Session, now: datetime) -> Sequence[Schedule]:
+    """Enabled schedules whose next fire time has come (the engine's scheduling pass fires them)."""
+    return session.scalars(
+        select(Schedule).where(Schedule.enabled.is_(True), Schedule.next_run_at <= now)
+    ).all()
+
+
+def run_with_dedupe_key(session: Session, dedupe_key: str) -> str | None:
+    """The run a schedule's fire time already started, if any."""
+    return session.scalar(select(Run.id).where(Run.dedupe_key == dedupe_key))
 
 
 def get_schedule(session: Session, schedule_id: str) -> Schedule | None:
