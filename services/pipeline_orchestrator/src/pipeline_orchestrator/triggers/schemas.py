@@ -1,7 +1,8 @@
 """Request and answer bodies of the trigger routes; every string, number and list bounded.
 
-The answers are those of `api/answers.py` (one OpenAPI component each, shared with the routes that
-create schedules and webhooks), filled from the JSON shapes of `api/serialize.py`."""
+The single-item answers are those of `api/answers.py` (one OpenAPI component each, shared with the
+routes that create schedules), filled from the JSON shapes of `api/serialize.py`. The pages are
+written here: `items` first, as the routes have always answered."""
 
 from __future__ import annotations
 
@@ -12,14 +13,7 @@ from mlops_kit.bounds import NulFreeStr as Text
 from mlops_kit.bounds import Tags as Labels
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline_orchestrator.api.answers import (
-    AlertRoutePage,
-    AlertRouteRead,
-    AlertsHandled,
-    RunRead,
-    SchedulePage,
-    ScheduleRead,
-)
+from pipeline_orchestrator.api.answers import AlertRouteRead, AlertsHandled, RunRead, ScheduleRead
 
 __all__ = [
     "Alert",
@@ -34,6 +28,22 @@ __all__ = [
     "ScheduleUpdate",
     "WebhookCall",
 ]
+
+
+class SchedulePage(BaseModel):
+    items: list[ScheduleRead]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class AlertRoutePage(BaseModel):
+    items: list[AlertRouteRead]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
 
 
 class ScheduleUpdate(BaseModel):
