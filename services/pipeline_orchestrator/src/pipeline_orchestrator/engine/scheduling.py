@@ -11,13 +11,8 @@ from sqlalchemy.orm import Session
 
 from pipeline_orchestrator.engine.cron import MAX_CATCHUP, fires_between, next_fire
 from pipeline_orchestrator.engine.state import create_run
-from pipeline_orchestrator.tables import (
-    Pipeline,
-    PipelineVersion,
-    Run,
-    RunState,
-    Schedule,
-)
+from pipeline_orchestrator.tables import Pipeline, Run, RunState, Schedule
+from pipeline_orchestrator.triggers import repository as triggers
 
 log = logging.getLogger("mlops.orchestrator.engine")
 
@@ -29,10 +24,7 @@ class SchedulingMixin:
     # ---- schedules and queued runs ---------------------------------------------------------
 
     def _fire_schedules(self, session: Session, now: datetime) -> None:
-        due = session.scalars(
-            select(Schedule).where(Schedule.enabled.is_(True), Schedule.next_run_at <= now)
-        ).all()
-        for schedule in due:
+        for schedule in triggers.due_schedules(session, now):
             assert schedule.next_run_at is not None
             if schedule.catchup:
                 fires = fires_between(
@@ -41,19 +33,14 @@ class SchedulingMixin:
             else:
                 # catch-up off: only the most recent missed fire time runs
                 fires = [_latest_fire(schedule, now)]
-            pipeline = session.get(Pipeline, schedule.pipeline_id)
+            pipeline = triggers.get_pipeline(session, schedule.pipeline_id)
             if pipeline is None:
                 continue
-            version = session.scalar(
-                select(PipelineVersion).where(
-                    PipelineVersion.pipeline_id == pipeline.id,
-                    PipelineVersion.version == pipeline.latest_version,
-                )
-            )
+            version = triggers.pipeline_version(session, pipeline.id, pipeline.latest_version)
             assert version is not None
             for fire in fires:
                 key = f"schedule:{schedule.id}:{fire.isoformat()}"
-                if session.scalar(select(Run.id).where(Run.dedupe_key == key)):
+                if triggers.run_with_dedupe_key(session, key):
                     continue
                 try:
                     create_run(

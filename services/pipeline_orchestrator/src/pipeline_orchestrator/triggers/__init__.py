@@ -1,0 +1,1 @@
+"""Triggers: schedules, webhooks, alert routes and AlertManager's webhook."""
