@@ -21,25 +21,15 @@ from typing import Any
 import anyio
 from mlops_kit.audit import utcnow
 from mlops_kit.db import Database
-from sqlalchemy import select
 
 from ab_testing.experiments import get_experiment
+from ab_testing.experiments.service import decision_json
 from ab_testing.folding import fold_for_read
-from ab_testing.rollouts import bandit, canary
+from ab_testing.rollouts import bandit, canary, repository
 from ab_testing.rollouts.registry import Registry, RegistryError
-from ab_testing.tables import Decision, Experiment, Status
+from ab_testing.tables import Decision
 
 log = logging.getLogger("mlops.ab.rollouts")
-
-
-def decision_json(decision: Decision) -> dict[str, Any]:
-    return {
-        "id": decision.id,
-        "kind": decision.kind,
-        "phase": decision.phase,
-        "details": decision.details,
-        "at": decision.at.isoformat() if decision.at else None,
-    }
 
 
 class RolloutController:
@@ -91,16 +81,8 @@ class RolloutController:
         """Ids of the experiments to look at: running bandits and canaries, and stopped canaries
         with an alias move still pending."""
         with self.db.session(write=False) as session:
-            running = session.scalars(
-                select(Experiment.id).where(
-                    Experiment.status == Status.RUNNING, Experiment.mode.in_(("bandit", "canary"))
-                )
-            ).all()
-            stopped = session.execute(
-                select(Experiment.id, Experiment.config).where(
-                    Experiment.status == Status.STOPPED, Experiment.mode == "canary"
-                )
-            ).all()
+            running = repository.running_rollouts(session)
+            stopped = repository.stopped_canaries(session)
         return [*running, *(i for i, cfg in stopped if (cfg or {}).get("canary", {}).get("pending_registry"))]
 
     def tick(self) -> int:
