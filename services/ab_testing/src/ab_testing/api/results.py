@@ -12,11 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ab_testing.analysis import results
 from ab_testing.api.answers import ExperimentPowerRead, PowerRead, ResultsRead
-from ab_testing.deps import ExperimentDep
+from ab_testing.deps import ExperimentDep, ExperimentPath
 from ab_testing.errors import InvalidBaseline, InvalidPowerInput, StdRequired, UnknownMetric
 from ab_testing.experiments import get_experiment
 from ab_testing.folding import fold_for_read
-from ab_testing.schemas import ExperimentPath
 from ab_testing.stats import minimum_detectable_effect, required_sample_size
 
 router = APIRouter(tags=["analysis"])
@@ -107,15 +106,13 @@ def power_analysis(body: PowerIn) -> dict[str, Any]:
     return out
 
 
-@router.post("/api/power", openapi_extra=READ_ONLY, response_model=None, responses=answers(PowerRead))
+@router.post("/api/power", openapi_extra=READ_ONLY, response_model=PowerRead)
 def power(body: PowerIn) -> dict[str, Any]:
     """Required sample size per variant for an MDE, or the MDE a sample size can detect."""
     return power_analysis(body)
 
 
-@router.get(
-    "/api/experiments/{experiment}/power", response_model=None, responses=answers(ExperimentPowerRead)
-)
+@router.get("/api/experiments/{experiment}/power", response_model=ExperimentPowerRead)
 def experiment_power(
     row: ExperimentDep,
     baseline: float = Query(description="the control's expected mean"),

@@ -10,7 +10,7 @@ from mlops_kit.deps import SessionDep
 from mlops_kit.pagination import Limit, Offset, page_fields
 from sqlalchemy.orm import Session
 
-from ab_testing.deps import ExperimentDep
+from ab_testing.deps import ExperimentDep, UserPath
 from ab_testing.experiments import service
 from ab_testing.experiments.schemas import (
     DecisionPage,
@@ -23,7 +23,6 @@ from ab_testing.experiments.schemas import (
     OverrideRead,
     PhasePage,
 )
-from ab_testing.schemas import UserPath
 from ab_testing.tables import Experiment
 
 router = APIRouter(prefix="/api/experiments", tags=["experiments"])

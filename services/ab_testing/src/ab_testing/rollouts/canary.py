@@ -63,7 +63,7 @@ from sqlalchemy.orm import Session
 from ab_testing.experiments import get_experiment, new_phase, record_decision, transition
 from ab_testing.rollouts import PhaseData, load_phase, metric_by_name, promotion, repository, rounded
 from ab_testing.rollouts.registry import Registry, RegistryError
-from ab_testing.stats import VariantSummary, compare
+from ab_testing.stats import Comparison, VariantSummary, compare
 from ab_testing.stats import sequential as seq
 from ab_testing.tables import Decision, Experiment, Status
 
@@ -135,6 +135,19 @@ def guardrail_check(
         "fixed_horizon": {"test": c.test, "p_value": rounded(c.p_value), "ci": _pair(c.abs_lift_ci)},
         "bayesian": None,
     }
+    out.update(_other_tests(c))
+    if testable:
+        assert c.std_error is not None and c.sequential is not None
+        bad = c.abs_lift if direction == "lower" else -c.abs_lift
+        p = one_sided_p_value(bad, c.std_error**2, c.sequential.tau**2)
+        out["p_value"] = rounded(p)
+        out["regression"] = role == "guardrail" and bad > 0 and p < alpha
+    return out
+
+
+def _other_tests(c: Comparison) -> dict[str, Any]:
+    """The figures of the tests that do not decide (for the evidence)."""
+    out: dict[str, Any] = {}
     if c.bayesian is not None:
         out["bayesian"] = {
             "chance_to_win": rounded(c.bayesian.chance_to_win),
@@ -151,12 +164,6 @@ def guardrail_check(
             "theta": rounded(c.cuped.theta),
             "variance_reduction": rounded(c.cuped.variance_reduction),
         }
-    if testable:
-        assert c.std_error is not None and c.sequential is not None
-        bad = c.abs_lift if direction == "lower" else -c.abs_lift
-        p = one_sided_p_value(bad, c.std_error**2, c.sequential.tau**2)
-        out["p_value"] = rounded(p)
-        out["regression"] = role == "guardrail" and bad > 0 and p < alpha
     return out
 
 

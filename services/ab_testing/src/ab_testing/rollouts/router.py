@@ -12,10 +12,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from mlops_kit.deps import SessionDep
 
+from ab_testing.deps import ExperimentPath
 from ab_testing.rollouts import service
 from ab_testing.rollouts.controller import RolloutController
 from ab_testing.rollouts.schemas import DecisionRead, EvaluationRead, PromotionCreate
-from ab_testing.schemas import ExperimentPath
 
 router = APIRouter(prefix="/api/experiments", tags=["rollouts"])
 
