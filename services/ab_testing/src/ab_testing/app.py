@@ -6,14 +6,14 @@ from fastapi import FastAPI
 from mlops_kit.app import ServiceSpec, create_service_app
 
 from ab_testing import __version__
-from ab_testing.api.experiments import router as experiments_router
 from ab_testing.api.results import router as results_router
-from ab_testing.api.rollouts import router as rollouts_router
 from ab_testing.api.routing import router as routing_router
+from ab_testing.experiments.router import router as experiments_router
 from ab_testing.fastpath import RouteFastPath
 from ab_testing.folding import Folder, tune_gc
 from ab_testing.metrics import AbCollector
 from ab_testing.rollouts.controller import RolloutController
+from ab_testing.rollouts.router import router as rollouts_router
 from ab_testing.routing import DefinitionCache, ExposureBuffer
 from ab_testing.settings import AbTestingSettings
 from ab_testing.tables import audit_log

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$"
@@ -23,10 +22,6 @@ MAX_EVENTS = 100_000
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=USER_ID_MAX)]
 ExperimentRef = Annotated[str, StringConstraints(min_length=1, max_length=REF_MAX)]
 MetricName = Annotated[str, StringConstraints(max_length=100, pattern=NAME_PATTERN)]
-ExperimentPath = Annotated[
-    str, Path(min_length=1, max_length=REF_MAX, description="the experiment's id or key")
-]
-UserPath = Annotated[str, Path(min_length=1, max_length=USER_ID_MAX, description="the user's id")]
 
 
 class VariantIn(BaseModel):

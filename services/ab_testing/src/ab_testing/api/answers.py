@@ -6,96 +6,41 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from ab_testing.experiments.schemas import (
+    DecisionPage,
+    DecisionRead,
+    DefinitionRead,
+    ExperimentPage,
+    ExperimentRead,
+    OverrideRead,
+    Page,
+    PhasePage,
+    PhaseRead,
+)
+
+__all__ = [
+    "Assignment",
+    "AssignmentBatch",
+    "DecisionPage",
+    "DecisionRead",
+    "DefinitionRead",
+    "EventsAccepted",
+    "ExperimentPage",
+    "ExperimentPowerRead",
+    "ExperimentRead",
+    "ExposuresAccepted",
+    "OverrideRead",
+    "Page",
+    "PhasePage",
+    "PhaseRead",
+    "PowerRead",
+    "ResultsRead",
+]
+
 
 class Open(BaseModel):
     # analysis figures grow with the statistics offered: the named fields are the stable ones
     model_config = ConfigDict(extra="allow")
-
-
-class Page(BaseModel):
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None
-
-
-class ExperimentRead(BaseModel):
-    id: str
-    key: str
-    name: str
-    description: str
-    hypothesis: str
-    status: str
-    mode: str
-    model_name: str | None
-    variants: list[dict[str, Any]]
-    control: str
-    metrics: list[dict[str, Any]]
-    primary_metric: str | None
-    guardrail_metrics: list[str]
-    minimum_detectable_effect: float | None
-    significance_level: float
-    power: float
-    coverage: float
-    seed: str
-    namespace: dict[str, Any] | None
-    phase: int
-    bandit: dict[str, Any] | None
-    canary: dict[str, Any] | None
-    created_at: str
-    updated_at: str
-    started_at: str | None
-    stopped_at: str | None
-
-
-class ExperimentPage(Page):
-    items: list[ExperimentRead]
-
-
-class DefinitionRead(BaseModel):
-    key: str
-    id: str
-    seed: str
-    status: str
-    rollout: str | None
-    phase: int
-    coverage: float
-    namespace: dict[str, Any] | None
-    variants: list[dict[str, Any]]
-    overrides: dict[str, str]
-    hash_version: int
-
-
-class PhaseRead(BaseModel):
-    number: int
-    seed: str
-    variants: list[dict[str, Any]]
-    coverage: float
-    reason: str | None
-    started_at: str
-    ended_at: str | None
-
-
-class PhasePage(Page):
-    items: list[PhaseRead]
-
-
-class OverrideRead(BaseModel):
-    experiment: str
-    user_id: str
-    variant: str
-
-
-class DecisionRead(BaseModel):
-    id: int
-    kind: str
-    phase: int
-    details: dict[str, Any]
-    at: str | None
-
-
-class DecisionPage(Page):
-    items: list[DecisionRead]
 
 
 class Assignment(BaseModel):
@@ -147,9 +92,3 @@ class PowerRead(Open):
 class ExperimentPowerRead(PowerRead):
     experiment: str
     metric: str
-
-
-class EvaluationRead(Open):
-    experiment: str
-    mode: str
-    status: str

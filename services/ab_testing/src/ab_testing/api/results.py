@@ -7,15 +7,15 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from mlops_kit.deps import READ_ONLY, SessionDep
-from mlops_kit.errors import Unprocessable
 from mlops_kit.openapi import answers
 from pydantic import BaseModel, ConfigDict, Field
 
 from ab_testing.analysis import results
 from ab_testing.api.answers import ExperimentPowerRead, PowerRead, ResultsRead
+from ab_testing.deps import ExperimentDep, ExperimentPath
+from ab_testing.errors import InvalidBaseline, InvalidPowerInput, StdRequired, UnknownMetric
 from ab_testing.experiments import get_experiment
 from ab_testing.folding import fold_for_read
-from ab_testing.schemas import ExperimentPath
 from ab_testing.stats import minimum_detectable_effect, required_sample_size
 
 router = APIRouter(tags=["analysis"])
@@ -41,6 +41,7 @@ def experiment_results(
         request.app.state.settings.read_fold_seconds,
         request.app.state.settings.fold_chunk_events,
     )
+    # loaded after the fold, which may wait: no connection is held meanwhile
     row = get_experiment(session, experiment)
     answer = results(
         session, row, phase=phase, method=method, sequential=sequential, with_mann_whitney=mann_whitney
@@ -69,9 +70,9 @@ class PowerIn(BaseModel):
 
 def power_analysis(body: PowerIn) -> dict[str, Any]:
     if body.metric_type == "binary" and not 0 < body.baseline_mean < 1:
-        raise Unprocessable("a binary baseline is a rate in (0, 1)", code="INVALID_BASELINE")
+        raise InvalidBaseline("a binary baseline is a rate in (0, 1)")
     if body.metric_type != "binary" and body.std is None:
-        raise Unprocessable(f"a {body.metric_type} metric needs its per-user 'std'", code="STD_REQUIRED")
+        raise StdRequired(f"a {body.metric_type} metric needs its per-user 'std'")
     out: dict[str, Any] = body.model_dump()
     try:
         if body.mde is not None:
@@ -99,26 +100,21 @@ def power_analysis(body: PowerIn) -> dict[str, Any]:
             )
             out["minimum_detectable_effect"] = None if not math.isfinite(mde) else mde
     except ValueError as exc:
-        raise Unprocessable(str(exc), code="INVALID_POWER_INPUT") from None
+        raise InvalidPowerInput(str(exc)) from None
     if body.mde is None and body.n_per_variant is None:
-        raise Unprocessable(
-            "give 'mde' (for a sample size) or 'n_per_variant' (for an MDE)", code="INVALID_POWER_INPUT"
-        )
+        raise InvalidPowerInput("give 'mde' (for a sample size) or 'n_per_variant' (for an MDE)")
     return out
 
 
-@router.post("/api/power", openapi_extra=READ_ONLY, response_model=None, responses=answers(PowerRead))
+@router.post("/api/power", openapi_extra=READ_ONLY, response_model=PowerRead)
 def power(body: PowerIn) -> dict[str, Any]:
     """Required sample size per variant for an MDE, or the MDE a sample size can detect."""
     return power_analysis(body)
 
 
-@router.get(
-    "/api/experiments/{experiment}/power", response_model=None, responses=answers(ExperimentPowerRead)
-)
+@router.get("/api/experiments/{experiment}/power", response_model=ExperimentPowerRead)
 def experiment_power(
-    experiment: ExperimentPath,
-    session: SessionDep,
+    row: ExperimentDep,
     baseline: float = Query(description="the control's expected mean"),
     std: float | None = Query(default=None, gt=0),
     metric: str | None = Query(default=None, max_length=100, description="default: the primary metric"),
@@ -126,11 +122,10 @@ def experiment_power(
     n_per_variant: int | None = Query(default=None, ge=2, le=10**15),
 ) -> dict[str, Any]:
     """The experiment's own significance level, power, variants and MDE, for one metric."""
-    row = get_experiment(session, experiment)
     name = metric or row.primary_metric
     found = next((m for m in row.metrics if m["name"] == name), None)
     if found is None:
-        raise Unprocessable(f"experiment {row.key!r} has no metric {name!r}", code="UNKNOWN_METRIC")
+        raise UnknownMetric(f"experiment {row.key!r} has no metric {name!r}")
     body = PowerIn(
         metric_type=found["type"],
         baseline_mean=baseline,

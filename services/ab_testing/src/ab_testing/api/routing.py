@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from mlops_kit.deps import READ_ONLY, audit_alone, run_transaction
-from mlops_kit.errors import BadRequest, parse_json
+from mlops_kit.errors import parse_json
 from mlops_kit.openapi import answers, inline_schema
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ab_testing.api.answers import Assignment, AssignmentBatch, EventsAccepted, ExposuresAccepted
+from ab_testing.errors import BatchTooLarge, InvalidBody
 from ab_testing.events import EventIn, ingest
 from ab_testing.routing import assignment_json
 from ab_testing.schemas import (
@@ -66,7 +67,7 @@ async def route_batch(body: RouteBatch, request: Request) -> dict[str, Any]:
     writes one audit entry."""
     limit = request.app.state.settings.max_route_batch
     if len(body.user_ids) > limit:
-        raise BadRequest(f"at most {limit} users per batch", {"limit": limit}, code="BATCH_TOO_LARGE")
+        raise BatchTooLarge(f"at most {limit} users per batch", {"limit": limit})
     cached = await request.app.state.definitions.entry(body.experiment)
     answers, exposed = [], 0
     for user_id in body.user_ids:
@@ -132,11 +133,11 @@ async def post_events(request: Request) -> dict[str, Any]:
     Parsed with orjson and validated in one pass: this is the ingestion hot path."""
     body = parse_json(await request.body())
     if not isinstance(body, dict):
-        raise BadRequest("the body is one event or {'events': [...]}", code="INVALID_BODY")
+        raise InvalidBody("the body is one event or {'events': [...]}")
     try:
         if "events" in body:
             if set(body) != {"events"} or not isinstance(body["events"], list) or not body["events"]:
-                raise BadRequest("'events' must be a non-empty list (and the only key)", code="INVALID_BODY")
+                raise InvalidBody("'events' must be a non-empty list (and the only key)")
             events = _EVENTS.validate_python(body["events"])
         else:
             events = [EventIn.model_validate(body)]
@@ -146,6 +147,6 @@ async def post_events(request: Request) -> dict[str, Any]:
         raise RequestValidationError(errors) from None
     limit = request.app.state.settings.max_events_per_request
     if len(events) > limit:
-        raise BadRequest(f"at most {limit} events per request", {"limit": limit}, code="BATCH_TOO_LARGE")
+        raise BatchTooLarge(f"at most {limit} events per request", {"limit": limit})
     shards = request.app.state.settings.fold_shards
     return await run_transaction(request, lambda session: ingest(session, events, shards))

@@ -5,7 +5,9 @@ controller; the promote endpoint moves a registry alias to a winner.
 - ``canary``: staged traffic, one-sided sequential guardrail tests, rollback / advance / promote;
 - ``bandit``: Thompson sampling re-weighting after a burn-in, with a floor per arm;
 - ``registry``: the model registry's aliases as rollouts use them;
-- ``promotion``: one alias decision at a time per experiment (claim, move, complete or release).
+- ``promotion``: one alias decision at a time per experiment (claim, move, complete or release);
+- ``service``: the promote and evaluate requests (winner selection, the alias move), framework-free;
+- ``repository``: every SQL statement of the rollouts; ``router``: the HTTP routes.
 
 This module holds what they share: the per-variant sufficient statistics of one phase, read from
 ``metric_stats`` (zero-filled metrics count every exposed user: ``n`` = exposures).
@@ -17,12 +19,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ab_testing.rollouts import repository
 from ab_testing.routing import exposure_counts
 from ab_testing.stats import MeanStats, RatioStats
-from ab_testing.tables import Experiment, MetricStats
+from ab_testing.tables import Experiment
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,7 @@ class PhaseData:
 def load_phase(session: Session, experiment: Experiment, phase: int | None = None) -> PhaseData:
     number = experiment.phase if phase is None else phase
     types = {m["name"]: m["type"] for m in experiment.metrics}
-    rows = session.scalars(
-        select(MetricStats).where(MetricStats.experiment_id == experiment.id, MetricStats.phase == number)
-    ).all()
+    rows = repository.metric_stats(session, experiment.id, number)
     stats: dict[str, dict[str, MeanStats | RatioStats]] = {}
     for r in rows:
         kind = types.get(r.metric)

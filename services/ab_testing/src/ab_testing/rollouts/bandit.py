@@ -29,13 +29,12 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ab_testing.experiments import record_decision
-from ab_testing.rollouts import load_phase, metric_by_name, rounded
+from ab_testing.rollouts import load_phase, metric_by_name, repository, rounded
 from ab_testing.stats import MeanStats, RatioStats
-from ab_testing.tables import Decision, Experiment, Phase, Status
+from ab_testing.tables import Decision, Experiment, Status
 
 DRAWS = 10_000
 
@@ -197,9 +196,7 @@ def step(session: Session, experiment: Experiment, now: datetime) -> Decision | 
     variants = [{**v, "weight": w} for v, w in zip(experiment.variants, weights, strict=True)]
     experiment.variants = variants
     experiment.updated_at = now
-    phase = session.scalar(
-        select(Phase).where(Phase.experiment_id == experiment.id, Phase.number == experiment.phase)
-    )
+    phase = repository.phase(session, experiment.id, experiment.phase)
     if phase is not None:
         phase.variants = variants  # the phase keeps going with the current weights
     bandit.update(updates=update, last_update_at=now.isoformat())

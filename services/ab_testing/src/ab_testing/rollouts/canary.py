@@ -61,9 +61,9 @@ from scipy import special
 from sqlalchemy.orm import Session
 
 from ab_testing.experiments import get_experiment, new_phase, record_decision, transition
-from ab_testing.rollouts import PhaseData, load_phase, metric_by_name, promotion, rounded
+from ab_testing.rollouts import PhaseData, load_phase, metric_by_name, promotion, repository, rounded
 from ab_testing.rollouts.registry import Registry, RegistryError
-from ab_testing.stats import VariantSummary, compare
+from ab_testing.stats import Comparison, VariantSummary, compare
 from ab_testing.stats import sequential as seq
 from ab_testing.tables import Decision, Experiment, Status
 
@@ -135,6 +135,19 @@ def guardrail_check(
         "fixed_horizon": {"test": c.test, "p_value": rounded(c.p_value), "ci": _pair(c.abs_lift_ci)},
         "bayesian": None,
     }
+    out.update(_other_tests(c))
+    if testable:
+        assert c.std_error is not None and c.sequential is not None
+        bad = c.abs_lift if direction == "lower" else -c.abs_lift
+        p = one_sided_p_value(bad, c.std_error**2, c.sequential.tau**2)
+        out["p_value"] = rounded(p)
+        out["regression"] = role == "guardrail" and bad > 0 and p < alpha
+    return out
+
+
+def _other_tests(c: Comparison) -> dict[str, Any]:
+    """The figures of the tests that do not decide (for the evidence)."""
+    out: dict[str, Any] = {}
     if c.bayesian is not None:
         out["bayesian"] = {
             "chance_to_win": rounded(c.bayesian.chance_to_win),
@@ -151,12 +164,6 @@ def guardrail_check(
             "theta": rounded(c.cuped.theta),
             "variance_reduction": rounded(c.cuped.variance_reduction),
         }
-    if testable:
-        assert c.std_error is not None and c.sequential is not None
-        bad = c.abs_lift if direction == "lower" else -c.abs_lift
-        p = one_sided_p_value(bad, c.std_error**2, c.sequential.tau**2)
-        out["p_value"] = rounded(p)
-        out["regression"] = role == "guardrail" and bad > 0 and p < alpha
     return out
 
 
@@ -262,51 +269,225 @@ class Outcome:
     evaluation: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CanaryConfig:
+    """What a canary was created with (``config["canary"]``; the controller's state sits beside it
+    in the same dict). Missing values take the defaults the create request has."""
+
+    stages: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
+    stage_seconds: float = 3600.0
+    min_samples: int = 200
+    alpha: float = 0.05
+    alias: str = "production"
+    model_name: str | None = None
+    baseline_version: str | None = None
+    candidate_version: str | None = None
+
+    @classmethod
+    def of(cls, canary: dict[str, Any]) -> CanaryConfig:
+        def given(name: str) -> Any:
+            value = canary.get(name)
+            return getattr(cls, name) if value is None else value
+
+        return cls(
+            stages=tuple(given("stages")),
+            stage_seconds=float(given("stage_seconds")),
+            min_samples=int(given("min_samples")),
+            alpha=float(given("alpha")),
+            alias=canary.get("alias") or cls.alias,
+            model_name=canary.get("model_name"),
+            baseline_version=canary.get("baseline_version"),
+            candidate_version=canary.get("candidate_version"),
+        )
+
+
+def _check(
+    experiment: Experiment,
+    data: PhaseData,
+    metric: dict[str, Any],
+    *,
+    alpha: float,
+    min_samples: int,
+    role: str,
+) -> dict[str, Any]:
+    base, cand = experiment.variants[0]["name"], experiment.variants[1]["name"]
+    baseline, candidate = data.metric(metric, base), data.metric(metric, cand)
+    return guardrail_check(metric, baseline, candidate, alpha=alpha, min_samples=min_samples, role=role)
+
+
+def _guardrails(experiment: Experiment, settings: CanaryConfig, data: PhaseData) -> list[dict[str, Any]]:
+    metrics = [metric_by_name(experiment, name) for name in experiment.guardrail_metrics]
+    return [
+        _check(experiment, data, m, alpha=settings.alpha, min_samples=settings.min_samples, role="guardrail")
+        for m in metrics
+        if m is not None
+    ]
+
+
+def _primary(experiment: Experiment, settings: CanaryConfig, data: PhaseData) -> dict[str, Any] | None:
+    metric = metric_by_name(experiment, experiment.primary_metric)
+    if metric is None or metric["name"] in experiment.guardrail_metrics:
+        return None
+    alpha = experiment.significance_level
+    return _check(experiment, data, metric, alpha=alpha, min_samples=settings.min_samples, role="primary")
+
+
 def evaluate(
     experiment: Experiment, canary: dict[str, Any], data: PhaseData, now: datetime
 ) -> dict[str, Any]:
     """The figures of one evaluation (guardrails and the primary metric), JSON-able."""
+    settings = CanaryConfig.of(canary)
     base, cand = experiment.variants[0]["name"], experiment.variants[1]["name"]
-    alpha, min_samples = float(canary.get("alpha", 0.05)), int(canary.get("min_samples", 200))
-    checks = []
-    for name in experiment.guardrail_metrics:
-        metric = metric_by_name(experiment, name)
-        if metric is not None:
-            checks.append(
-                guardrail_check(
-                    metric,
-                    data.metric(metric, base),
-                    data.metric(metric, cand),
-                    alpha=alpha,
-                    min_samples=min_samples,
-                )
-            )
-    primary = None
-    metric = metric_by_name(experiment, experiment.primary_metric)
-    if metric is not None and metric["name"] not in experiment.guardrail_metrics:
-        primary = guardrail_check(
-            metric,
-            data.metric(metric, base),
-            data.metric(metric, cand),
-            alpha=experiment.significance_level,
-            min_samples=min_samples,
-            role="primary",
-        )
-    stages = canary["stages"]
     stage = int(canary.get("stage", 0))
     started = _parse(canary.get("stage_started_at"), now)
     return {
         "stage": stage,
-        "percent": stages[stage],
+        "percent": settings.stages[stage],
         "stage_started_at": _iso(started),
         "elapsed_seconds": round((now - started).total_seconds(), 3),
-        "stage_seconds": canary.get("stage_seconds"),
-        "min_samples": min_samples,
+        "stage_seconds": settings.stage_seconds,
+        "min_samples": settings.min_samples,
         "phase": data.phase,
         "exposures": {base: data.exposures.get(base, 0), cand: data.exposures.get(cand, 0)},
-        "guardrails": checks,
-        "primary": primary,
+        "guardrails": _guardrails(experiment, settings, data),
+        "primary": _primary(experiment, settings, data),
     }
+
+
+def _is_running(experiment: Experiment, canary: dict[str, Any]) -> bool:
+    return experiment.status == Status.RUNNING and canary.get("status", RUNNING) == RUNNING
+
+
+def _sync_state(
+    experiment: Experiment, canary: dict[str, Any], now: datetime, probe: dict[str, Any] | None
+) -> bool:
+    """Bring the controller's state up to date with the experiment; whether it changed."""
+    changed = False
+    if "stage" not in canary:
+        started = _iso(experiment.started_at or now)
+        canary.update(status=RUNNING, stage=0, stage_started_at=started, phase=experiment.phase)
+        changed = True
+    if canary.get("phase") != experiment.phase:
+        # the weights were changed by hand (a new phase): this stage's clock starts again
+        canary.update(phase=experiment.phase, stage_started_at=_iso(now), last_hold=None)
+        changed = True
+    if probe is not None and "previous_alias" not in canary and "version" in probe:
+        canary["previous_alias"] = {"version": probe["version"], "checked_at": _iso(now)}
+        changed = True
+    return changed
+
+
+def _verdict(experiment: Experiment, stage: int, settings: CanaryConfig, figures: dict[str, Any]) -> Verdict:
+    stages = settings.stages
+    base, cand = experiment.variants[0]["name"], experiment.variants[1]["name"]
+    return decide(
+        percent=stages[stage],
+        is_last_below_full=stage + 1 < len(stages) and stages[stage + 1] >= 100,
+        elapsed_seconds=figures["elapsed_seconds"],
+        stage_seconds=settings.stage_seconds,
+        exposures=(figures["exposures"][base], figures["exposures"][cand]),
+        min_samples=settings.min_samples,
+        checks=figures["guardrails"],
+    )
+
+
+def _hold(
+    session: Session, experiment: Experiment, canary: dict[str, Any], outcome: Outcome, changed: bool
+) -> Outcome:
+    """A hold is recorded only when its reasons change within a stage."""
+    assert outcome.verdict is not None
+    signature = sorted(outcome.verdict.reasons)
+    if canary.get("last_hold") != signature:
+        canary["last_hold"] = signature
+        details = {k: v for k, v in outcome.evaluation.items() if k != "action"}
+        outcome.decision = record_decision(session, experiment, "hold", details)
+        changed = True
+    if changed:
+        _save(experiment, canary)
+    return outcome
+
+
+def _advance(
+    session: Session, experiment: Experiment, canary: dict[str, Any], outcome: Outcome, now: datetime
+) -> Outcome:
+    stages, stage = canary["stages"], int(canary["stage"])
+    nxt = stage + 1
+    details = {k: v for k, v in outcome.evaluation.items() if k != "action"}
+    details.update(from_percent=stages[stage], to_percent=stages[nxt])
+    outcome.decision = record_decision(session, experiment, "advance", details)
+    weights = _weights(experiment.variants, stages[nxt] / 100)
+    new_phase(session, experiment, weights, reason=f"canary {stages[nxt]:g}%")
+    canary.update(stage=nxt, stage_started_at=_iso(now), phase=experiment.phase, last_hold=None)
+    _save(experiment, canary)
+    outcome.routing_changed = True
+    return outcome
+
+
+def _wait(experiment: Experiment, canary: dict[str, Any], held: dict[str, Any], changed: bool) -> Outcome:
+    """A manual promotion is moving the alias: one decision at a time."""
+    reasons = [f"promotion to {held['model']}@{held['alias']} = {held['version']} in flight"]
+    if changed:
+        _save(experiment, canary)
+    return Outcome(Verdict("wait", reasons), evaluation={"action": "wait", "reasons": reasons})
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """How a canary ends: the alias operation, its target version, the candidate's final share."""
+
+    op: str
+    target: str | None
+    share: float
+    status: str
+
+
+def _ending(action: str, canary: dict[str, Any], settings: CanaryConfig) -> _Ending:
+    if action != "rollback":
+        return _Ending("promote", settings.candidate_version, 1.0, PROMOTED)
+    previous = (canary.get("previous_alias") or {}).get("version")
+    if previous == settings.candidate_version:
+        previous = None  # the alias already pointed at the candidate: back to the baseline
+    return _Ending("restore", previous or settings.baseline_version, 0.0, ROLLED_BACK)
+
+
+def _registry_plan(model: str | None, alias: str, ending: _Ending) -> dict[str, Any]:
+    if model and ending.target:
+        return {
+            "status": "pending",
+            "action": ending.op,
+            "model": model,
+            "alias": alias,
+            "version": ending.target,
+        }
+    side = "baseline" if ending.op == "restore" else "candidate"
+    missing = "model_name" if not model else f"{side}_version"
+    return {"status": "skipped", "action": ending.op, "reason": f"no {missing}: the registry is not touched"}
+
+
+def _finish(
+    session: Session, experiment: Experiment, canary: dict[str, Any], outcome: Outcome, now: datetime
+) -> Outcome:
+    """Rollback or promote: traffic to one side, the experiment stopped, an alias move pending."""
+    assert outcome.verdict is not None
+    action = outcome.verdict.action
+    settings = CanaryConfig.of(canary)
+    ending = _ending(action, canary, settings)
+    details = {k: v for k, v in outcome.evaluation.items() if k != "action"}
+    if action != "rollback":
+        details.update(from_percent=canary["stages"][int(canary["stage"])], to_percent=100.0)
+    registry = _registry_plan(model_name(experiment, canary), settings.alias, ending)
+    details["registry"] = registry
+    outcome.decision = record_decision(session, experiment, action, details)
+    repository.flush(session)  # the decision's id, for the registry outcome
+    new_phase(session, experiment, _weights(experiment.variants, ending.share), reason=action)
+    transition(session, experiment, "stop")
+    canary.update(status=ending.status, phase=experiment.phase, finished_at=_iso(now), last_hold=None)
+    if registry["status"] == "pending":
+        moves = {k: registry[k] for k in ("action", "model", "alias", "version")}
+        canary["pending_registry"] = {**moves, "decision_id": outcome.decision.id, "attempts": 0}
+    _save(experiment, canary)
+    outcome.routing_changed = True
+    return outcome
 
 
 def step(
@@ -316,118 +497,22 @@ def step(
     (rollback / advance / promote, or a hold when its reasons changed). An alias move it decides is
     left in ``pending_registry`` for :func:`settle` to carry out after the commit."""
     canary = config(experiment)
-    if experiment.status != Status.RUNNING or canary.get("status", RUNNING) != RUNNING:
+    if not _is_running(experiment, canary):
         return Outcome(None)
-    changed_state = False
-    if "stage" not in canary:
-        canary.update(
-            status=RUNNING,
-            stage=0,
-            stage_started_at=_iso(experiment.started_at or now),
-            phase=experiment.phase,
-        )
-        changed_state = True
-    if canary.get("phase") != experiment.phase:
-        # the weights were changed by hand (a new phase): this stage's clock starts again
-        canary.update(phase=experiment.phase, stage_started_at=_iso(now), last_hold=None)
-        changed_state = True
-    if probe is not None and "previous_alias" not in canary and "version" in probe:
-        canary["previous_alias"] = {"version": probe["version"], "checked_at": _iso(now)}
-        changed_state = True
-
-    data = load_phase(session, experiment)
-    figures = evaluate(experiment, canary, data, now)
-    stages: list[float] = canary["stages"]
-    stage = int(canary["stage"])
-    base, cand = experiment.variants[0]["name"], experiment.variants[1]["name"]
-    verdict = decide(
-        percent=stages[stage],
-        is_last_below_full=stage + 1 < len(stages) and stages[stage + 1] >= 100,
-        elapsed_seconds=figures["elapsed_seconds"],
-        stage_seconds=float(canary.get("stage_seconds", 3600)),
-        exposures=(figures["exposures"][base], figures["exposures"][cand]),
-        min_samples=int(canary.get("min_samples", 200)),
-        checks=figures["guardrails"],
+    changed = _sync_state(experiment, canary, now, probe)
+    figures = evaluate(experiment, canary, load_phase(session, experiment), now)
+    verdict = _verdict(experiment, int(canary["stage"]), CanaryConfig.of(canary), figures)
+    outcome = Outcome(
+        verdict, evaluation={"action": verdict.action, "reasons": verdict.reasons, "evidence": figures}
     )
-    details: dict[str, Any] = {"reasons": verdict.reasons, "evidence": figures}
-    outcome = Outcome(verdict, evaluation={"action": verdict.action, **details})
-
     if verdict.action == "hold":
-        signature = sorted(verdict.reasons)
-        if canary.get("last_hold") != signature:
-            canary["last_hold"] = signature
-            outcome.decision = record_decision(session, experiment, "hold", details)
-            changed_state = True
-        if changed_state:
-            _save(experiment, canary)
-        return outcome
-
-    model = model_name(experiment, canary)
-    alias = canary.get("alias") or "production"
+        return _hold(session, experiment, canary, outcome, changed)
     if verdict.action == "advance":
-        nxt = stage + 1
-        details.update(from_percent=stages[stage], to_percent=stages[nxt])
-        outcome.decision = record_decision(session, experiment, "advance", details)
-        new_phase(
-            session,
-            experiment,
-            _weights(experiment.variants, stages[nxt] / 100),
-            reason=f"canary {stages[nxt]:g}%",
-        )
-        canary.update(stage=nxt, stage_started_at=_iso(now), phase=experiment.phase, last_hold=None)
-        _save(experiment, canary)
-        outcome.routing_changed = True
-        return outcome
-
+        return _advance(session, experiment, canary, outcome, now)
     held = promotion.active_claim(experiment, now)
-    if held is not None:  # a manual promotion is moving the alias: one decision at a time
-        reasons = [f"promotion to {held['model']}@{held['alias']} = {held['version']} in flight"]
-        if changed_state:
-            _save(experiment, canary)
-        return Outcome(Verdict("wait", reasons), evaluation={"action": "wait", "reasons": reasons})
-
-    if verdict.action == "rollback":
-        previous = (canary.get("previous_alias") or {}).get("version")
-        if previous == canary.get("candidate_version"):
-            previous = None  # the alias already pointed at the candidate: back to the baseline
-        target = previous or canary.get("baseline_version")
-        op, share, status, reason = "restore", 0.0, ROLLED_BACK, "rollback"
-    else:
-        target = canary.get("candidate_version")
-        op, share, status, reason = "promote", 1.0, PROMOTED, "promote"
-        details.update(from_percent=stages[stage], to_percent=100.0)
-    if model and target:
-        details["registry"] = {
-            "status": "pending",
-            "action": op,
-            "model": model,
-            "alias": alias,
-            "version": target,
-        }
-    else:
-        missing = "model_name" if not model else ("baseline" if op == "restore" else "candidate") + "_version"
-        details["registry"] = {
-            "status": "skipped",
-            "action": op,
-            "reason": f"no {missing}: the registry is not touched",
-        }
-    outcome.decision = record_decision(session, experiment, verdict.action, details)
-    session.flush()  # the decision's id, for the registry outcome
-    new_phase(session, experiment, _weights(experiment.variants, share), reason=reason)
-    transition(session, experiment, "stop")
-    canary.update(status=status, phase=experiment.phase, finished_at=_iso(now), last_hold=None)
-    if model and target:
-        canary["pending_registry"] = {
-            "action": op,
-            "model": model,
-            "alias": alias,
-            "version": target,
-            "decision_id": outcome.decision.id,
-            "attempts": 0,
-        }
-    _save(experiment, canary)
-    outcome.routing_changed = True
-    return outcome
+    if held is not None:
+        return _wait(experiment, canary, held, changed)
+    return _finish(session, experiment, canary, outcome, now)
 
 
 def registry_result(
@@ -448,7 +533,7 @@ def registry_result(
             "last_error": result.get("error"),
         }
     _save(experiment, canary)
-    decision = session.get(Decision, pending.get("decision_id"))
+    decision = repository.decision(session, pending.get("decision_id"))
     if decision is not None:
         decision.details = {**decision.details, "registry": result}
     return decision

@@ -15,31 +15,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import anyio
 from mlops_kit.audit import utcnow
 from mlops_kit.db import Database
-from sqlalchemy import select
 
 from ab_testing.experiments import get_experiment
+from ab_testing.experiments.service import decision_json
 from ab_testing.folding import fold_for_read
-from ab_testing.rollouts import bandit, canary
+from ab_testing.rollouts import bandit, canary, repository
 from ab_testing.rollouts.registry import Registry, RegistryError
-from ab_testing.tables import Decision, Experiment, Status
+from ab_testing.tables import Decision
 
 log = logging.getLogger("mlops.ab.rollouts")
-
-
-def decision_json(decision: Decision) -> dict[str, Any]:
-    return {
-        "id": decision.id,
-        "kind": decision.kind,
-        "phase": decision.phase,
-        "details": decision.details,
-        "at": decision.at.isoformat() if decision.at else None,
-    }
 
 
 class RolloutController:
@@ -91,16 +82,8 @@ class RolloutController:
         """Ids of the experiments to look at: running bandits and canaries, and stopped canaries
         with an alias move still pending."""
         with self.db.session(write=False) as session:
-            running = session.scalars(
-                select(Experiment.id).where(
-                    Experiment.status == Status.RUNNING, Experiment.mode.in_(("bandit", "canary"))
-                )
-            ).all()
-            stopped = session.execute(
-                select(Experiment.id, Experiment.config).where(
-                    Experiment.status == Status.STOPPED, Experiment.mode == "canary"
-                )
-            ).all()
+            running = repository.running_rollouts(session)
+            stopped = repository.stopped_canaries(session)
         return [*running, *(i for i, cfg in stopped if (cfg or {}).get("canary", {}).get("pending_registry"))]
 
     def tick(self) -> int:
@@ -120,52 +103,68 @@ class RolloutController:
         """Evaluate one experiment now: ``{"experiment", "mode", "status", "evaluation",
         "decisions"}`` — the figures of this evaluation and the decisions it recorded."""
         now = self.clock()
-        probe: dict[str, Any] | None = None
         fold_for_read(self.db, self.read_fold_seconds)  # the guardrails see the accepted events
         with self.db.session(write=False) as session:
             experiment = get_experiment(session, ref)
             experiment_id, mode = experiment.id, experiment.mode
             target = canary.alias_probe_target(experiment) if mode == "canary" else None
-        if target is not None:
-            try:
-                probe = {"version": self.registry.get_alias(*target)}
-            except RegistryError as exc:  # recorded later, or the baseline version is restored
-                log.warning("reading %s@%s from the registry failed: %s", *target, exc.message)
-
-        decisions: list[Decision] = []
-        evaluation: dict[str, Any] | None = None
-        routing_changed = False
-        with self.db.session(write=True) as session:
-            experiment = get_experiment(session, experiment_id, lock=True)
-            if mode == "canary":
-                outcome = canary.step(session, experiment, now, probe)
-                evaluation = outcome.evaluation or None
-                routing_changed = outcome.routing_changed
-                if outcome.decision is not None:
-                    decisions.append(outcome.decision)
-            elif mode == "bandit":
-                decision = bandit.step(session, experiment, now)
-                if decision is not None:
-                    decisions.append(decision)
-                    evaluation = {"action": "reweight"}
-                    routing_changed = True
-            key = experiment.key
-            session.commit()
-        if routing_changed:
-            self._invalidate(experiment_id, key)
+        probe = self._probe(target) if target is not None else None
+        step = self._step(experiment_id, mode, now, probe)
+        if step.routing_changed:
+            self._invalidate(experiment_id, step.key)
+        decisions = step.decisions
         if mode == "canary":
             settled = canary.settle(self.db, experiment_id, self.registry)
             if settled is not None:
                 decisions = [d for d in decisions if d.id != settled.id] + [settled]
         with self.db.session(write=False) as session:
             experiment = get_experiment(session, experiment_id)
-            state = experiment.config.get(mode)
-            status = experiment.status
+            state, status = experiment.config.get(mode), experiment.status
         return {
-            "experiment": key,
+            "experiment": step.key,
             "mode": mode,
             "status": status,
             "state": state,
-            "evaluation": evaluation,
+            "evaluation": step.evaluation,
             "decisions": [decision_json(d) for d in decisions],
         }
+
+    def _probe(self, target: tuple[str, str]) -> dict[str, Any] | None:
+        """Where the canary's alias points now (None when the registry cannot say)."""
+        try:
+            return {"version": self.registry.get_alias(*target)}
+        except RegistryError as exc:  # recorded later, or the baseline version is restored
+            log.warning("reading %s@%s from the registry failed: %s", *target, exc.message)
+            return None
+
+    def _step(self, experiment_id: str, mode: str, now: datetime, probe: dict[str, Any] | None) -> _Step:
+        """One bandit or canary step in its own transaction, the experiment's row locked."""
+        step = _Step()
+        with self.db.session(write=True) as session:
+            experiment = get_experiment(session, experiment_id, lock=True)
+            if mode == "canary":
+                outcome = canary.step(session, experiment, now, probe)
+                step.evaluation = outcome.evaluation or None
+                step.routing_changed = outcome.routing_changed
+                step.decisions = [outcome.decision] if outcome.decision is not None else []
+            elif mode == "bandit":
+                decision = bandit.step(session, experiment, now)
+                if decision is not None:
+                    step.decisions, step.evaluation, step.routing_changed = (
+                        [decision],
+                        {"action": "reweight"},
+                        True,
+                    )
+            step.key = experiment.key
+            session.commit()
+        return step
+
+
+@dataclass
+class _Step:
+    """What one step did: its decisions, the evaluation's figures, whether routing changed."""
+
+    key: str = ""
+    decisions: list[Decision] = field(default_factory=list)
+    evaluation: dict[str, Any] | None = None
+    routing_changed: bool = False

@@ -27,26 +27,29 @@ from typing import Any
 
 from mlops_kit.audit import utcnow
 from mlops_kit.db import Database
-from mlops_kit.errors import Conflict
 from sqlalchemy.orm import Session
 
+from ab_testing.errors import DecisionInProgress, PromotionAbandoned
 from ab_testing.experiments import get_experiment, record_decision
+from ab_testing.rollouts import repository
 from ab_testing.rollouts.registry import AliasMove
 from ab_testing.tables import Decision, Experiment
+
+__all__ = [
+    "CLAIM_SECONDS",
+    "Claim",
+    "DecisionInProgress",
+    "PromotionAbandoned",
+    "claim",
+    "complete",
+    "release",
+]
 
 log = logging.getLogger("mlops.ab.rollouts")
 
 #: seconds a claim holds: well above the longest registry move (two calls, 10 s timeouts, 2 retries)
 CLAIM_SECONDS = 120.0
 CLAIM = "promoting"
-
-
-class DecisionInProgress(Conflict):
-    code = "DECISION_IN_PROGRESS"
-
-
-class PromotionAbandoned(Conflict):
-    code = "PROMOTION_ABANDONED"
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,9 @@ def _drop_abandoned(session: Session, experiment: Experiment) -> None:
     if not stale:
         return
     log.warning("experiment %s: promotion claim %s expired; taking over", experiment.key, stale)
-    decision = session.get(Decision, stale.get("decision_id"))
+    decision = repository.decision(session, stale.get("decision_id"))
     if decision is not None:
-        session.delete(decision)
+        repository.delete_decision(session, decision)
     _set_claim(experiment, None)
 
 
@@ -108,7 +111,7 @@ def claim(db: Database, experiment_id: str, move: dict[str, str], details: dict[
         _drop_abandoned(session, experiment)
         registry = {"status": "pending", "action": "promote", **move}
         decision = record_decision(session, experiment, "promote", {**details, "registry": registry})
-        session.flush()  # the decision's id
+        repository.flush(session)  # the decision's id
         expires = now + timedelta(seconds=CLAIM_SECONDS)
         _set_claim(
             experiment,
@@ -138,7 +141,7 @@ def _held(session: Session, held: Claim) -> Experiment:
 def complete(session: Session, held: Claim, move: AliasMove) -> Decision:
     """Write the alias move into the claimed decision and clear the claim (caller's transaction)."""
     experiment = _held(session, held)
-    decision = session.get(Decision, held.decision_id)
+    decision = repository.decision(session, held.decision_id)
     assert decision is not None
     outcome = {"status": "done", "action": "promote", **move.to_dict(), "at": utcnow().isoformat()}
     decision.details = {**decision.details, "registry": outcome}
@@ -153,8 +156,8 @@ def release(db: Database, held: Claim) -> None:
             experiment = _held(session, held)
         except PromotionAbandoned:
             return
-        decision = session.get(Decision, held.decision_id)
+        decision = repository.decision(session, held.decision_id)
         if decision is not None:
-            session.delete(decision)
+            repository.delete_decision(session, decision)
         _set_claim(experiment, None)
         session.commit()

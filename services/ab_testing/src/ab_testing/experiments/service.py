@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from mlops_kit.audit import utcnow
-from mlops_kit.db import lock_key
-from mlops_kit.errors import Conflict, NotFound, Unprocessable
-from sqlalchemy import or_, select
+from mlops_kit.db import after_commit
 from sqlalchemy.orm import Session
 
+from ab_testing.errors import (
+    ExperimentArchived,
+    ExperimentExists,
+    ExperimentNotFound,
+    InvalidTransition,
+    InvalidVariants,
+    UnknownVariant,
+)
+from ab_testing.experiments import repository
 from ab_testing.schemas import ExperimentCreate, ExperimentUpdate, jsonable
 from ab_testing.tables import Decision, Experiment, Override, Phase, Status
 
@@ -20,16 +28,20 @@ TRANSITIONS = {
     "stop": ({Status.RUNNING, Status.PAUSED, Status.DRAFT}, Status.STOPPED),
     "archive": ({Status.STOPPED, Status.DRAFT}, Status.ARCHIVED),
 }
+REF_MAX = 100  # longer references name no experiment: not looked up
 
 
 def get_experiment(session: Session, ref: str, *, lock: bool = False) -> Experiment:
-    query = select(Experiment).where(or_(Experiment.id == ref, Experiment.key == ref))
-    if lock and session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    experiment = session.scalar(query) if len(ref) <= 100 else None
+    experiment = repository.find(session, ref, lock=lock) if len(ref) <= REF_MAX else None
     if experiment is None:
-        raise NotFound(f"experiment {ref!r} not found", {"experiment": ref}, code="EXPERIMENT_NOT_FOUND")
+        raise ExperimentNotFound(f"experiment {ref!r} not found", {"experiment": ref})
     return experiment
+
+
+def invalidate_on_commit(session: Session, invalidate: Callable[..., None], experiment: Experiment) -> None:
+    """Drop the experiment's cached routing definition once the change is committed."""
+    refs = (experiment.id, experiment.key)
+    after_commit(session, lambda: invalidate(*refs))
 
 
 def control_name(variants: list[dict[str, Any]]) -> str:
@@ -37,13 +49,21 @@ def control_name(variants: list[dict[str, Any]]) -> str:
     return named[0] if named else variants[0]["name"]
 
 
-def create_experiment(session: Session, body: ExperimentCreate) -> Experiment:
-    assert body.key is not None and body.name is not None
-    lock_key(session, "ab.experiment", body.key)  # two creations of one key: one wins, one is told
-    if session.scalar(select(Experiment.id).where(Experiment.key == body.key)):
-        raise Conflict(f"experiment {body.key!r} already exists", {"key": body.key}, code="EXPERIMENT_EXISTS")
-    now = utcnow()
-    variants = [v.model_dump(mode="json") for v in body.variants]
+def variant_names(experiment: Experiment) -> list[str]:
+    return [v["name"] for v in experiment.variants]
+
+
+def check_variant(experiment: Experiment, variant: str) -> None:
+    names = variant_names(experiment)
+    if variant not in names:
+        raise UnknownVariant(
+            f"experiment {experiment.key!r} has no variant {variant!r}; it has {names}",
+            {"variant": variant, "variants": names},
+        )
+
+
+# ---- create ------------------------------------------------------------------------------------
+def _config(body: ExperimentCreate, variants: list[dict[str, Any]]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     if body.bandit:
         config["bandit"] = jsonable(body.bandit)
@@ -53,7 +73,19 @@ def create_experiment(session: Session, body: ExperimentCreate) -> Experiment:
         canary["baseline_version"] = canary.get("baseline_version") or variants[0].get("model_version")
         canary["candidate_version"] = canary.get("candidate_version") or variants[1].get("model_version")
         config["canary"] = canary
-    experiment = Experiment(
+    return config
+
+
+def _new_experiment(body: ExperimentCreate) -> Experiment:
+    assert body.key is not None and body.name is not None
+    now = utcnow()
+    variants = [v.model_dump(mode="json") for v in body.variants]
+    config = _config(body, variants)
+    if body.mode == "canary":
+        # a canary starts at its first stage, whatever weights were given
+        first = config["canary"]["stages"][0] / 100
+        variants = _weighted(variants, [1 - first, first])
+    return Experiment(
         id=str(uuid.uuid4()),
         key=body.key,
         name=body.name,
@@ -77,23 +109,27 @@ def create_experiment(session: Session, body: ExperimentCreate) -> Experiment:
         created_at=now,
         updated_at=now,
     )
-    if body.mode == "canary":
-        # a canary starts at its first stage, whatever weights were given
-        first = experiment.config["canary"]["stages"][0] / 100
-        experiment.variants = _weighted(variants, [1 - first, first])
-    session.add(experiment)
-    session.flush()
-    session.add(
-        Phase(
-            experiment_id=experiment.id,
-            number=1,
-            seed=experiment.seed,
-            variants=experiment.variants,
-            coverage=experiment.coverage,
-            reason="created",
-            started_at=now,
-        )
+
+
+def create_experiment(session: Session, body: ExperimentCreate) -> Experiment:
+    assert body.key is not None
+    repository.lock_new_key(session, body.key)
+    if repository.key_taken(session, body.key):
+        raise ExperimentExists(f"experiment {body.key!r} already exists", {"key": body.key})
+    experiment = _new_experiment(body)
+    repository.add(session, experiment)
+    repository.flush(session)
+    first = Phase(
+        experiment_id=experiment.id,
+        number=1,
+        seed=experiment.seed,
+        variants=experiment.variants,
+        coverage=experiment.coverage,
+        reason="created",
+        started_at=experiment.created_at,
     )
+    repository.add(session, first)
+    repository.flush(session)
     return experiment
 
 
@@ -101,13 +137,13 @@ def _weighted(variants: list[dict[str, Any]], weights: list[float]) -> list[dict
     return [{**v, "weight": round(w, 6)} for v, w in zip(variants, weights, strict=True)]
 
 
+# ---- lifecycle and phases -------------------------------------------------------------------------
 def transition(session: Session, experiment: Experiment, action: str) -> Experiment:
     allowed, target = TRANSITIONS[action]
     if experiment.status not in allowed:
-        raise Conflict(
+        raise InvalidTransition(
             f"cannot {action} an experiment that is {experiment.status}",
             {"status": experiment.status, "action": action},
-            code="INVALID_TRANSITION",
         )
     now = utcnow()
     experiment.status = target
@@ -116,6 +152,13 @@ def transition(session: Session, experiment: Experiment, action: str) -> Experim
         experiment.started_at = now
     if action == "stop":
         experiment.stopped_at = now
+    return experiment
+
+
+def apply_transition(session: Session, experiment: Experiment, action: str) -> Experiment:
+    """A lifecycle request: the transition, written before the answer is built."""
+    transition(session, experiment, action)
+    repository.flush(session)
     return experiment
 
 
@@ -130,9 +173,7 @@ def new_phase(
 ) -> Phase:
     """Close the current phase and open the next with new variants/weights (results are per phase)."""
     now = utcnow()
-    current = session.scalar(
-        select(Phase).where(Phase.experiment_id == experiment.id, Phase.number == experiment.phase)
-    )
+    current = repository.phase(session, experiment.id, experiment.phase)
     if current is not None:
         current.ended_at = now
     experiment.phase += 1
@@ -151,35 +192,41 @@ def new_phase(
         reason=reason,
         started_at=now,
     )
-    session.add(phase)
+    repository.add(session, phase)
     return phase
+
+
+def _new_variants(experiment: Experiment, body: ExperimentUpdate) -> list[dict[str, Any]]:
+    if body.variants is None:
+        return experiment.variants
+    variants = [v.model_dump(mode="json") for v in body.variants]
+    if experiment.mode == "canary" and [v["name"] for v in variants] != variant_names(experiment):
+        raise InvalidVariants("a canary's variants cannot be renamed")
+    return variants or experiment.variants
+
+
+def _reassign_draft(
+    session: Session, experiment: Experiment, variants: list[dict[str, Any]], body: ExperimentUpdate
+) -> None:
+    experiment.variants = variants
+    if body.coverage is not None:
+        experiment.coverage = body.coverage
+    phase = repository.phase(session, experiment.id, experiment.phase)
+    if phase is not None:
+        phase.variants, phase.coverage = variants, experiment.coverage
 
 
 def update_experiment(session: Session, experiment: Experiment, body: ExperimentUpdate) -> Experiment:
     if experiment.status == Status.ARCHIVED:
-        raise Conflict("an archived experiment cannot change", code="EXPERIMENT_ARCHIVED")
+        raise ExperimentArchived("an archived experiment cannot change")
     for field in ("name", "description", "hypothesis"):
         value = getattr(body, field)
         if value is not None:
             setattr(experiment, field, value)
-    changes_assignment = body.variants is not None or body.coverage is not None or body.reassign
-    if changes_assignment:
-        variants = (
-            [v.model_dump(mode="json") for v in body.variants] if body.variants else experiment.variants
-        )
-        if body.variants is not None:
-            old = [v["name"] for v in experiment.variants]
-            if experiment.mode == "canary" and [v["name"] for v in variants] != old:
-                raise Unprocessable("a canary's variants cannot be renamed", code="INVALID_VARIANTS")
+    if body.variants is not None or body.coverage is not None or body.reassign:
+        variants = _new_variants(experiment, body)
         if experiment.status == Status.DRAFT:
-            experiment.variants = variants
-            if body.coverage is not None:
-                experiment.coverage = body.coverage
-            phase = session.scalar(
-                select(Phase).where(Phase.experiment_id == experiment.id, Phase.number == experiment.phase)
-            )
-            if phase is not None:
-                phase.variants, phase.coverage = variants, experiment.coverage
+            _reassign_draft(session, experiment, variants, body)
         else:
             new_phase(
                 session,
@@ -190,15 +237,12 @@ def update_experiment(session: Session, experiment: Experiment, body: Experiment
                 reason="updated",
             )
     experiment.updated_at = utcnow()
+    repository.flush(session)
     return experiment
 
 
+# ---- reads --------------------------------------------------------------------------------------
 def definition(session: Session, experiment: Experiment) -> dict[str, Any]:
-    overrides = dict(
-        session.execute(
-            select(Override.user_id, Override.variant).where(Override.experiment_id == experiment.id)
-        ).all()
-    )
     status = experiment.status
     variants = [
         {"name": v["name"], "weight": v["weight"], "model_version": v.get("model_version")}
@@ -221,7 +265,7 @@ def definition(session: Session, experiment: Experiment) -> dict[str, Any]:
         "coverage": experiment.coverage,
         "namespace": experiment.namespace,
         "variants": variants,
-        "overrides": overrides,
+        "overrides": repository.overrides(session, experiment.id),
         "hash_version": 2,
     }
 
@@ -257,24 +301,61 @@ def experiment_json(experiment: Experiment) -> dict[str, Any]:
     }
 
 
+def list_experiments(
+    session: Session, status: str | None, mode: str | None, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    total, rows = repository.page(session, status, mode, limit, offset)
+    return total, [experiment_json(e) for e in rows]
+
+
+def phase_json(phase: Phase) -> dict[str, Any]:
+    return {
+        "number": phase.number,
+        "seed": phase.seed,
+        "variants": phase.variants,
+        "coverage": phase.coverage,
+        "reason": phase.reason,
+        "started_at": phase.started_at.isoformat(),
+        "ended_at": phase.ended_at.isoformat() if phase.ended_at else None,
+    }
+
+
+def list_phases(session: Session, experiment: Experiment) -> list[dict[str, Any]]:
+    return [phase_json(p) for p in repository.phases(session, experiment.id)]
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    return {
+        "id": decision.id,
+        "kind": decision.kind,
+        "phase": decision.phase,
+        "details": decision.details,
+        "at": decision.at.isoformat() if decision.at else None,
+    }
+
+
+def list_decisions(
+    session: Session, experiment: Experiment, kind: str | None, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    total, rows = repository.decisions(session, experiment.id, kind, limit, offset)
+    return total, [decision_json(d) for d in rows]
+
+
+# ---- overrides and decisions -----------------------------------------------------------------------
 def set_override(session: Session, experiment: Experiment, user_id: str, variant: str) -> None:
-    names = [v["name"] for v in experiment.variants]
-    if variant not in names:
-        raise Unprocessable(
-            f"experiment {experiment.key!r} has no variant {variant!r}; it has {names}",
-            {"variant": variant, "variants": names},
-            code="UNKNOWN_VARIANT",
-        )
-    row = session.scalar(
-        select(Override).where(Override.experiment_id == experiment.id, Override.user_id == user_id)
-    )
+    check_variant(experiment, variant)
+    row = repository.override(session, experiment.id, user_id)
     if row is None:
-        session.add(Override(experiment_id=experiment.id, user_id=user_id, variant=variant))
+        repository.add(session, Override(experiment_id=experiment.id, user_id=user_id, variant=variant))
     else:
         row.variant = variant
 
 
+def delete_override(session: Session, experiment: Experiment, user_id: str) -> None:
+    repository.delete_override(session, experiment.id, user_id)
+
+
 def record_decision(session: Session, experiment: Experiment, kind: str, details: dict[str, Any]) -> Decision:
     decision = Decision(experiment_id=experiment.id, kind=kind, phase=experiment.phase, details=details)
-    session.add(decision)
+    repository.add(session, decision)
     return decision
