@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipeline_orchestrator import locks
@@ -35,20 +34,6 @@ def lock_alert_runs(session: Session) -> None:
 
 
 # pipelines a trigger starts ------------------------------------------------------------------
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-def pipeline_by_ref(session: Session, ref: str) -> Pipeline | None:
-    """The pipeline with this name, or this id when `ref` is a uuid."""
-    condition = or_(Pipeline.id == ref, Pipeline.name == ref) if _is_uuid(ref) else Pipeline.name == ref
-    return session.scalar(select(Pipeline).where(condition))
 
 
 def pipeline_by_name(session: Session, name: str) -> Pipeline | None:

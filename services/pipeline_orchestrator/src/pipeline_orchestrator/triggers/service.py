@@ -24,14 +24,13 @@ from pipeline_orchestrator.engine.cron import check_cron, next_fire, zone
 from pipeline_orchestrator.engine.state import create_run, hash_token, utcnow
 from pipeline_orchestrator.errors import (
     AlertRouteNotFound,
-    PipelineNotFound,
-    PipelineVersionNotFound,
     ScheduleNotFound,
     WebhookNotFound,
 )
+from pipeline_orchestrator.pipelines.service import load_pipeline, load_version
 from pipeline_orchestrator.retraining import service as retraining
 from pipeline_orchestrator.spec import PipelineSpec, check_known_parameters, resolve_parameters
-from pipeline_orchestrator.tables import AlertRoute, Pipeline, PipelineVersion, Run, Schedule
+from pipeline_orchestrator.tables import AlertRoute, Pipeline, Run, Schedule
 from pipeline_orchestrator.triggers import repository as repo
 from pipeline_orchestrator.triggers.schemas import (
     Alert,
@@ -51,24 +50,6 @@ _ALERT_REFERENCE = re.compile(r"\{\{\s*alert\.(labels|annotations)\.([A-Za-z0-9_
 
 
 # pipelines a trigger starts ------------------------------------------------------------------
-
-
-def _load_pipeline(session: Session, ref: str) -> Pipeline:
-    pipeline = repo.pipeline_by_ref(session, ref)
-    if pipeline is None:
-        raise PipelineNotFound(f"pipeline {ref!r} not found", {"pipeline": ref})
-    return pipeline
-
-
-def _latest_version(session: Session, pipeline: Pipeline) -> PipelineVersion:
-    number = pipeline.latest_version
-    row = repo.pipeline_version(session, pipeline.id, number)
-    if row is None:
-        raise PipelineVersionNotFound(
-            f"pipeline {pipeline.name!r} has no version {number}",
-            {"pipeline": pipeline.name, "version": number},
-        )
-    return row
 
 
 def _pipeline_name(session: Session, pipeline_id: str) -> str:
@@ -95,7 +76,7 @@ def schedule_read(session: Session, schedule: Schedule) -> ScheduleRead:
 
 
 def schedule_page(session: Session, pipeline: str | None, limit: int, offset: int) -> SchedulePage:
-    pipeline_id = _load_pipeline(session, pipeline).id if pipeline else None
+    pipeline_id = load_pipeline(session, pipeline).id if pipeline else None
     total, rows = repo.list_schedules(session, pipeline_id, limit, offset)
     return SchedulePage(
         items=[schedule_read(session, s) for s in rows],
@@ -114,7 +95,7 @@ def update_schedule(session: Session, schedule_id: str, body: ScheduleUpdate) ->
         zone(body.timezone)
         s.timezone = body.timezone
     if body.parameters is not None:
-        definition = _latest_version(session, pipeline).definition
+        definition = load_version(session, pipeline).definition
         resolve_parameters(PipelineSpec.model_validate(definition), body.parameters)
         s.parameters = body.parameters
     if body.catchup is not None:
@@ -142,7 +123,7 @@ def fire_webhook(session: Session, token: str, body: WebhookCall | None) -> RunR
         raise WebhookNotFound("unknown webhook")
     pipeline = repo.get_pipeline(session, hook.pipeline_id)
     assert pipeline is not None
-    version = _latest_version(session, pipeline)
+    version = load_version(session, pipeline)
     parameters = {**(hook.parameters or {}), **(body.parameters if body else {})}
     run = create_run(
         session,
@@ -172,9 +153,9 @@ def _alert_route_read(route: AlertRoute, pipeline_name: str) -> AlertRouteRead:
 
 
 def create_alert_route(session: Session, body: AlertRouteCreate) -> AlertRouteRead:
-    pipeline = _load_pipeline(session, body.pipeline)
+    pipeline = load_pipeline(session, body.pipeline)
     check_known_parameters(
-        PipelineSpec.model_validate(_latest_version(session, pipeline).definition), body.parameters
+        PipelineSpec.model_validate(load_version(session, pipeline).definition), body.parameters
     )
     route = AlertRoute(
         id=str(uuid.uuid4()),
@@ -272,7 +253,7 @@ def _start(
     if reason:
         outcome.skipped.append({"alertname": name, "pipeline": pipeline.name, "reason": reason})
         return
-    version = _latest_version(session, pipeline)
+    version = load_version(session, pipeline)
     scope = {"alert": {"labels": alert.labels, "annotations": alert.annotations}}
     try:
         parameters = render_alert(route.parameters if route else {}, scope)
