@@ -8,7 +8,6 @@ from mlops_kit.app import ServiceSpec, create_service_app
 from mlops_kit.errors import error_responses
 
 from pipeline_orchestrator import __version__
-from pipeline_orchestrator.api.workers import router as workers_router
 from pipeline_orchestrator.engine.core import Engine
 from pipeline_orchestrator.engine.metrics import QueueCollector
 from pipeline_orchestrator.executors import build_executor
@@ -22,6 +21,7 @@ from pipeline_orchestrator.tables import audit_log
 from pipeline_orchestrator.triggers.router import alertmanager_router
 from pipeline_orchestrator.triggers.router import router as triggers_router
 from pipeline_orchestrator.uploads.router import router as uploads_router
+from pipeline_orchestrator.worker_api.router import router as workers_router
 
 # installed wheels carry the migrations inside the package; a source checkout keeps them beside src/
 _HERE = Path(__file__).resolve().parent

@@ -95,3 +95,7 @@ def find_attempt(session: Session, task_instance_id: int, number: int | None) ->
 
 def cache_entry(session: Session, cache_key: str) -> TaskCache | None:
     return session.get(TaskCache, cache_key)
+
+
+def get_attempt(session: Session, attempt_id: str) -> Attempt | None:
+    return session.get(Attempt, attempt_id)
