@@ -19,7 +19,12 @@ from ab_testing.errors import (
     UnknownVariant,
 )
 from ab_testing.experiments import repository
-from ab_testing.schemas import ExperimentCreate, ExperimentUpdate, jsonable
+from ab_testing.schemas import (
+    REF_MAX,  # longer references name no experiment: not looked up
+    ExperimentCreate,
+    ExperimentUpdate,
+    jsonable,
+)
 from ab_testing.tables import Decision, Experiment, Override, Phase, Status
 
 TRANSITIONS = {
@@ -28,7 +33,6 @@ TRANSITIONS = {
     "stop": ({Status.RUNNING, Status.PAUSED, Status.DRAFT}, Status.STOPPED),
     "archive": ({Status.STOPPED, Status.DRAFT}, Status.ARCHIVED),
 }
-REF_MAX = 100  # longer references name no experiment: not looked up
 
 
 def get_experiment(session: Session, ref: str, *, lock: bool = False) -> Experiment:
