@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from mlops_kit.errors import NotFound
 from sqlalchemy.orm import Session
 
 from ab_testing import analysis_repository as repo
+from ab_testing.errors import PhaseNotFound
 from ab_testing.experiments import control_name
 from ab_testing.folding_columns import user_values
 from ab_testing.routing_repository import exposure_counts
@@ -66,9 +66,7 @@ def variant_stats(metric: dict[str, Any], row: MetricStats | None, exposed: int)
 def phase_row(session: Session, experiment: Experiment, phase: int) -> Phase:
     row = repo.phase(session, experiment.id, phase)
     if row is None:
-        raise NotFound(
-            f"experiment {experiment.key!r} has no phase {phase}", {"phase": phase}, code="PHASE_NOT_FOUND"
-        )
+        raise PhaseNotFound(f"experiment {experiment.key!r} has no phase {phase}", {"phase": phase})
     return row
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from ab_testing.bulk import variants_of
+from ab_testing.errors import ExperimentNotCollecting, MissingValue, UnknownMetric, UnknownVariant
 from ab_testing.events_repository import insert_pending, store_event_ids
 from ab_testing.experiments import definition, get_experiment
 from ab_testing.tables import Experiment, Status
@@ -66,7 +67,7 @@ class _Target:
 def _target(session: Session, ref: str, index: int) -> _Target:
     row = get_experiment(session, ref)
     if row.status in (Status.DRAFT, Status.ARCHIVED):
-        raise _fail(index, f"experiment {row.key!r} is {row.status}", "EXPERIMENT_NOT_COLLECTING")
+        raise _fail(index, f"experiment {row.key!r} is {row.status}", ExperimentNotCollecting)
     return _Target(
         row=row,
         id=row.id,
@@ -77,8 +78,8 @@ def _target(session: Session, ref: str, index: int) -> _Target:
     )
 
 
-def _fail(index: int, message: str, code: str, **details: Any) -> Unprocessable:
-    return Unprocessable(f"event {index}: {message}", {"index": index, **details}, code=code)
+def _fail(index: int, message: str, error: type[Unprocessable], **details: Any) -> Unprocessable:
+    return error(f"event {index}: {message}", {"index": index, **details})
 
 
 Row = tuple[str, int, str, str, str, float | None, float | None]
@@ -121,16 +122,16 @@ def _check_event(i: int, ev: EventIn, target: _Target) -> None:
             i,
             f"experiment {target.row.key!r} has no metric {ev.metric!r}; events may name "
             f"{sorted(target.components)}",
-            "UNKNOWN_METRIC",
+            UnknownMetric,
             metric=ev.metric,
         )
     if ev.value is None and ev.covariate is None:
-        raise _fail(i, "an event needs a 'value' (or a pre-period 'covariate')", "MISSING_VALUE")
+        raise _fail(i, "an event needs a 'value' (or a pre-period 'covariate')", MissingValue)
     if ev.variant is not None and ev.variant not in target.variants:
         raise _fail(
             i,
             f"experiment {target.row.key!r} has no variant {ev.variant!r}; it has {sorted(target.variants)}",
-            "UNKNOWN_VARIANT",
+            UnknownVariant,
             variant=ev.variant,
         )
 
