@@ -29,7 +29,7 @@ monitor: install ## Prometheus and AlertManager (Debian packages) watching `make
 
 .PHONY: test
 test: install ## run the whole test suite against real PostgreSQL, Redis and S3
-	@$(UV) run --frozen --no-sync pytest -n 2 -q $(PYTEST_ARGS)
+	@$(UV) run --frozen --no-sync pytest -n 2 -q --durations=25 $(PYTEST_ARGS)
 
 .PHONY: fuzz
 fuzz: install ## schemathesis against every service's OpenAPI on a running process; figures in scripts/fuzz/results/
