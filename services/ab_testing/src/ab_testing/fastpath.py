@@ -23,7 +23,8 @@ def _key(scope: Scope) -> str | None:
     api_key = None
     for name, value in scope.get("headers", []):
         if name == b"authorization" and value[:7].lower() == b"bearer ":
-            return value[7:].decode("latin-1").strip()
+            token: str = value[7:].decode("latin-1").strip()
+            return token
         if name == b"x-api-key":
             api_key = value.decode("latin-1")
     return api_key

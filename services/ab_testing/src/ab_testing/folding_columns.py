@@ -25,7 +25,8 @@ def user_values(metric: dict[str, Any], total: np.ndarray, events: np.ndarray) -
     if metric["type"] == "binary":
         return (total > 0).astype(np.float64)
     if metric.get("aggregation") == "mean":
-        return np.divide(total, events, out=total.astype(np.float64), where=events > 0)
+        means: np.ndarray = np.divide(total, events, out=total.astype(np.float64), where=events > 0)
+        return means
     return total
 
 
@@ -78,9 +79,10 @@ def ratio_change(
     def part(name: str, pick: Callable[[Key], list[Any] | None]) -> np.ndarray:
         return columns([(r[0], r[1], None) if (r := pick((p, name, u))) else NO_ROW for p, u in pairs])
 
-    return ratio_columns(part(num, current), part(den, current)) - ratio_columns(
+    change: np.ndarray = ratio_columns(part(num, current), part(den, current)) - ratio_columns(
         part(num, old.get), part(den, old.get)
     )
+    return change
 
 
 def sum_by(groups: list[StatKey], values: np.ndarray, into: dict[StatKey, list[float]]) -> None:

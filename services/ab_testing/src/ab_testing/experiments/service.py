@@ -49,8 +49,9 @@ def invalidate_on_commit(session: Session, invalidate: Callable[..., None], expe
 
 
 def control_name(variants: list[dict[str, Any]]) -> str:
-    named = [v["name"] for v in variants if v["name"] == "control"]
-    return named[0] if named else variants[0]["name"]
+    named: list[str] = [v["name"] for v in variants if v["name"] == "control"]
+    first: str = variants[0]["name"]
+    return named[0] if named else first
 
 
 def variant_names(experiment: Experiment) -> list[str]:

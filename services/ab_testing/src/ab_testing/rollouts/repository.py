@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,7 +33,7 @@ def running_rollouts(session: Session) -> Sequence[str]:
     return session.scalars(query).all()
 
 
-def stopped_canaries(session: Session) -> list[tuple[str, dict | None]]:
+def stopped_canaries(session: Session) -> list[tuple[str, dict[str, Any] | None]]:
     """(id, config) of every stopped canary: an alias move may still be pending on one."""
     query = select(Experiment.id, Experiment.config).where(
         Experiment.status == Status.STOPPED, Experiment.mode == "canary"

@@ -136,7 +136,8 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: tuples become lists, non-finite floats become None."""
-        return _jsonable(self)
+        answer: dict[str, Any] = _jsonable(self)
+        return answer
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
