@@ -9,7 +9,9 @@ from mlops_kit.deps import DatabaseDep, SessionDep, StoreDep, require
 from mlops_kit.errors import Unprocessable, parse_json
 from mlops_kit.openapi import json_body
 from mlops_kit.pagination import Limit, Offset, page_fields
+from mlops_kit.storage import ArtifactStore
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.orm import Session
 
 from model_registry.aliases import service as aliases
 from model_registry.artifacts import service as artifacts
@@ -102,7 +104,13 @@ def _verify(files: list[Any], sha256: str | None) -> None:
 
 
 def _register(
-    session: Any, store: Any, name: str, data: Any, files: list[Any], who: str, description: str | None = None
+    session: Session,
+    store: ArtifactStore,
+    name: str,
+    data: Any,
+    files: list[Any],
+    who: str,
+    description: str | None = None,
 ) -> ModelVersionRead:
     model, version = service.register_version(session, name, data, who, description)
     if files:

@@ -4,7 +4,6 @@ Flushes, never commits: the request's session commits once."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from mlops_kit.db import count_rows
 from sqlalchemy import delete, func, or_, select
@@ -34,7 +33,7 @@ def flush(session: Session) -> None:
     session.flush()
 
 
-def add(session: Session, row: Any) -> None:
+def add(session: Session, row: object) -> None:
     session.add(row)
     session.flush()
 
