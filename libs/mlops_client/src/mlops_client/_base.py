@@ -22,6 +22,12 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRY_STATUS = frozenset({502, 503, 504})
 
 
+def backoff(attempt: int) -> None:
+    """The pause after failed attempt `attempt` (1-based) of a retried call: 0.1 s doubling, at
+    most 2 s. Every retry loop of the client waits through here."""
+    time.sleep(min(0.1 * 2 ** (attempt - 1), 2.0))
+
+
 class ServiceClient:
     """A client for one service. Retries only idempotent calls, with exponential backoff."""
 
@@ -89,7 +95,7 @@ class ServiceClient:
                     response.close()
                 else:
                     return self._check(response)
-            time.sleep(min(0.1 * 2 ** (attempt - 1), 2.0))
+            backoff(attempt)
         raise AssertionError("unreachable")
 
     @contextmanager
@@ -113,7 +119,7 @@ class ServiceClient:
                     raise ServiceUnavailableError(
                         0, "SERVICE_UNREACHABLE", f"{method} {self.base_url}{path}: {exc!r}"
                     ) from exc
-            time.sleep(min(0.1 * 2 ** (attempt - 1), 2.0))
+            backoff(attempt)
 
     @staticmethod
     def _check(response: httpx.Response) -> httpx.Response:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, overload
 from urllib.parse import quote
 
-from mlops_client._base import RETRY_STATUS, ServiceClient
+from mlops_client._base import RETRY_STATUS, ServiceClient, backoff
 from mlops_client.config import service_url
 from mlops_client.errors import MlopsError, ValidationError
 from mlops_client.features_models import (
@@ -510,7 +510,7 @@ class FeatureStoreClient(ServiceClient):
             except BaseException:
                 partial.unlink(missing_ok=True)
                 raise
-            time.sleep(min(0.1 * 2 ** (attempt - 1), 2.0))
+            backoff(attempt)
         partial.replace(target)
         return target
 
