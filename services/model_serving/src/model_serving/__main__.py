@@ -6,7 +6,12 @@ from model_serving.settings import ServingSettings
 
 def main() -> None:
     settings = ServingSettings()
-    serve(lambda: create_app(settings), settings, factory_path="model_serving.app:create_app", migrations=MIGRATIONS)
+    serve(
+        lambda: create_app(settings),
+        settings,
+        factory_path="model_serving.app:create_app",
+        migrations=MIGRATIONS,
+    )
 
 
 if __name__ == "__main__":
