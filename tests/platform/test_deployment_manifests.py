@@ -1,7 +1,8 @@
 """Every service is deployed the same way everywhere: `make run`, compose (image, database, port,
-/ready healthcheck, URL for the others), the image's default port, the PostgreSQL init script,
-Kubernetes (Deployment, Service, probes, image tag per environment, a replica count or an
-autoscaler) and Prometheus' scrape targets. A service missing from one of them fails here."""
+/ready healthcheck, URL for the others, a one-shot migration it waits for), the image's default
+port, the PostgreSQL init script, Kubernetes (Deployment with a migrate init container, Service,
+probes, image tag per environment, a replica count or an autoscaler) and Prometheus' scrape
+targets. A service missing from one of them fails here."""
 
 from __future__ import annotations
 
@@ -77,6 +78,35 @@ def test_compose_builds_runs_and_checks_the_service(module: str) -> None:
     assert compose["x-env"][f"MLOPS_{module.upper()}_URL"] == f"http://{dashed(module)}:{port}"
 
 
+@pytest.mark.parametrize("module", SERVICES)
+def test_compose_migrates_the_database_in_a_one_shot_the_service_waits_for(module: str) -> None:
+    services = load_yaml("docker-compose.platform.yml")["services"]
+    name = dashed(module)
+    service, migrate = services[name], services[f"{name}-migrate"]
+    assert migrate["command"] == ["python", "-m", module, "migrate"]
+    assert migrate["image"] == service["image"] and migrate["build"] == service["build"]
+    assert migrate["environment"]["MLOPS_DATABASE_URL"] == service["environment"]["MLOPS_DATABASE_URL"]
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert "ports" not in migrate and "healthcheck" not in migrate
+    assert service["depends_on"][f"{name}-migrate"] == {"condition": "service_completed_successfully"}
+    assert service["environment"]["MLOPS_MIGRATE_ON_START"] == "false"
+
+
+def test_compose_runs_nothing_else_at_start_up_migrations_and_one_shot_per_service() -> None:
+    services = load_yaml("docker-compose.platform.yml")["services"]
+    assert sorted(n for n in services if n.endswith("-migrate")) == sorted(
+        f"{dashed(m)}-migrate" for m in SERVICES
+    )
+    for name, service in services.items():
+        if service.get("environment", {}).get("MLOPS_DATABASE_URL") and not name.endswith("-migrate"):
+            assert service["environment"]["MLOPS_MIGRATE_ON_START"] == "false", name
+    # the Celery workers use no database: nothing to migrate, nothing to wait for
+    worker = services["pipeline-worker"]
+    assert "MLOPS_DATABASE_URL" not in worker["environment"]
+    assert not any(dep.endswith("-migrate") for dep in worker["depends_on"])
+
+
 def test_compose_model_serving_waits_for_the_registry_and_requires_a_key() -> None:
     service = load_yaml("docker-compose.platform.yml")["services"]["model-serving"]
     assert service["depends_on"]["model-registry"] == {"condition": "service_healthy"}
@@ -116,6 +146,27 @@ def test_kubernetes_base_runs_the_service_behind_its_probes(module: str) -> None
     assert service["spec"]["ports"][0]["port"] == port
     literals = load_yaml("deployment/k8s/base/kustomization.yaml")["configMapGenerator"][0]["literals"]
     assert f"MLOPS_{module.upper()}_URL=http://{name}-service.mlops-platform:{port}" in literals
+
+
+@pytest.mark.parametrize("module", SERVICES)
+def test_kubernetes_migrates_in_an_init_container_before_the_service_starts(module: str) -> None:
+    name = dashed(module)
+    spec = base_object("Deployment", name)["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    (migrate,) = spec["initContainers"]
+    assert migrate["name"] == "migrate"
+    assert migrate["image"] == container["image"]
+    assert [*migrate.get("command", []), *migrate.get("args", [])] == ["python", "-m", module, "migrate"]
+    assert migrate["envFrom"] == container["envFrom"]
+    env = {e["name"]: e for e in migrate["env"]}
+    main_env = {e["name"]: e for e in container["env"]}
+    assert env["MLOPS_DATABASE_URL"] == main_env["MLOPS_DATABASE_URL"]
+    assert env["MLOPS_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == f"{name}-database-url"
+    assert migrate["securityContext"] == container["securityContext"]
+    assert set(migrate["resources"]) == {"requests", "limits"}
+    literals = load_yaml("deployment/k8s/base/kustomization.yaml")["configMapGenerator"][0]["literals"]
+    assert "MLOPS_MIGRATE_ON_START=false" in literals
+    assert "MLOPS_MIGRATE_ON_START=true" not in literals
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -220,13 +220,72 @@ async def _run_check(
         results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
 
 
+def migrate(settings: ServiceSettings, migrations: Path) -> int:
+    """`python -m <service> migrate`: the service's Alembic migrations to head on its configured
+    database, as the lifespan runs them in embedded mode (concurrent runs take turns). Compose and
+    k8s run it as a separate step before the service starts. 0 once at head; 1 with a one-line
+    error on stderr otherwise. A PostgreSQL server that does not answer fails within the settings'
+    connect timeout."""
+    import sys
+
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    url = _with_connect_timeout(settings.resolved_database_url, settings.db_timeouts.connect_args())
+    try:
+        run_migrations(url, migrations)
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0] or type(exc).__name__
+        print(f"{_prog()} migrate: failed: {reason}", file=sys.stderr, flush=True)
+        return 1
+    log.info("database migrated to head (%s)", migrations)
+    return 0
+
+
+def _with_connect_timeout(url: str, connect_args: dict[str, Any]) -> str:
+    """A PostgreSQL URL with the kit's connection handshake limit, unless it sets its own."""
+    from sqlalchemy.engine import make_url
+
+    from mlops_kit.db import normalize_url
+
+    if not url.startswith(("postgresql", "postgres:")):
+        return url
+    parsed = make_url(normalize_url(url))
+    extra = {k: str(v) for k, v in connect_args.items() if k not in parsed.query}
+    return parsed.update_query_dict(extra).render_as_string(hide_password=False)
+
+
+def _prog() -> str:
+    """`python -m model_registry` for the usage line: the package run as __main__."""
+    import sys
+
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    name = spec.name.removesuffix(".__main__") if spec is not None else "<service>"
+    return f"python -m {name}"
+
+
 def serve(
-    app_factory: Callable[[], FastAPI], settings: ServiceSettings, factory_path: str | None = None
+    app_factory: Callable[[], FastAPI],
+    settings: ServiceSettings,
+    factory_path: str | None = None,
+    *,
+    migrations: Path | None = None,
+    argv: Sequence[str] | None = None,
 ) -> None:
     """Run the service. With `settings.workers` > 1 and a `factory_path` ("module:function", called
     with no argument so each process reads its settings from the same environment), uvicorn runs
-    that many processes on the port; the data layer treats them as replicas."""
+    that many processes on the port; the data layer treats them as replicas.
+
+    The command line (`argv`, default `sys.argv[1:]`): nothing serves; `migrate` (given the
+    service's `migrations`) runs them to head and exits (see `migrate`); anything else exits 2
+    with the usage."""
     import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args:
+        if args == ["migrate"] and migrations is not None:
+            sys.exit(migrate(settings, migrations))
+        commands = "[migrate]" if migrations is not None else ""
+        print(f"usage: {_prog()} {commands}".rstrip(), file=sys.stderr, flush=True)
+        sys.exit(2)
 
     import uvicorn
 
