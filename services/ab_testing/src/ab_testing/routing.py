@@ -117,6 +117,9 @@ class ExposureBuffer:
     _pending: dict[tuple[str, int, str], str] = field(default_factory=dict)
     _callers: Counter[Caller] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # one flush at a time: a flush that returns has written everything buffered before it was
+    # called, also what a flush already in progress (the background loop's) had taken
+    _flushing: threading.Lock = field(default_factory=threading.Lock)
     _task: asyncio.Task[None] | None = None
     _stopping: bool = False
     written: int = 0
@@ -161,6 +164,10 @@ class ExposureBuffer:
                 log.exception("writing exposures failed; they stay buffered")
 
     def flush(self) -> int:
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> int:
         with self._lock:
             batch, self._pending = self._pending, {}
             callers, self._callers = self._callers, Counter()
