@@ -10,7 +10,7 @@ import math
 import time
 from typing import Any
 
-from mlops_kit.errors import BadRequest
+from experiment_tracking.errors import InvalidValue
 
 _SPECIAL = {"nan": math.nan, "infinity": math.inf, "inf": math.inf, "-infinity": -math.inf, "-inf": -math.inf}
 
@@ -21,7 +21,7 @@ def now_ms() -> int:
 
 def parse_metric_value(raw: Any, where: str = "value") -> float:
     if isinstance(raw, bool):
-        raise BadRequest(f"{where} must be a number, got {raw!r}", code="INVALID_PARAMETER_VALUE")
+        raise InvalidValue(f"{where} must be a number, got {raw!r}")
     if isinstance(raw, int | float):
         return float(raw)
     if isinstance(raw, str):
@@ -32,7 +32,7 @@ def parse_metric_value(raw: Any, where: str = "value") -> float:
             return float(raw)
         except ValueError:
             pass
-    raise BadRequest(f"{where} must be a number, got {raw!r}", code="INVALID_PARAMETER_VALUE")
+    raise InvalidValue(f"{where} must be a number, got {raw!r}")
 
 
 def json_number(value: float) -> float | str:

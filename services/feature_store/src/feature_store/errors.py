@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlops_kit.errors import BadRequest, Conflict, NotFound, Unprocessable
+from mlops_kit.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unprocessable
 
 
 class EntityNotFound(NotFound):
@@ -47,3 +47,33 @@ class TypeMismatch(Unprocessable):
     """A value that does not fit its feature's type: details name the row and the column."""
 
     code = "TYPE_MISMATCH"
+
+
+class TooManyEntities(InvalidRequest):
+    code = "TOO_MANY_ENTITIES"
+
+
+class InvalidBody(BadRequest):
+    """A CSV or Parquet body that does not parse."""
+
+    code = "INVALID_BODY"
+
+
+class UnsupportedMediaType(BadRequest):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class OnlineStoreUnavailable(ServiceUnavailable):
+    code = "ONLINE_STORE_UNAVAILABLE"
+
+
+class OnlineWriteFailed(ServiceUnavailable):
+    """Rows kept in the offline store; the online store failed to take them."""
+
+    code = "ONLINE_WRITE_FAILED"
+
+
+class OnlineDeleteFailed(ServiceUnavailable):
+    """The feature set is deleted; the online store failed to drop its values."""
+
+    code = "ONLINE_DELETE_FAILED"

@@ -90,3 +90,33 @@ class InvalidMonitoringConfig(Unprocessable):
 
 class EvaluationInProgress(Conflict):
     code = "EVALUATION_IN_PROGRESS"
+
+
+class VariantFilterUnavailable(Unprocessable):
+    """The window reaches hours already rolled up, where the raw log a variant filter reads is gone."""
+
+    code = "VARIANT_FILTER_UNAVAILABLE"
+
+
+class InvalidDriftConfig(Unprocessable):
+    code = "INVALID_DRIFT_CONFIG"
+
+
+class InvalidPerformanceInput(Unprocessable):
+    code = "INVALID_PERFORMANCE_INPUT"
+
+
+class MetadataRequired(Unprocessable):
+    code = "METADATA_REQUIRED"
+
+
+class ChecksumMismatch(Unprocessable):
+    code = "CHECKSUM_MISMATCH"
+
+
+class InvalidPath(Unprocessable):
+    code = "INVALID_PATH"
+
+
+class InvalidAlias(Unprocessable):
+    code = "INVALID_ALIAS"

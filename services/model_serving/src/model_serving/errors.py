@@ -27,6 +27,10 @@ class InvalidInput(Unprocessable):
     code = "INVALID_INPUT"
 
 
+class VersionNotServed(InvalidInput):
+    code = "VERSION_NOT_SERVED"
+
+
 class FeaturesUnavailable(ServiceUnavailable):
     code = "FEATURES_UNAVAILABLE"
 

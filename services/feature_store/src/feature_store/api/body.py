@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fastapi import Request
-from mlops_kit.errors import BadRequest, PayloadTooLarge
+from mlops_kit.errors import PayloadTooLarge
 from mlops_kit.limits import upload_limit
 from starlette.datastructures import UploadFile
 
+from feature_store.errors import InvalidRequest
 from feature_store.offline.frames import Body, format_of
 
 
@@ -20,7 +21,7 @@ async def read_body(request: Request, asked_format: str | None) -> Body:
         form = await request.form(max_files=1, max_fields=20)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise BadRequest("the multipart form has no file part named 'file'", code="INVALID_REQUEST")
+            raise InvalidRequest("the multipart form has no file part named 'file'")
         data = await upload.read()
         part_type = (upload.content_type or "").split(";")[0].strip().lower()
         fmt = format_of(
@@ -28,9 +29,7 @@ async def read_body(request: Request, asked_format: str | None) -> Body:
         )
     else:
         if content_type == "application/octet-stream" and not asked_format:
-            raise BadRequest(
-                "application/octet-stream needs ?format=csv or ?format=parquet", code="INVALID_REQUEST"
-            )
+            raise InvalidRequest("application/octet-stream needs ?format=csv or ?format=parquet")
         fmt = format_of(content_type, None, asked_format)
         chunks: list[bytes] = []
         size = 0

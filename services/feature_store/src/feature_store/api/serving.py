@@ -16,12 +16,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from mlops_kit.bounds import INT64_SCHEMA_MAX, NO_NUL, Int64, PathStr
 from mlops_kit.deps import READ_ONLY, run_transaction
-from mlops_kit.errors import PayloadTooLarge, ServiceUnavailable, parse_json
+from mlops_kit.errors import PayloadTooLarge, parse_json
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from feature_store.deps import OnlineDep, OnlineMetricsDep, ServingDep, ViewsDep
-from feature_store.errors import InvalidRequest
+from feature_store.errors import InvalidRequest, OnlineStoreUnavailable, OnlineWriteFailed, TooManyEntities
 from feature_store.keys import MAX_KEY
 from feature_store.online import OnlineStore
 from feature_store.online import push as pushing
@@ -102,10 +102,9 @@ def _check_count(serving: Serving, n: int) -> None:
         raise InvalidRequest("no entities given", {})
     limit = serving.settings.max_entities_per_request
     if n > limit:
-        raise InvalidRequest(
+        raise TooManyEntities(
             f"{n} entities in one request; at most {limit}",
             {"entities": n, "max_entities_per_request": limit},
-            code="TOO_MANY_ENTITIES",
         )
 
 
@@ -126,11 +125,7 @@ async def _answer(serving: Serving, online: OnlineStore, plan: Plan, entities: l
     except Exception as exc:
         metrics.read_errors.inc()
         what = str(exc) if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
-        raise ServiceUnavailable(
-            f"the online store failed: {what}"[:500],
-            {"retryable": True},
-            code="ONLINE_STORE_UNAVAILABLE",
-        ) from exc
+        raise OnlineStoreUnavailable(f"the online store failed: {what}"[:500], {"retryable": True}) from exc
     missing = records.count(None)
     metrics.found.inc(len(records) - missing)
     metrics.not_found.inc(missing)
@@ -307,10 +302,9 @@ async def push_rows(
         summary["online_updated"] = updated = await online.write(view, online_rows)
     except Exception as exc:
         metrics.write_errors.inc()
-        raise ServiceUnavailable(
+        raise OnlineWriteFailed(
             f"rows kept in the offline store, but the online store failed: {type(exc).__name__}: {exc}"[:500],
             {"retryable": True, "offline_rows": len(online_rows)},
-            code="ONLINE_WRITE_FAILED",
         ) from exc
     metrics.pushed_applied.inc(updated)
     metrics.pushed_older.inc(len(online_rows) - updated)

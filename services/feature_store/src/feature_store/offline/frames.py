@@ -14,7 +14,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from mlops_kit.errors import BadRequest
+
+from feature_store.errors import InvalidBody, InvalidRequest, UnsupportedMediaType
 
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
 CSV_TYPES = ("text/csv", "application/csv")
@@ -64,7 +65,7 @@ def frame_from_table(table: pa.Table) -> Frame:
     native: dict[str, str] = {}
     for name, array in zip(table.column_names, table.columns, strict=True):
         if name in columns:
-            raise BadRequest(f"column {name!r} appears twice", {"column": name}, code="INVALID_REQUEST")
+            raise InvalidRequest(f"column {name!r} appears twice", {"column": name})
         columns[name], kind = _column(array)
         if kind:
             native[name] = kind
@@ -74,11 +75,11 @@ def frame_from_table(table: pa.Table) -> Frame:
 def frame_from_records(rows: Any, what: str) -> Frame:
     """JSON records (a list of objects); a key missing from a row is null there."""
     if not isinstance(rows, list):
-        raise BadRequest(f"{what} must be a list of objects", code="INVALID_REQUEST")
+        raise InvalidRequest(f"{what} must be a list of objects")
     names: dict[str, None] = {}
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
-            raise BadRequest(f"{what}[{i}] is not an object", {"row": i}, code="INVALID_REQUEST")
+            raise InvalidRequest(f"{what}[{i}] is not an object", {"row": i})
         for key in row:
             names.setdefault(key, None)
     columns = {name: [row.get(name) for row in rows] for name in names}
@@ -95,17 +96,15 @@ def read_table(body: Body, string_columns: tuple[str, ...] = ()) -> pa.Table:
         )
         return pacsv.read_csv(io.BytesIO(body.data), convert_options=convert)
     except (pa.ArrowException, OSError) as exc:
-        raise BadRequest(
-            f"could not read the {body.format.upper()} body: {exc}",
-            {"format": body.format},
-            code="INVALID_BODY",
+        raise InvalidBody(
+            f"could not read the {body.format.upper()} body: {exc}", {"format": body.format}
         ) from None
 
 
 def format_of(content_type: str, filename: str | None, asked: str | None) -> str:
     if asked:
         if asked not in ("json", "csv", "parquet"):
-            raise BadRequest(f"unknown format {asked!r}: use json, csv or parquet", code="INVALID_REQUEST")
+            raise InvalidRequest(f"unknown format {asked!r}: use json, csv or parquet")
         return asked
     name = (filename or "").lower()
     if content_type in PARQUET_TYPES or name.endswith((".parquet", ".pq")):
@@ -114,9 +113,8 @@ def format_of(content_type: str, filename: str | None, asked: str | None) -> str
         return "csv"
     if content_type in ("application/json", "") or content_type.endswith("+json") or name.endswith(".json"):
         return "json"
-    raise BadRequest(
+    raise UnsupportedMediaType(
         f"unsupported content type {content_type!r}: send application/json, text/csv, "
         "application/vnd.apache.parquet, or application/octet-stream with ?format=csv|parquet",
         {"content_type": content_type},
-        code="UNSUPPORTED_MEDIA_TYPE",
     )

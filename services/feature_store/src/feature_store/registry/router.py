@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from mlops_kit.bounds import INT64_SCHEMA_MAX, PathStr
 from mlops_kit.deps import SessionDep, run_transaction
-from mlops_kit.errors import ServiceUnavailable
 from mlops_kit.pagination import Limit, Offset, page_fields
 from pydantic import Field
 
 from feature_store.deps import OnlineDep, ViewsDep
+from feature_store.errors import OnlineDeleteFailed
 from feature_store.registry import schemas as s
 from feature_store.registry import service
 
@@ -131,11 +131,10 @@ async def delete_feature_set(
         try:
             await online.delete_feature_set(set_id)
         except Exception as exc:
-            raise ServiceUnavailable(
+            raise OnlineDeleteFailed(
                 f"the feature set is deleted, but the online store failed to drop its values: "
                 f"{type(exc).__name__}: {exc}"[:500],
                 {"feature_set_deleted": True, "retryable": False},
-                code="ONLINE_DELETE_FAILED",
             ) from exc
     return Response(status_code=204)
 

@@ -1,488 +1,66 @@
-"""Registry rules: entities, feature sets with versioned schemas, feature services.
-
-Schema versions: adding features makes a new version; removing a feature or changing its type
-is refused (409 BREAKING_SCHEMA_CHANGE naming them) unless the caller asks for a breaking
-version. Every version stays readable. Any change bumps the feature set's `revision`, which is
-how replicas notice their cached view is stale.
-"""
+"""Registry rules, one module per responsibility: entities, feature sets with versioned schemas,
+feature services. This module keeps the one import path the router and other packages use."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from mlops_kit.audit import utcnow
-from mlops_kit.db import after_commit
-from sqlalchemy.orm import Session
-
-from feature_store.errors import (
-    AlreadyExists,
-    BreakingSchemaChange,
-    EntityNotFound,
-    FeatureServiceNotFound,
-    FeatureSetNotFound,
-    InUse,
-    InvalidRequest,
+from feature_store.registry.entities import (
+    DEFAULT_ENTITY,
+    DEFAULT_JOIN_KEY,
+    create_entity,
+    default_entity,
+    delete_entity,
+    entity_read,
+    get_entity,
+    list_entities,
+    update_entity,
 )
-from feature_store.registry import repository as repo
-from feature_store.registry import schemas as s
-from feature_store.registry.repository import lock_entity, lock_feature_set, lock_service
-from feature_store.registry.views import ViewCache, resolve_refs
-from feature_store.tables import Entity, FeatureService, FeatureSet, FeatureSetVersion
-from feature_store.types import from_micros
-
-DEFAULT_ENTITY = "default"
-DEFAULT_JOIN_KEY = "entity_id"
-
-
-# ---------------------------------------------------------------------------------------------
-# entities
-
-
-def entity_read(entity: Entity) -> s.EntityRead:
-    return s.EntityRead(
-        name=entity.name,
-        join_keys=list(entity.join_keys),
-        value_type=entity.value_type,
-        description=entity.description,
-        tags=dict(entity.tags or {}),
-        created_at=entity.created_at,
-        updated_at=entity.updated_at,
-    )
-
-
-def get_entity(session: Session, name: str) -> Entity:
-    entity = repo.entity_by_name(session, name)
-    if entity is None:
-        raise EntityNotFound(f"entity {name!r} does not exist", {"entity": name})
-    return entity
-
-
-def create_entity(session: Session, body: s.EntityCreate) -> Entity:
-    lock_entity(session, body.name)
-    if repo.entity_exists(session, body.name):
-        raise AlreadyExists(f"entity {body.name!r} already exists", {"entity": body.name})
-    now = utcnow()
-    entity = Entity(
-        name=body.name,
-        join_keys=list(body.join_keys or [body.name]),
-        value_type=body.value_type,
-        description=body.description,
-        tags=body.tags,
-        created_at=now,
-        updated_at=now,
-    )
-    repo.add(session, entity)
-    return entity
-
-
-def _default_entity(session: Session) -> Entity:
-    lock_entity(session, DEFAULT_ENTITY)
-    entity = repo.entity_by_name(session, DEFAULT_ENTITY)
-    if entity is not None:
-        return entity
-    body = s.EntityCreate(
-        name=DEFAULT_ENTITY,
-        join_keys=[DEFAULT_JOIN_KEY],
-        description="entity of feature sets created without one",
-    )
-    return create_entity(session, body)
-
-
-def list_entities(session: Session, limit: int, offset: int) -> tuple[list[Entity], int]:
-    return repo.entity_page(session, limit, offset)
-
-
-def update_entity(session: Session, name: str, body: s.EntityUpdate) -> Entity:
-    lock_entity(session, name)
-    entity = get_entity(session, name)
-    if body.description is not None:
-        entity.description = body.description
-    if body.tags is not None:
-        entity.tags = body.tags
-    entity.updated_at = utcnow()
-    return entity
-
-
-def delete_entity(session: Session, name: str) -> None:
-    lock_entity(session, name)
-    entity = get_entity(session, name)
-    users = repo.feature_sets_of_entity(session, entity.id)
-    if users:
-        raise InUse(
-            f"entity {name!r} is used by feature sets {sorted(users)}: delete them first",
-            {"entity": name, "feature_sets": sorted(users)},
-        )
-    repo.delete_entity(session, entity)
-
-
-# ---------------------------------------------------------------------------------------------
-# feature sets
-
-
-def _features_json(features: list[s.FeatureIn]) -> list[dict[str, Any]]:
-    return [{"name": f.name, "type": f.type, "description": f.description} for f in features]
-
-
-def get_feature_set(session: Session, name: str, *, lock: bool = False) -> FeatureSet:
-    """The feature set `name`; with `lock`, held for this transaction's write (see lock_feature_set)."""
-    if lock:
-        lock_feature_set(session, name)
-    fs = repo.feature_set_by_name(session, name)
-    if fs is None:
-        raise FeatureSetNotFound(f"feature set {name!r} does not exist", {"feature_set": name})
-    return fs
-
-
-def get_version(session: Session, fs: FeatureSet, version: int | None) -> FeatureSetVersion:
-    wanted = fs.latest_version if version is None else version
-    row = repo.version(session, fs.id, wanted)
-    if row is None:
-        raise FeatureSetNotFound(
-            f"feature set {fs.name!r} has no version {wanted}",
-            {"feature_set": fs.name, "version": wanted, "latest_version": fs.latest_version},
-        )
-    return row
-
-
-def feature_set_read(session: Session, fs: FeatureSet, version: int | None = None) -> s.FeatureSetRead:
-    entity = repo.entity_by_id(session, fs.entity_id)
-    assert entity is not None
-    shown = get_version(session, fs, version)
-    return _read(fs, entity, shown, repo.version_numbers(session, fs.id))
-
-
-def feature_set_reads(session: Session, sets: list[FeatureSet]) -> list[s.FeatureSetRead]:
-    """The reads of many feature sets (their latest versions) in a fixed number of statements."""
-    details = repo.feature_set_details(session, sets)
-    return [
-        _read(fs, details.entities[fs.entity_id], details.latest[fs.id], details.numbers[fs.id])
-        for fs in sets
-    ]
-
-
-def _read(fs: FeatureSet, entity: Entity, shown: FeatureSetVersion, versions: list[int]) -> s.FeatureSetRead:
-    return s.FeatureSetRead(
-        name=fs.name,
-        entity=entity.name,
-        join_keys=list(entity.join_keys),
-        description=fs.description,
-        owner=fs.owner,
-        tags=dict(fs.tags or {}),
-        ttl_seconds=fs.ttl_seconds,
-        version=shown.version,
-        latest_version=fs.latest_version,
-        features=[s.FeatureOut(**f) for f in shown.features],
-        versions=versions,
-        materialized_until=from_micros(fs.materialized_until_us) if fs.materialized_until_us else None,
-        created_at=fs.created_at,
-        updated_at=fs.updated_at,
-    )
-
-
-def _invalidate(views: ViewCache, session: Session, name: str) -> None:
-    after_commit(session, lambda: views.invalidate(name))
-    views.invalidate(name)
-
-
-def create_feature_set(views: ViewCache, session: Session, body: s.FeatureSetCreate) -> FeatureSet:
-    lock_feature_set(session, body.name)
-    if repo.feature_set_exists(session, body.name):
-        raise AlreadyExists(
-            f"feature set {body.name!r} already exists: add a version with "
-            f"POST /api/feature-sets/{body.name}/versions or apply with PUT",
-            {"feature_set": body.name},
-        )
-    if body.entity:
-        lock_entity(session, body.entity)  # not deleted under the new set
-    entity = get_entity(session, body.entity) if body.entity else _default_entity(session)
-    _check_no_key_clash(entity, body.features)
-    now = utcnow()
-    fs = FeatureSet(
-        name=body.name,
-        entity_id=entity.id,
-        description=body.description,
-        owner=body.owner,
-        tags=body.tags,
-        ttl_seconds=body.ttl_seconds,
-        latest_version=1,
-        revision=1,
-        created_at=now,
-        updated_at=now,
-    )
-    repo.add(session, fs)
-    repo.add(
-        session,
-        FeatureSetVersion(
-            feature_set_id=fs.id,
-            version=1,
-            features=_features_json(body.features),
-            breaking=False,
-            change="created",
-            created_at=now,
-        ),
-    )
-    _invalidate(views, session, fs.name)
-    return fs
-
-
-def _check_no_key_clash(entity: Entity, features: list[s.FeatureIn]) -> None:
-    clash = sorted(set(entity.join_keys).intersection(f.name for f in features))
-    if clash:
-        raise InvalidRequest(
-            f"features {clash} have the names of join keys of entity {entity.name!r}",
-            {"entity": entity.name, "features": clash},
-        )
-
-
-def schema_diff(old: list[dict[str, Any]], new: list[s.FeatureIn]) -> dict[str, list[Any]]:
-    before = {f["name"]: f["type"] for f in old}
-    after = {f.name: f.type for f in new}
-    return {
-        "added": [n for n in after if n not in before],
-        "removed": [n for n in before if n not in after],
-        "retyped": [
-            {"feature": n, "from": before[n], "to": after[n]}
-            for n in after
-            if n in before and before[n] != after[n]
-        ],
-        "described": [
-            f.name
-            for f in new
-            if f.name in before
-            and next(o for o in old if o["name"] == f.name).get("description", "") != f.description
-        ],
-    }
-
-
-def add_version(
-    views: ViewCache,
-    session: Session,
-    fs: FeatureSet,
-    features: list[s.FeatureIn],
-    *,
-    breaking: bool,
-    change: str = "",
-    unchanged_ok: bool = False,
-) -> FeatureSetVersion | None:
-    """A new schema version, or None when nothing changed and `unchanged_ok`."""
-    latest = get_version(session, fs, None)
-    diff = schema_diff(latest.features, features)
-    if not (diff["added"] or diff["removed"] or diff["retyped"] or diff["described"]):
-        if unchanged_ok:
-            return None
-        raise AlreadyExists(
-            f"feature set {fs.name!r} version {latest.version} already has exactly these features",
-            {"feature_set": fs.name, "version": latest.version},
-        )
-    if (diff["removed"] or diff["retyped"]) and not breaking:
-        raise BreakingSchemaChange(
-            f"feature set {fs.name!r}: removing {diff['removed']} or changing the type of "
-            f"{[r['feature'] for r in diff['retyped']]} breaks readers; send breaking: true to make a "
-            "breaking version (old versions stay readable)",
-            {"feature_set": fs.name, "removed": diff["removed"], "retyped": diff["retyped"]},
-        )
-    entity = repo.entity_by_id(session, fs.entity_id)
-    assert entity is not None
-    _check_no_key_clash(entity, features)
-    now = utcnow()
-    version = FeatureSetVersion(
-        feature_set_id=fs.id,
-        version=fs.latest_version + 1,
-        features=_features_json(features),
-        breaking=bool(diff["removed"] or diff["retyped"]),
-        change=change or _describe(diff),
-        created_at=now,
-    )
-    fs.latest_version = version.version
-    fs.revision += 1
-    fs.updated_at = now
-    repo.add(session, version)
-    _invalidate(views, session, fs.name)
-    return version
-
-
-def _describe(diff: dict[str, list[Any]]) -> str:
-    parts = []
-    if diff["added"]:
-        parts.append(f"added {', '.join(diff['added'])}")
-    if diff["removed"]:
-        parts.append(f"removed {', '.join(diff['removed'])}")
-    for r in diff["retyped"]:
-        parts.append(f"{r['feature']}: {r['from']} -> {r['to']}")
-    if diff["described"]:
-        parts.append(f"described {', '.join(diff['described'])}")
-    return "; ".join(parts)
-
-
-def apply_feature_set(
-    views: ViewCache, session: Session, name: str, body: s.FeatureSetApply
-) -> tuple[FeatureSet, bool]:
-    """(feature set, created?)."""
-    lock_feature_set(session, name)
-    fs = repo.feature_set_by_name(session, name)
-    if fs is None:
-        create = s.FeatureSetCreate(
-            name=name,
-            entity=body.entity,
-            features=body.features,
-            description=body.description or "",
-            owner=body.owner,
-            tags=body.tags or {},
-            ttl_seconds=body.ttl_seconds,
-        )
-        return create_feature_set(views, session, create), True
-    if body.entity is not None:
-        entity = repo.entity_by_id(session, fs.entity_id)
-        if entity is not None and entity.name != body.entity:
-            raise InvalidRequest(
-                f"feature set {name!r} belongs to entity {entity.name!r}, not {body.entity!r}",
-                {"feature_set": name, "entity": entity.name},
-            )
-    add_version(views, session, fs, body.features, breaking=body.breaking, unchanged_ok=True)
-    update = s.FeatureSetUpdate(
-        description=body.description,
-        owner=body.owner,
-        tags=body.tags,
-        ttl_seconds=None if body.ttl_seconds is None else body.ttl_seconds,
-    )
-    update_feature_set(views, session, name, update, fs=fs)
-    return fs, False
-
-
-def update_feature_set(
-    views: ViewCache, session: Session, name: str, body: s.FeatureSetUpdate, fs: FeatureSet | None = None
-) -> FeatureSet:
-    fs = fs or get_feature_set(session, name, lock=True)
-    changed = False
-    for field in ("description", "owner", "tags"):
-        value = getattr(body, field)
-        if value is not None and getattr(fs, field) != value:
-            setattr(fs, field, value)
-            changed = True
-    if body.ttl_seconds is not None and (body.ttl_seconds or None) != fs.ttl_seconds:
-        fs.ttl_seconds = body.ttl_seconds or None
-        changed = True
-    if changed:
-        fs.revision += 1
-        fs.updated_at = utcnow()
-        repo.flush(session)
-        _invalidate(views, session, fs.name)
-    return fs
-
-
-def list_feature_sets(
-    session: Session,
-    *,
-    entity: str | None,
-    owner: str | None,
-    tags: list[str],
-    name_prefix: str | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[FeatureSet], int]:
-    found = repo.matching_feature_sets(session, entity=entity, owner=owner, name_prefix=name_prefix)
-    if tags:
-        found = [fs for fs in found if all(_has_tag(fs.tags or {}, t) for t in tags)]
-    return found[offset : offset + limit], len(found)
-
-
-def _has_tag(tags: dict[str, str], wanted: str) -> bool:
-    key, sep, value = wanted.partition("=")
-    if sep:
-        return tags.get(key) == value
-    return key in tags or key in tags.values()
-
-
-def delete_feature_set(views: ViewCache, session: Session, name: str, *, force: bool) -> int:
-    """Removes the set, its versions, offline rows, statistics and jobs; returns its id (the
-    caller clears the online store after commit)."""
-    fs = get_feature_set(session, name, lock=True)
-    users = [svc for svc in _services_using(session, name)]
-    if users and not force:
-        raise InUse(
-            f"feature set {name!r} is used by feature services {users}: delete them or pass ?force=true",
-            {"feature_set": name, "feature_services": users},
-        )
-    repo.delete_feature_set(session, fs)
-    _invalidate(views, session, name)
-    return fs.id
-
-
-def _services_using(session: Session, set_name: str) -> list[str]:
-    names: set[str] = set()
-    for svc in repo.all_services(session):
-        if any(ref.get("feature_set") == set_name for ref in svc.features):
-            names.add(svc.name)
-    return sorted(names)
-
-
-# ---------------------------------------------------------------------------------------------
-# feature services
-
-
-def service_read(svc: FeatureService) -> s.FeatureServiceRead:
-    return s.FeatureServiceRead(
-        name=svc.name,
-        version=svc.version,
-        features=[s.FeatureRef(**ref) for ref in svc.features],
-        description=svc.description,
-        tags=dict(svc.tags or {}),
-        created_at=svc.created_at,
-    )
-
-
-def get_service(session: Session, name: str, version: int | None = None) -> FeatureService:
-    svc = repo.service(session, name, version)
-    if svc is None:
-        what = f"feature service {name!r}" + (f" version {version}" if version is not None else "")
-        raise FeatureServiceNotFound(f"{what} does not exist", {"feature_service": name, "version": version})
-    return svc
-
-
-def create_service(
-    views: ViewCache, session: Session, body: s.FeatureServiceCreate
-) -> tuple[FeatureService, bool]:
-    """A new version when the resolved features differ from the latest; (service, created?)."""
-    lock_service(session, body.name)
-    resolved = resolve_refs(views, session, body.features)
-    refs = [
-        {"feature_set": view.name, "feature": f.name, "version": view.latest_version, "type": f.type}
-        for view, f in resolved
-    ]
-    latest = repo.service(session, body.name)
-    if latest is not None and latest.features == refs:
-        changed = False
-        if body.description and body.description != latest.description:
-            latest.description, changed = body.description, True
-        if body.tags and body.tags != latest.tags:
-            latest.tags, changed = body.tags, True
-        if changed:
-            repo.flush(session)
-        return latest, False
-    svc = FeatureService(
-        name=body.name,
-        version=(latest.version + 1) if latest else 1,
-        features=refs,
-        description=body.description or (latest.description if latest else ""),
-        tags=body.tags or (dict(latest.tags) if latest else {}),
-        created_at=utcnow(),
-    )
-    repo.add(session, svc)
-    return svc, True
-
-
-def list_services(session: Session, limit: int, offset: int) -> tuple[list[FeatureService], int]:
-    return repo.latest_services(session, limit, offset)
-
-
-def service_versions(session: Session, name: str) -> list[FeatureService]:
-    rows = repo.service_versions(session, name)
-    if not rows:
-        raise FeatureServiceNotFound(f"feature service {name!r} does not exist", {"feature_service": name})
-    return rows
-
-
-def delete_service(session: Session, name: str) -> None:
-    lock_service(session, name)
-    service_versions(session, name)
-    repo.delete_service(session, name)
+from feature_store.registry.feature_services import (
+    create_service,
+    delete_service,
+    get_service,
+    list_services,
+    service_read,
+    service_versions,
+)
+from feature_store.registry.feature_sets import (
+    add_version,
+    apply_feature_set,
+    create_feature_set,
+    delete_feature_set,
+    feature_set_read,
+    feature_set_reads,
+    get_feature_set,
+    get_version,
+    list_feature_sets,
+    schema_diff,
+    update_feature_set,
+)
+
+__all__ = [
+    "DEFAULT_ENTITY",
+    "DEFAULT_JOIN_KEY",
+    "add_version",
+    "apply_feature_set",
+    "create_entity",
+    "create_feature_set",
+    "create_service",
+    "default_entity",
+    "delete_entity",
+    "delete_feature_set",
+    "delete_service",
+    "entity_read",
+    "feature_set_read",
+    "feature_set_reads",
+    "get_entity",
+    "get_feature_set",
+    "get_service",
+    "get_version",
+    "list_entities",
+    "list_feature_sets",
+    "list_services",
+    "schema_diff",
+    "service_read",
+    "service_versions",
+    "update_entity",
+    "update_feature_set",
+]

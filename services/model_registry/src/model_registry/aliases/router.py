@@ -19,6 +19,7 @@ from model_registry.aliases.schemas import (
     TransitionRead,
 )
 from model_registry.deps import ActorDep, AliasPath, ModelDep, NamePath, VersionDep
+from model_registry.errors import InvalidAlias
 from model_registry.models import service as models
 from model_registry.models.schemas import ModelVersionRead
 from model_registry.tables import Alias, RegisteredModel
@@ -58,9 +59,7 @@ def _alias(alias: str) -> str:
     try:
         return check_alias(alias)
     except ValueError as exc:
-        from mlops_kit.errors import Unprocessable
-
-        raise Unprocessable(str(exc), code="INVALID_ALIAS") from None
+        raise InvalidAlias(str(exc)) from None
 
 
 def _read(model: RegisteredModel, row: Alias, version: str) -> AliasRead:

@@ -11,13 +11,13 @@ from functools import partial
 
 from mlops_kit.audit import utcnow
 from mlops_kit.db import after_commit, on_rollback
-from mlops_kit.errors import RangeNotSatisfiable, ServiceUnavailable, Unprocessable
+from mlops_kit.errors import RangeNotSatisfiable, ServiceUnavailable
 from mlops_kit.storage import ArtifactStore, SpooledFile
 from sqlalchemy.orm import Session
 
 from model_registry.artifacts import repository as repo
 from model_registry.artifacts.formats import detect
-from model_registry.errors import ArtifactExists, ArtifactNotFound, ModelVersionNotFound
+from model_registry.errors import ArtifactExists, ArtifactNotFound, InvalidPath, ModelVersionNotFound
 from model_registry.models.service import lock_model
 from model_registry.tables import Artifact, ModelVersion, RegisteredModel
 from model_registry.types import default_format
@@ -37,7 +37,7 @@ def check_path(path: str) -> str:
         or path.startswith("/")
         or any(s in ("", ".", "..") or not _SEGMENT.match(s) or len(s.encode()) > 200 for s in segments)
     ):
-        raise Unprocessable(f"invalid artifact path {path[:80]!r}: {PATH_RULE}", code="INVALID_PATH")
+        raise InvalidPath(f"invalid artifact path {path[:80]!r}: {PATH_RULE}")
     return path
 
 

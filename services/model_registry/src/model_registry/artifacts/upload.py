@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
-from mlops_kit.errors import BadRequest, parse_json
+from mlops_kit.errors import InvalidJson, parse_json
 from mlops_kit.limits import upload_limit
 from mlops_kit.storage import ArtifactStore, SpooledFile
 from starlette.datastructures import UploadFile
@@ -40,7 +40,7 @@ async def read_multipart(
         raw = await field.read() if isinstance(field, UploadFile) else field
         metadata = parse_json(raw, "form field 'metadata'") if raw else None
         if metadata is not None and not isinstance(metadata, dict):
-            raise BadRequest("form field 'metadata' must be a JSON object", code="INVALID_JSON")
+            raise InvalidJson("form field 'metadata' must be a JSON object")
         total = 0
         for _, value in form.multi_items():
             if not isinstance(value, UploadFile) or value is form.get("metadata"):

@@ -17,6 +17,7 @@ from model_registry.aliases import service as aliases
 from model_registry.artifacts import service as artifacts
 from model_registry.artifacts.upload import MAX_FILES, read_multipart
 from model_registry.deps import ActorDep, ModelDep, NameOrAliasPath, NamePath, VersionDep, VersionPath
+from model_registry.errors import ChecksumMismatch, MetadataRequired
 from model_registry.models import service
 from model_registry.models.schemas import (
     LineageRead,
@@ -86,9 +87,8 @@ async def _registration(request: Request, store: StoreDep, schema: type[BaseMode
         if metadata is None:
             for _, spooled in files:
                 spooled.discard()
-            raise Unprocessable(
-                "a multipart registration needs the form field 'metadata' (the version as JSON)",
-                code="METADATA_REQUIRED",
+            raise MetadataRequired(
+                "a multipart registration needs the form field 'metadata' (the version as JSON)"
             )
         return _parse(schema, metadata), files
     return _parse(schema, parse_json(await request.body())), []
@@ -97,9 +97,7 @@ async def _registration(request: Request, store: StoreDep, schema: type[BaseMode
 def _verify(files: list[Any], sha256: str | None) -> None:
     if files and sha256:
         if len(files) != 1:
-            raise Unprocessable(
-                "sha256 applies to a single uploaded file; several were sent", code="CHECKSUM_MISMATCH"
-            )
+            raise ChecksumMismatch("sha256 applies to a single uploaded file; several were sent")
         files[0][1].verify(sha256)
 
 

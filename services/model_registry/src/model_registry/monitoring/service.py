@@ -12,15 +12,17 @@ from typing import Any
 
 import numpy as np
 from mlops_kit.audit import utcnow
-from mlops_kit.errors import Unprocessable
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from model_registry.errors import (
     ColumnTypeMismatch,
+    InvalidDriftConfig,
     InvalidMonitoringQuery,
+    InvalidPerformanceInput,
     ReferenceNotFound,
     UnknownVersion,
+    VariantFilterUnavailable,
 )
 from model_registry.monitoring import buckets, logstore
 from model_registry.monitoring import repository as repo
@@ -272,11 +274,10 @@ def current_window(
     wanted = {*profile.columns, logstore.PREDICTION, logstore.PROBABILITY}
     pruned = repo.any_pruned(session, model.id, version.version, *_hours(bounds), labels=False)
     if pruned and variant is not None:
-        raise Unprocessable(
+        raise VariantFilterUnavailable(
             "the variant filter reads the raw prediction log; this window reaches hours already "
             "rolled up into aggregates (older than the log's retention): narrow it",
             {"variant": variant},
-            code="VARIANT_FILTER_UNAVAILABLE",
         )
     if pruned:
         sampled = buckets.sampled_window(session, model.id, version.version, bounds, limit, wanted)
@@ -311,7 +312,7 @@ def drift_of(current: CurrentWindow, config: DriftConfig | None = None) -> dict[
             {"column": exc.column, "request_id": request_id, "expected": exc.kind},
         ) from None
     except DriftConfigError as exc:
-        raise Unprocessable(str(exc), {"problems": exc.problems}, code="INVALID_DRIFT_CONFIG") from None
+        raise InvalidDriftConfig(str(exc), {"problems": exc.problems}) from None
 
 
 def drift_report(
@@ -394,7 +395,7 @@ def performance_report(
     try:
         report = compute_performance(labelled.predictions, labelled.labels, labelled.probabilities)
     except PerformanceInputError as exc:
-        raise Unprocessable(str(exc), code="INVALID_PERFORMANCE_INPUT") from None
+        raise InvalidPerformanceInput(str(exc)) from None
     return PerformanceRead(
         name=model.name,
         version=version.version,
@@ -423,7 +424,7 @@ def report_page(
         metric = main_metric(performance, version.metrics or {})
         timeline = performance_over_time(labelled.timestamps, *values, performance, metric)
     except PerformanceInputError as exc:
-        raise Unprocessable(str(exc), code="INVALID_PERFORMANCE_INPUT") from None
+        raise InvalidPerformanceInput(str(exc)) from None
     page = ReportInput(
         name=model.name,
         version=version.version,

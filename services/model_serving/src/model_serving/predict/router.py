@@ -27,6 +27,7 @@ from model_serving.errors import (
     ModelNotLoaded,
     NoDeployment,
     UnsupportedMediaType,
+    VersionNotServed,
 )
 from model_serving.predict import schemas
 from model_serving.predict.service import Answer, Predictor
@@ -297,10 +298,9 @@ async def _v2_infer(request: Request, name: str, version: str | None) -> Respons
     live = _live(request, name) if version is not None else None
     if live is not None and (live.current is None or live.current.version != version):
         loaded = live.current.version if live.current else None
-        raise InvalidInput(
+        raise VersionNotServed(
             f"deployment {name!r} serves version {loaded}, not {version}",
             {"served": loaded, "asked": version},
-            code="VERSION_NOT_SERVED",
         )
     answer = await _run(request, name, protocols.decode_v2_infer)
     first = answer.rows[0]
